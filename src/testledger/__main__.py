@@ -1,0 +1,5 @@
+"""Entry point for `python -m testledger`."""
+
+from testledger.cli.main import run
+
+run()
