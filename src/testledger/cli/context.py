@@ -1,0 +1,97 @@
+"""What every command shares: exit codes, the store, the acting user, CI defaults, JSON output."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from testledger.db.engine import Store
+    from testledger.settings import Settings
+
+# Documented exit codes (README, `testledger --help`).
+EXIT_OK = 0
+EXIT_FAILED = 1  # the run failed: a test failed
+EXIT_ERROR = 2  # the run ended in error or timeout (also Click's code for a usage error)
+EXIT_INVALID = 3  # bad input or a conflict with stored state; nothing was changed
+EXIT_NOT_FOUND = 4  # the named run, pipeline or file does not exist
+EXIT_STORE = 5  # the store cannot be opened or is at the wrong schema revision
+
+RESULT_EXIT = {"passed": EXIT_OK, "skipped": EXIT_OK, "failed": EXIT_FAILED, "error": EXIT_ERROR}
+
+
+def settings() -> Settings:
+    from testledger.settings import get_settings
+
+    return get_settings()
+
+
+def store() -> Store:
+    from testledger.db.engine import open_store
+
+    return open_store()
+
+
+def actor() -> str:
+    """Who is acting: TESTLEDGER_ACTOR, the CI's actor, else the OS user."""
+    for var in ("TESTLEDGER_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILD_REQUESTEDFOR"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+def ci_defaults() -> dict[str, str | None]:
+    """Revision, branch and build URL from the CI's environment, used when no flag gives them."""
+    env = os.environ
+    build_url = None
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        build_url = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    return {
+        "revision": env.get("GITHUB_SHA") or env.get("CI_COMMIT_SHA") or env.get("GIT_COMMIT"),
+        "branch": env.get("GITHUB_HEAD_REF") or env.get("GITHUB_REF_NAME") or env.get("CI_COMMIT_REF_NAME")
+        or env.get("GIT_BRANCH"),
+        "build_url": build_url or env.get("CI_JOB_URL") or env.get("BUILD_URL"),
+    }
+
+
+def parse_pairs(values: list[str] | None, *, flag: str) -> dict[str, str]:
+    """`k=v` options into a dict, with a clear error for a malformed one."""
+    from testledger.errors import Invalid
+
+    pairs: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise Invalid(f"{flag} expects KEY=VALUE, got '{item}'")
+        pairs[key.strip()] = value
+    return pairs
+
+
+def print_json(data: BaseModel | list[Any] | dict[str, Any]) -> None:
+    from pydantic import BaseModel
+
+    if isinstance(data, BaseModel):
+        sys.stdout.write(data.model_dump_json(indent=2) + "\n")
+        return
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def workspace_option() -> Any:
+    return typer.Option(
+        None, "--workspace", "-w", envvar="TESTLEDGER_WORKSPACE", help="Workspace key (default: WKS)."
+    )
+
+
+def resolve_workspace(value: str | None) -> str:
+    return value or settings().workspace

@@ -1,0 +1,99 @@
+"""Rendering runs for people: the seed's execution tree, run tables, durations like `5m 32s`."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+from testledger.schemas import CaseOut, ExecutionOut
+
+STATUS_STYLE = {
+    "PASSED": "green", "FAILED": "red", "ERROR": "bold red", "SKIPPED": "yellow",
+    "passed": "green", "failed": "red", "error": "bold red", "cancelled": "yellow", "running": "cyan",
+    "COMPLETED": "bold", "RUNNING": "cyan", "PENDING": "dim", "CANCELLED": "yellow", "TIMEOUT": "bold red",
+}
+#: Above this many cases `runs show` lists the ones that did not pass and counts the rest.
+TREE_LIMIT = 200
+
+
+def format_duration(ms: float | None) -> str:
+    """`850ms`, `12s`, `5m 32s`, `1h 2m 3s`; `-` when unknown."""
+    if ms is None:
+        return "-"
+    if ms < 1000:
+        return f"{ms:.0f}ms"
+    seconds = int(ms // 1000)
+    if seconds < 60:
+        return f"{ms / 1000:.1f}s" if ms < 10_000 else f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes}m {seconds}s"
+
+
+def styled(value: str | None) -> str:
+    if value is None:
+        return "-"
+    style = STATUS_STYLE.get(value)
+    return f"[{style}]{escape(value)}[/]" if style else escape(value)
+
+
+def execution_tree(execution: ExecutionOut, *, show_all: bool = False) -> Tree:
+    """The execution as the seed draws it: status, result, duration, pipeline, environment, cases."""
+    tree = Tree(f"[bold]Execution: {escape(execution.execution_id)}[/]")
+    tree.add(f"Status: {styled(execution.status)}")
+    tree.add(f"Result: {styled(execution.result)}")
+    tree.add(f"Duration: {format_duration(execution.duration_ms)}")
+    tree.add(f"Pipeline: {escape(execution.pipeline_key or '-')}")
+    tree.add(f"Environment: {escape(execution.environment)}")
+    if execution.revision:
+        tree.add(f"Revision: {escape(execution.revision)}")
+    if execution.error:
+        tree.add(f"Error: [red]{escape(execution.error)}[/]")
+    t = execution.totals
+    tree.add(
+        f"Totals: {t.tests} tests, [green]{t.passed} passed[/], [red]{t.failed} failed[/], "
+        f"[bold red]{t.errors} errors[/], [yellow]{t.skipped} skipped[/]"
+        + (f", {t.flaky} flaky" if t.flaky else "")
+    )
+    cases = execution.cases or []
+    branch = tree.add("Cases:")
+    shown = cases if show_all or len(cases) <= TREE_LIMIT else [c for c in cases if c.status != "PASSED"]
+    for case in shown:
+        _case_node(branch, case)
+    if len(shown) < len(cases):
+        branch.add(f"[dim]… and {len(cases) - len(shown)} passed cases (--all lists them)[/]")
+    return tree
+
+
+def _case_node(parent: Tree, case: CaseOut) -> None:
+    label = f"Case {case.index}: {escape(case.name)} - {styled(case.status)} ({format_duration(case.duration_ms)})"
+    if case.flaky:
+        label += " [magenta]flaky[/]"
+    if case.attempts > 1:
+        label += f" [dim]{case.attempts} attempts[/]"
+    node = parent.add(label)
+    if case.error:
+        category = f"[dim]{case.failure_category}:[/] " if case.failure_category else ""
+        node.add(f"{category}[red]{escape(case.error)}[/]")
+
+
+def runs_table(executions: list[ExecutionOut]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for column in ("Run", "Pipeline", "Env", "Status", "Tests", "Failed", "Duration", "Created"):
+        table.add_column(column)
+    for e in executions:
+        t = e.totals
+        table.add_row(
+            escape(e.execution_id), escape(e.pipeline_key or "-"), escape(e.environment),
+            styled(e.test_run_status), str(t.tests), str(t.failed + t.errors),
+            format_duration(e.duration_ms), e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    return table
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)

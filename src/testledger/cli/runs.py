@@ -1,0 +1,162 @@
+"""`testledger runs`: list, show, start and finish runs."""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+
+import typer
+
+from testledger.cli import context as ctx
+
+app = typer.Typer(help="List, show, start and finish runs.", no_args_is_help=True)
+
+_RELATIVE = re.compile(r"^(\d+)([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_when(value: str | None, *, flag: str) -> datetime | None:
+    """An ISO date or datetime (UTC unless it says otherwise), or an age like `30m`, `24h`, `7d`, `2w`."""
+    from testledger.errors import Invalid
+
+    if not value:
+        return None
+    match = _RELATIVE.match(value.strip())
+    if match:
+        return datetime.now(UTC) - timedelta(**{_UNITS[match[2]]: int(match[1])})
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise Invalid(f"{flag} expects an ISO date like 2026-06-01 or an age like 7d, got '{value}'") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@app.command("list")
+def list_runs(
+    pipeline: str | None = typer.Option(None, "--pipeline", "-p", help="Only runs of this pipeline key."),
+    status: str | None = typer.Option(
+        None, "--status", "-s",
+        help="running, passed, failed, error, skipped, pending, completed, cancelled or timeout.",
+    ),
+    env: str | None = typer.Option(None, "--env", "-e", help="Only runs in this environment."),
+    since: str | None = typer.Option(None, "--from", "--since", help="Created at or after: ISO date or age (7d)."),
+    until: str | None = typer.Option(None, "--to", "--until", help="Created before: ISO date or age."),
+    limit: int = typer.Option(50, "--limit", "-n", help="Runs per page (1-500)."),
+    cursor: str | None = typer.Option(None, "--cursor", help="Continue after a previous page."),
+    workspace: str | None = ctx.workspace_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array (the next cursor goes to stderr)."),
+) -> None:
+    """List runs, newest first."""
+    from testledger.services.runs import list_executions
+
+    with ctx.store().read() as db:
+        page = list_executions(
+            db, workspace=ctx.resolve_workspace(workspace), pipeline_key=pipeline, status=status,
+            environment=env, date_from=parse_when(since, flag="--from"), date_to=parse_when(until, flag="--to"),
+            limit=limit, cursor=cursor,
+        )
+    if as_json:
+        ctx.print_json([item.model_dump(mode="json") for item in page.items])
+        if page.next_cursor:
+            sys.stderr.write(f"next cursor: {page.next_cursor}\n")
+        return
+    from testledger.cli.render import console, runs_table
+
+    out = console()
+    if not page.items:
+        out.print("No runs found.")
+        return
+    out.print(runs_table(page.items))
+    if page.next_cursor:
+        out.print(f"[dim]More: --cursor {page.next_cursor}[/]")
+
+
+@app.command("show")
+def show(
+    key: str = typer.Argument(..., help="Run key, e.g. WKS-0601-12."),
+    show_all: bool = typer.Option(False, "--all", help="List every case, even in very large runs."),
+    workspace: str | None = ctx.workspace_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the execution as JSON."),
+) -> None:
+    """Show a run and its cases as the execution tree."""
+    from testledger.services.runs import get_execution
+
+    with ctx.store().read() as db:
+        execution = get_execution(db, workspace=ctx.resolve_workspace(workspace), key=key)
+    if as_json:
+        ctx.print_json(execution)
+        return
+    from testledger.cli.render import console, execution_tree
+
+    console().print(execution_tree(execution, show_all=show_all))
+
+
+@app.command("start")
+def start(
+    pipeline: str = typer.Option(..., "--pipeline", "-p", help="Pipeline key (created if new)."),
+    env: str = typer.Option(..., "--env", "-e", help="Environment: dev, staging, prod, local or ci."),
+    revision: str | None = typer.Option(None, "--revision", help="Commit SHA (default: from the CI)."),
+    branch: str | None = typer.Option(None, "--branch", help="Branch (default: from the CI)."),
+    build_url: str | None = typer.Option(None, "--build-url", help="CI build URL (default: from the CI)."),
+    label: list[str] | None = typer.Option(None, "--label", help="KEY=VALUE label; repeat for more."),
+    trigger: str = typer.Option("manual", "--trigger", help="manual, plan, gatekeeper or api."),
+    workspace: str | None = ctx.workspace_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the run as JSON instead of its key."),
+) -> None:
+    """Start a run by hand (status running) and print its key, for CI scripts to bracket a job."""
+    from testledger import lifecycle
+    from testledger.services.runs import create_run, get_execution, transition
+
+    defaults = ctx.ci_defaults()
+    ws = ctx.resolve_workspace(workspace)
+    with ctx.store().write() as db:
+        run = create_run(
+            db, workspace=ws, actor=ctx.actor(), environment=env,
+            allowed_environments=ctx.settings().environments, pipeline_key=pipeline, trigger=trigger,
+            revision=revision or defaults["revision"], branch=branch or defaults["branch"],
+            build_url=build_url or defaults["build_url"], labels=ctx.parse_pairs(label, flag="--label") or None,
+            executor="cli",
+        )
+        transition(db, workspace=ws, key=run.key, to=lifecycle.RUNNING)
+        execution = get_execution(db, workspace=ws, key=run.key, with_cases=False)
+    if as_json:
+        ctx.print_json(execution)
+    else:
+        typer.echo(execution.execution_id)
+
+
+@app.command("finish")
+def finish(
+    key: str = typer.Argument(..., help="Run key."),
+    status: str = typer.Option("completed", "--status", help="completed, cancelled or timeout."),
+    result: str | None = typer.Option(
+        None, "--result", help="passed, failed, error or skipped (default: derived from the cases)."
+    ),
+    no_fail: bool = typer.Option(False, "--no-fail", help="Exit 0 even when the run failed."),
+    workspace: str | None = ctx.workspace_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the run as JSON."),
+) -> None:
+    """Finish a run; exits 1 when it failed and 2 on error, like `testledger run`."""
+    from testledger.services.runs import get_execution, transition
+
+    ws = ctx.resolve_workspace(workspace)
+    with ctx.store().write() as db:
+        transition(db, workspace=ws, key=key, to=status.lower(), result=result and result.lower())
+        execution = get_execution(db, workspace=ws, key=key)
+    if as_json:
+        ctx.print_json(execution)
+    else:
+        from testledger.cli.render import console, execution_tree
+
+        console().print(execution_tree(execution))
+    raise typer.Exit(0 if no_fail else exit_code(execution.status, execution.result))
+
+
+def exit_code(status: str, result: str | None) -> int:
+    """0 passed or skipped; 1 failed; 2 error, timeout; cancelled counts as failed."""
+    if status == "TIMEOUT":
+        return ctx.EXIT_ERROR
+    if status == "CANCELLED":
+        return ctx.EXIT_FAILED
+    return ctx.RESULT_EXIT.get((result or "error").lower(), ctx.EXIT_ERROR)

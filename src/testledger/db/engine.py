@@ -1,0 +1,159 @@
+"""Opening a store: the engine for SQLite (WAL, busy timeout, foreign keys) or PostgreSQL,
+schema checks, self-migration of SQLite stores, and sessions for reading and writing."""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, sessionmaker
+
+from testledger.errors import Invalid, Unavailable
+
+#: The newest migration; a store at any other revision needs `testledger db upgrade`.
+HEAD_REVISION = "0001"
+
+
+def _sqlite_engine(url: str, *, busy_timeout_ms: int, immediate: bool) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event own transactions, so writers can take the lock up front.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA cache_size=-65536")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # A deferred transaction that reads and then writes cannot wait for a lock held by another
+        # process (SQLite returns BUSY at once to avoid a deadlock). Writers therefore start with
+        # BEGIN IMMEDIATE and queue on the busy timeout; readers stay deferred and never block.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Store:
+    """A connection to one testledger store. Create one per process; it is cheap to keep."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout_ms: int = 30_000,
+        auto_migrate: bool | None = None,
+        check_schema: bool = True,
+    ) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = _sqlite_engine(url, busy_timeout_ms=busy_timeout_ms, immediate=True)
+            self._read_engine = _sqlite_engine(url, busy_timeout_ms=busy_timeout_ms, immediate=False)
+        elif self.dialect == "postgresql":
+            self.engine = create_engine(url, pool_pre_ping=True)
+            self._read_engine = self.engine
+        else:
+            raise Invalid(
+                f"unsupported database '{self.dialect}' in TESTLEDGER_DATABASE_URL "
+                "(expected sqlite:///PATH or postgresql+psycopg://HOST/DB)"
+            )
+        self._writer = sessionmaker(self.engine, expire_on_commit=False)
+        self._reader = sessionmaker(self._read_engine, expire_on_commit=False)
+        # SQLite stores migrate themselves (new or older); PostgreSQL waits for `db upgrade`.
+        migrate = self.dialect == "sqlite" if auto_migrate is None else auto_migrate
+        if check_schema:
+            self._ensure_schema(migrate=migrate)
+
+    # -- schema -------------------------------------------------------------------------------
+    def revision(self) -> str | None:
+        try:
+            with self._read_engine.connect() as conn:
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except (OperationalError, ProgrammingError):
+            return None
+
+    def upgrade(self) -> None:
+        """Run every pending migration (`testledger db upgrade`)."""
+        from testledger.db.migrate import upgrade
+
+        with self._migration_lock():
+            upgrade(self.engine)
+
+    def _ensure_schema(self, *, migrate: bool) -> None:
+        try:
+            current = self.revision()
+        except OperationalError as exc:
+            raise Unavailable(f"cannot open the store at {self.safe_url}: {exc.orig}") from exc
+        if current == HEAD_REVISION:
+            return
+        if migrate:
+            self.upgrade()
+            return
+        found = f"at revision {current}" if current else "not initialised"
+        raise Unavailable(f"the store at {self.safe_url} is {found}: run `testledger db upgrade`")
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """Serialise migrations of one SQLite file across processes (PostgreSQL locks in DDL)."""
+        database = make_url(self.url).database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.migrate-lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password hidden, for messages and logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    # -- sessions -----------------------------------------------------------------------------
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session in one write transaction: committed on success, rolled back on any error."""
+        with self._writer() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session that never waits for writers."""
+        with self._reader() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        self._read_engine.dispose()
+
+
+def open_store(url: str | None = None, *, check_schema: bool = True) -> Store:
+    """The store the settings name (`TESTLEDGER_DATABASE_URL`, else SQLite under `TESTLEDGER_HOME`)."""
+    from testledger.settings import get_settings
+
+    settings = get_settings()
+    return Store(
+        url or settings.resolved_database_url,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        check_schema=check_schema,
+    )

@@ -1,0 +1,23 @@
+"""Domain errors raised by services; each adapter (CLI, API, MCP) maps them once."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base for errors a user can cause and fix. The message says what is wrong and how to fix it."""
+
+
+class NotFound(DomainError):
+    """The named object does not exist (in this workspace)."""
+
+
+class Conflict(DomainError):
+    """The request clashes with the stored state (an illegal transition, a duplicate key)."""
+
+
+class Invalid(DomainError):
+    """The input is malformed or out of range."""
+
+
+class Unavailable(DomainError):
+    """The store cannot be reached or is not at the schema this version needs."""

@@ -1,0 +1,52 @@
+"""Failure categories decided from evidence: exception type, message, exit code, signal, time limit."""
+
+from __future__ import annotations
+
+import re
+
+ASSERTION, TIMEOUT, ERROR, INFRASTRUCTURE = "assertion", "timeout", "error", "infrastructure"
+
+_TIMEOUT = re.compile(
+    r"\btime[d ]?out\b|TimeoutError|TimeoutException|deadline exceeded|exceeded .*time limit",
+    re.IGNORECASE,
+)
+_INFRA = re.compile(
+    r"connection refused|ECONNREFUSED|ConnectionRefusedError|"
+    r"name or service not known|temporary failure in name resolution|getaddrinfo|ENOTFOUND|"
+    r"nodename nor servname|could not resolve host|no route to host|network is unreachable|"
+    r"no space left on device|ENOSPC|disk full|"
+    r"out of memory|MemoryError|OOMKilled|cannot allocate memory|ENOMEM",
+    re.IGNORECASE,
+)
+_ASSERTION = re.compile(r"assert|expect", re.IGNORECASE)
+
+
+def categorise(
+    status: str,
+    *,
+    message: str | None = None,
+    error_type: str | None = None,
+    stack_trace: str | None = None,
+    timed_out: bool = False,
+    infrastructure: bool = False,
+) -> str | None:
+    """The category of a non-passed case, or None for passed and skipped cases.
+
+    Order matters: a known time limit or a failure to even start wins; then the text decides
+    (a connection refused inside an assertion message is still an infrastructure fault); then the
+    kind of outcome: JUnit's <failure> means an assertion by convention, <error> an exception.
+    """
+    if status not in ("failed", "error"):
+        return None
+    if timed_out:
+        return TIMEOUT
+    if infrastructure:
+        return INFRASTRUCTURE
+    head = f"{error_type or ''}\n{message or ''}\n{(stack_trace or '')[:4096]}"
+    if _INFRA.search(head):
+        return INFRASTRUCTURE
+    if _TIMEOUT.search(f"{error_type or ''}\n{message or ''}"):
+        return TIMEOUT
+    if status == "failed" or _ASSERTION.search(error_type or ""):
+        return ASSERTION
+    return ERROR

@@ -1,0 +1,91 @@
+"""The run lifecycle in one place: statuses, legal transitions, and how a result is derived."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from testledger.errors import Conflict, Invalid
+
+PENDING, RUNNING, COMPLETED, CANCELLED, TIMEOUT = "pending", "running", "completed", "cancelled", "timeout"
+STATUSES = (PENDING, RUNNING, COMPLETED, CANCELLED, TIMEOUT)
+TERMINAL = frozenset({COMPLETED, CANCELLED, TIMEOUT})
+
+RESULTS = ("passed", "failed", "error", "skipped")
+CASE_STATUSES = ("passed", "failed", "error", "skipped")
+FAILURE_CATEGORIES = ("assertion", "timeout", "error", "infrastructure")
+TRIGGERS = ("manual", "plan", "gatekeeper", "api")
+
+#: pending may end without running: cancelled before start, or completed with nothing run (skipped),
+#: e.g. `runs start` followed by `runs finish` when the CI job had nothing to test.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    PENDING: frozenset({RUNNING, COMPLETED, CANCELLED, TIMEOUT}),
+    RUNNING: frozenset({COMPLETED, CANCELLED, TIMEOUT}),
+    COMPLETED: frozenset(),
+    CANCELLED: frozenset(),
+    TIMEOUT: frozenset(),
+}
+
+
+def check_transition(key: str, current: str, target: str) -> None:
+    """Raise `Conflict` unless `current -> target` is legal; terminal runs never change."""
+    if target not in STATUSES:
+        raise Invalid(f"unknown run status '{target}' (expected one of {', '.join(STATUSES)})")
+    if target in TRANSITIONS[current]:
+        return
+    if current in TERMINAL:
+        raise Conflict(f"run '{key}' is already {current}; a finished run cannot change")
+    allowed = ", ".join(sorted(TRANSITIONS[current]))
+    raise Conflict(f"run '{key}' cannot go from {current} to {target} (allowed: {allowed})")
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    tests: int = 0
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    flaky: int = 0
+    infra_faults: int = 0
+
+
+def derive_result(totals: Totals, *, run_error: bool = False) -> str:
+    """The seed's rule: an infrastructure fault -> error; any failure -> failed; nothing ran ->
+    skipped; otherwise passed. A case `error` (an exception in the test) is a test failure, not an
+    infrastructure fault: only the `infrastructure` category or a run-level fault makes `error`."""
+    if run_error or totals.infra_faults:
+        return "error"
+    if totals.failed or totals.errors:
+        return "failed"
+    if totals.tests == 0 or totals.passed == 0:
+        return "skipped"
+    return "passed"
+
+
+def view_status(status: str, result: str | None) -> str:
+    """The `test_runs` view's single status: running, passed, failed, cancelled or error.
+
+    A completed run whose result is `skipped` (nothing ran) reads as `passed` there: the seed's rule
+    "all test cases pass" holds vacuously, and the view has no word for skipped. The lifecycle
+    `result` keeps the distinction for anyone who needs it.
+    """
+    if status in (PENDING, RUNNING):
+        return "running"
+    if status == CANCELLED:
+        return "cancelled"
+    if status == TIMEOUT or result == "error":
+        return "error"
+    return "failed" if result == "failed" else "passed"
+
+
+ENVIRONMENT_ALIASES = {"production": "prod", "development": "dev"}
+
+
+def normalise_environment(name: str, allowed: list[str]) -> str:
+    env = ENVIRONMENT_ALIASES.get(name.strip().lower(), name.strip().lower())
+    if env not in allowed:
+        raise Invalid(
+            f"unknown environment '{name}' (expected one of {', '.join(allowed)}; "
+            "add more with TESTLEDGER_ENVIRONMENTS)"
+        )
+    return env

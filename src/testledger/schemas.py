@@ -1,0 +1,96 @@
+"""Pydantic schemas: the one shape of runs and case results across `--json`, REST, MCP and the web UI.
+
+Run and case statuses are upper case, as in the execution seed (`COMPLETED`, `FAILED`);
+`test_run_status` is the `test_runs` view's single lower-case status.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class TotalsOut(BaseModel):
+    tests: int = Field(description="Top-level cases recorded (sub-results of a pytest case count once).")
+    passed: int
+    failed: int
+    errors: int
+    skipped: int
+    flaky: int = Field(description="Cases that passed only on a retry, or whose attempts disagree.")
+
+
+class AttemptOut(BaseModel):
+    status: str
+    duration_ms: float | None = None
+    message: str | None = None
+    error_type: str | None = None
+
+
+class CaseOut(BaseModel):
+    index: int = Field(description="0-based position of the result in its run (the seed's caseIndex).")
+    case_key: str
+    name: str
+    suite: str | None = None
+    classname: str | None = None
+    status: str = Field(description="PASSED, FAILED, ERROR or SKIPPED.")
+    duration_ms: int | None = None
+    error: str | None = Field(default=None, description="`ErrorType: message` of a non-passed case.")
+    failure_category: str | None = Field(
+        default=None, description="assertion, timeout, error or infrastructure for a non-passed case."
+    )
+    attempts: int = 1
+    flaky: bool = False
+    parent_index: int | None = Field(default=None, description="The pipeline case this is a sub-result of.")
+    runtime_id: str | None = Field(default=None, description="Worker or process that ran the case.")
+
+
+class CaseDetailOut(CaseOut):
+    """One case result with everything recorded about it (`runs case KEY N`)."""
+
+    message: str | None = None
+    error_type: str | None = None
+    stack_trace: str | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+    properties: dict[str, str] | None = None
+    attempt_details: list[AttemptOut] = Field(default_factory=list)
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    log_ref: str | None = None
+    attachments: list[str] = Field(default_factory=list)
+
+
+class ExecutionOut(BaseModel):
+    """A run in the execution shape of the seed, with its cases when asked for."""
+
+    execution_id: str = Field(description="Human key, `<WORKSPACE>-<MMDD>-<n>`.")
+    id: uuid.UUID
+    workspace: str
+    status: str = Field(description="PENDING, RUNNING, COMPLETED, CANCELLED or TIMEOUT.")
+    result: str | None = Field(description="PASSED, FAILED, ERROR or SKIPPED once COMPLETED.")
+    test_run_status: str = Field(description="The test_runs view: running, passed, failed, cancelled, error.")
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    duration_ms: int | None
+    pipeline_key: str | None
+    pipeline_version: int | None = None
+    environment: str
+    trigger: str
+    triggered_by: str
+    revision: str | None = None
+    branch: str | None = None
+    build_url: str | None = None
+    labels: dict[str, str] | None = None
+    parameters: dict[str, Any] | None = None
+    error: str | None = None
+    totals: TotalsOut
+    cases: list[CaseOut] | None = None
+
+
+class RunPage(BaseModel):
+    items: list[ExecutionOut]
+    next_cursor: str | None = Field(description="Pass back as `cursor` for the next page; null on the last.")

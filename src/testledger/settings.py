@@ -1,0 +1,75 @@
+"""All configuration in one place: `TESTLEDGER_*` environment variables, each with a default."""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    """The platform's usual place for an application's data (XDG on Linux, Library on macOS)."""
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "testledger"
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "testledger"
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "testledger"
+
+
+class Settings(BaseSettings):
+    """testledger's settings. Every field reads `TESTLEDGER_<NAME>` from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="TESTLEDGER_", extra="ignore")
+
+    home: Path = Field(
+        default_factory=default_home,
+        description="Data directory: the SQLite store, logs and attachments live here.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the store, e.g. postgresql+psycopg://host/db. "
+        "Unset: SQLite at $TESTLEDGER_HOME/testledger.db.",
+    )
+    workspace: str = Field(default="WKS", description="Workspace key used when a command names none.")
+    environments: list[str] = Field(
+        default=["dev", "staging", "prod", "local", "ci"],
+        description="Allowed environment names (JSON list). `production` is accepted as `prod`.",
+    )
+    max_report_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        description="Largest report (after gunzip) that ingest accepts, in bytes.",
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        default=30_000, description="How long a SQLite writer waits for another writer's lock."
+    )
+    heartbeat_seconds: float = Field(
+        default=5.0, description="How often an executor records that it is alive."
+    )
+    stale_after_seconds: float = Field(
+        default=60.0,
+        description="A running run whose executor has not beaten for this long is stuck and may be repaired.",
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'testledger.db'}"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.home / "attachments"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

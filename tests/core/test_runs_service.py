@@ -1,0 +1,166 @@
+"""Run services on SQLite and PostgreSQL: create, transition, record results, get, list and page."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from testledger.caseid import case_id, reported_identity
+from testledger.db.bulk import NewCase, NewResult
+from testledger.db.engine import Store
+from testledger.errors import Conflict, Invalid, NotFound
+from testledger.services import runs
+
+ENVS = ["dev", "staging", "prod", "local", "ci"]
+
+
+def new_run(store: Store, *, pipeline: str = "smoke", env: str = "ci", **kw: object) -> str:
+    with store.write() as db:
+        run = runs.create_run(
+            db, workspace="WKS", actor="alice", environment=env, allowed_environments=ENVS,
+            pipeline_key=pipeline, **kw,  # type: ignore[arg-type]
+        )
+        return run.key
+
+
+def result(idx: int, status: str, *, name: str | None = None, **kw: object) -> NewResult:
+    name = name or f"test_{idx}"
+    identity = reported_identity("suite", "pkg.Class", name)
+    # Workspace ids start at 1 in a fresh store; the writer keys cases per workspace.
+    case = NewCase(id=case_id(1, identity), identity=identity, kind="reported", name=name,
+                   suite="suite", classname="pkg.Class")
+    return NewResult(idx=idx, case=case, status=status, **kw)  # type: ignore[arg-type]
+
+
+def test_run_key_has_workspace_date_and_sequence(store: Store) -> None:
+    first, second = new_run(store), new_run(store)
+    today = datetime.now(UTC).strftime("%m%d")
+    assert re.fullmatch(rf"WKS-{today}-\d+", first)
+    assert int(second.rsplit("-", 1)[1]) == int(first.rsplit("-", 1)[1]) + 1
+
+
+def test_new_run_is_pending_and_knows_its_pipeline(store: Store) -> None:
+    key = new_run(store, env="production", revision="abc123", branch="main", labels={"team": "web"})
+    with store.read() as db:
+        e = runs.get_execution(db, workspace="WKS", key=key)
+    assert (e.status, e.result, e.test_run_status) == ("PENDING", None, "running")
+    assert (e.pipeline_key, e.environment, e.revision, e.branch) == ("smoke", "prod", "abc123", "main")
+    assert e.labels == {"team": "web"} and e.triggered_by == "alice" and e.trigger == "manual"
+    assert e.cases == [] and e.totals.tests == 0
+
+
+def test_lifecycle_sets_timestamps_once_and_derives_result(store: Store) -> None:
+    key = new_run(store)
+    with store.write() as db:
+        runs.transition(db, workspace="WKS", key=key, to="running")
+        run = runs.find_run(db, workspace="WKS", key=key)
+        runs.record_results(db, run=run, results=[
+            result(0, "passed", duration_ms=1200.0),
+            result(1, "failed", message="expected 200, got 500", error_type="AssertionError",
+                   failure_category="assertion"),
+            result(2, "skipped"),
+        ])
+        runs.transition(db, workspace="WKS", key=key, to="completed")
+    with store.read() as db:
+        e = runs.get_execution(db, workspace="WKS", key=key)
+    assert (e.status, e.result, e.test_run_status) == ("COMPLETED", "FAILED", "failed")
+    assert e.started_at is not None and e.completed_at is not None and e.completed_at >= e.started_at
+    assert e.duration_ms is not None and e.duration_ms >= 0
+    assert (e.totals.tests, e.totals.passed, e.totals.failed, e.totals.skipped) == (3, 1, 1, 1)
+    assert [c.status for c in e.cases or []] == ["PASSED", "FAILED", "SKIPPED"]
+    failed = (e.cases or [])[1]
+    assert failed.error == "AssertionError: expected 200, got 500"
+    assert failed.failure_category == "assertion" and failed.case_key == "pkg.Class::test_1"
+    with store.write() as db, pytest.raises(Conflict, match="already completed"):
+        runs.transition(db, workspace="WKS", key=key, to="cancelled")
+    with store.read() as db:
+        assert runs.get_execution(db, workspace="WKS", key=key).completed_at == e.completed_at
+
+
+def test_results_cannot_be_added_to_a_finished_run(store: Store) -> None:
+    key = new_run(store)
+    with store.write() as db:
+        runs.transition(db, workspace="WKS", key=key, to="cancelled")
+    with store.write() as db, pytest.raises(Conflict, match="results cannot be added"):
+        runs.record_results(db, run=runs.find_run(db, workspace="WKS", key=key), results=[result(0, "passed")])
+
+
+def test_infrastructure_fault_makes_the_run_error(store: Store) -> None:
+    key = new_run(store)
+    with store.write() as db:
+        runs.transition(db, workspace="WKS", key=key, to="running")
+        runs.record_results(db, run=runs.find_run(db, workspace="WKS", key=key), results=[
+            result(0, "passed"), result(1, "error", message="Connection refused", failure_category="infrastructure"),
+        ])
+        run = runs.transition(db, workspace="WKS", key=key, to="completed")
+        assert run.result == "error"
+
+
+def test_explicit_result_is_validated(store: Store) -> None:
+    key = new_run(store)
+    with store.write() as db, pytest.raises(Invalid, match="unknown result 'green'"):
+        runs.transition(db, workspace="WKS", key=key, to="completed", result="green")
+
+
+def test_missing_run_and_other_workspace_are_not_found(store: Store) -> None:
+    key = new_run(store)
+    with store.read() as db:
+        with pytest.raises(NotFound, match="run 'NOPE-1' not found"):
+            runs.get_execution(db, workspace="WKS", key="NOPE-1")
+        with pytest.raises(NotFound):
+            runs.get_execution(db, workspace="OTHER", key=key)
+
+
+def test_attempts_and_same_test_across_runs_share_a_case(store: Store) -> None:
+    keys = [new_run(store), new_run(store)]
+    for key in keys:
+        with store.write() as db:
+            runs.record_results(db, run=runs.find_run(db, workspace="WKS", key=key), results=[
+                result(0, "passed", name="test_login", flaky=True,
+                       attempts=[{"status": "failed", "message": "boom"}, {"status": "passed"}]),
+            ])
+    with store.read() as db:
+        cases = [runs.get_execution(db, workspace="WKS", key=k).cases for k in keys]
+        from sqlalchemy import func, select
+
+        from testledger.db.tables import Case
+        assert db.scalar(select(func.count()).select_from(Case)) == 1
+    for case_list in cases:
+        assert case_list is not None
+        assert (case_list[0].attempts, case_list[0].flaky, case_list[0].status) == (2, True, "PASSED")
+
+
+def test_list_filters_and_keyset_pages(store: Store) -> None:
+    made = []
+    for i in range(7):
+        key = new_run(store, pipeline="api" if i % 2 else "web", env="staging" if i < 3 else "ci")
+        with store.write() as db:
+            runs.transition(db, workspace="WKS", key=key, to="running")
+            if i % 3 == 0:
+                run = runs.find_run(db, workspace="WKS", key=key)
+                runs.record_results(db, run=run, results=[result(0, "failed")])
+            runs.transition(db, workspace="WKS", key=key, to="completed")
+        made.append(key)
+    with store.read() as db:
+        everything = runs.list_executions(db, workspace="WKS", limit=500).items
+        assert [e.execution_id for e in everything] == made[::-1]
+        failed = runs.list_executions(db, workspace="WKS", status="failed").items
+        assert {e.execution_id for e in failed} == {made[0], made[3], made[6]}
+        api = runs.list_executions(db, workspace="WKS", pipeline_key="api", environment="ci").items
+        assert {e.execution_id for e in api} == {made[3], made[5]}
+        pages, cursor = [], None
+        while True:
+            page = runs.list_executions(db, workspace="WKS", limit=3, cursor=cursor)
+            pages.append([e.execution_id for e in page.items])
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert pages == [made[6:3:-1], made[3:0:-1], made[0:1]]
+        future = datetime.now(UTC) + timedelta(days=1)
+        assert runs.list_executions(db, workspace="WKS", date_from=future).items == []
+        with pytest.raises(Invalid, match="unknown status 'green'"):
+            runs.list_executions(db, workspace="WKS", status="green")
+        with pytest.raises(Invalid, match="invalid cursor"):
+            runs.list_executions(db, workspace="WKS", cursor="garbage!")
