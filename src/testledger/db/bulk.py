@@ -63,18 +63,23 @@ class Counters:
     flaky: int = 0
     infra: int = 0
 
-    def count(self, status: str, *, flaky: bool, category: str | None) -> None:
-        self.tests += 1
+    def add(self, other: Counters) -> None:
+        for name in ("tests", "passed", "failed", "errors", "skipped", "flaky", "infra"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def count(self, status: str, *, flaky: bool, category: str | None, sign: int = 1) -> None:
+        """Count one top-level result (sign=-1 takes one back, when a rerun replaces it)."""
+        self.tests += sign
         if status == "passed":
-            self.passed += 1
+            self.passed += sign
         elif status == "failed":
-            self.failed += 1
+            self.failed += sign
         elif status == "error":
-            self.errors += 1
+            self.errors += sign
         else:
-            self.skipped += 1
-        self.flaky += flaky
-        self.infra += category == "infrastructure"
+            self.skipped += sign
+        self.flaky += sign * flaky
+        self.infra += sign * (category == "infrastructure")
 
 
 @dataclass(slots=True)
@@ -118,93 +123,115 @@ class ResultWriter:
     """Buffers results of one run and writes them in batches, with their cases and run counters.
 
     Call `add` per result and `flush` before the transaction commits; `flush` also runs every
-    `batch` rows so memory stays bounded on a 100k-case report.
+    `batch` rows so memory stays bounded on a 100k-case report. Until a flush, a buffered result
+    can still be changed in place (`buffered`), which is how reruns become attempts cheaply.
     """
 
     session: Session
     run_id: uuid.UUID
     workspace_id: int
+    now: datetime
     batch: int = 5000
     counters: Counters = field(default_factory=Counters)
-    _rows: list[tuple[Any, ...]] = field(default_factory=list)
-    _cases: dict[int, tuple[Any, ...]] = field(default_factory=dict)
-    _known_cases: set[int] = field(default_factory=set)
-    _pending: Counters = field(default_factory=Counters)
     written: int = 0
+    _buffer: list[NewResult] = field(default_factory=list)
+    _by_case: dict[int, NewResult] = field(default_factory=dict)
+    _known_cases: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.dialect = self.session.get_bind().dialect.name
-        self._sqlite = self.dialect == "sqlite"
+        self._sqlite = self.session.get_bind().dialect.name == "sqlite"
         self._run = self.run_id.hex if self._sqlite else str(self.run_id)
+        self._created: Any = sqlite_datetime(self.now) if self._sqlite else self.now
 
-    def add(self, r: NewResult, *, now: datetime) -> None:
-        case = r.case
-        if case.id not in self._known_cases:
-            self._known_cases.add(case.id)
-            created = sqlite_datetime(now) if self._sqlite else now
-            self._cases[case.id] = (
-                case.id, self.workspace_id, case.identity, case.kind, case.key, case.name,
-                case.suite, case.classname, created,
-            )
+    def add(self, result: NewResult) -> None:
+        self._buffer.append(result)
+        if result.parent_idx is None:
+            self._by_case[result.case.id] = result
+        if len(self._buffer) >= self.batch:
+            self.flush()
+
+    def buffered(self, case_id: int) -> NewResult | None:
+        """The not-yet-written top-level result of this case, if any."""
+        return self._by_case.get(case_id)
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        cases: list[tuple[Any, ...]] = []
+        rows: list[tuple[Any, ...]] = []
+        pending = Counters()
+        for r in self._buffer:
+            if r.case.id not in self._known_cases:
+                self._known_cases.add(r.case.id)
+                cases.append(self._case_row(r.case))
+            rows.append(self._result_row(r))
+            if r.parent_idx is None:
+                pending.count(r.status, flaky=r.flaky, category=r.failure_category)
+        conn = self.session.connection()
+        if self._sqlite:
+            if cases:
+                conn.exec_driver_sql(_SQLITE_CASES, cases)
+            conn.exec_driver_sql(_SQLITE_RESULTS, rows)
+        else:
+            _copy_postgresql(conn, cases, rows)
+        add_to_counters(self.session, run_id=self._run, delta=pending)
+        self.counters.add(pending)
+        self.written += len(rows)
+        self._buffer.clear()
+        self._by_case.clear()
+
+    def _case_row(self, case: NewCase) -> tuple[Any, ...]:
+        return (
+            case.id, self.workspace_id, case.identity, case.kind, case.key, case.name,
+            case.suite, case.classname, self._created,
+        )
+
+    def _result_row(self, r: NewResult) -> tuple[Any, ...]:
         if self._sqlite:
             flaky: Any = int(r.flaky)
             started: Any = sqlite_datetime(r.started_at)
             completed: Any = sqlite_datetime(r.completed_at)
         else:
             flaky, started, completed = r.flaky, r.started_at, r.completed_at
-        self._rows.append((
-            self._run, r.idx, r.parent_idx, case.id, r.status, r.duration_ms, r.message, r.error_type,
+        return (
+            self._run, r.idx, r.parent_idx, r.case.id, r.status, r.duration_ms, r.message, r.error_type,
             r.failure_category, r.stack_trace, r.stdout, r.stderr, _json(r.properties),
             len(r.attempts) if r.attempts else 1, _json(r.attempts), flaky, r.worker, started, completed,
             r.log_ref, _json(r.attachments),
-        ))
-        if r.parent_idx is None:
-            self._pending.count(r.status, flaky=r.flaky, category=r.failure_category)
-        if len(self._rows) >= self.batch:
-            self.flush()
+        )
 
-    def flush(self) -> None:
-        if not self._rows and not self._cases:
-            return
-        conn = self.session.connection()
-        if self._sqlite:
-            if self._cases:
-                conn.exec_driver_sql(_SQLITE_CASES, list(self._cases.values()))
-            conn.exec_driver_sql(_SQLITE_RESULTS, self._rows)
-        else:
-            self._flush_postgresql(conn)
-        p = self._pending
-        if p.tests:
-            conn.execute(
-                text(_COUNTERS),
-                {
-                    "tests": p.tests, "passed": p.passed, "failed": p.failed, "errors": p.errors,
-                    "skipped": p.skipped, "flaky": p.flaky, "infra": p.infra, "run_id": self._run,
-                },
-            )
-        for name in ("tests", "passed", "failed", "errors", "skipped", "flaky", "infra"):
-            setattr(self.counters, name, getattr(self.counters, name) + getattr(p, name))
-        self.written += len(self._rows)
-        self._rows.clear()
-        self._cases.clear()
-        self._pending = Counters()
 
-    def _flush_postgresql(self, conn: Any) -> None:
-        raw = conn.connection.driver_connection
-        with raw.cursor() as cur:
-            if self._cases:
-                cur.executemany(_PG_CASES, list(self._cases.values()))
-            with cur.copy(f"COPY case_results ({', '.join(RESULT_COLUMNS)}) FROM STDIN") as copy:
-                for row in self._rows:
-                    copy.write_row(row)
+def _copy_postgresql(conn: Any, cases: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> None:
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur:
+        if cases:
+            cur.executemany(_PG_CASES, cases)
+        with cur.copy(f"COPY case_results ({', '.join(RESULT_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def add_to_counters(session: Session, *, run_id: str | uuid.UUID, delta: Counters) -> None:
+    """Apply a change to a run's top-level counters (negative values undo a count)."""
+    if not any((delta.tests, delta.passed, delta.failed, delta.errors, delta.skipped, delta.flaky, delta.infra)):
+        return
+    if isinstance(run_id, uuid.UUID):
+        run_id = run_id.hex if session.get_bind().dialect.name == "sqlite" else str(run_id)
+    session.connection().execute(
+        text(_COUNTERS),
+        {
+            "tests": delta.tests, "passed": delta.passed, "failed": delta.failed, "errors": delta.errors,
+            "skipped": delta.skipped, "flaky": delta.flaky, "infra": delta.infra, "run_id": run_id,
+        },
+    )
 
 
 def write_results(
     session: Session, *, run_id: uuid.UUID, workspace_id: int, results: Sequence[NewResult], now: datetime
 ) -> Counters:
     """Write a batch of results at once; returns what was added to the run's counters."""
-    writer = ResultWriter(session, run_id=run_id, workspace_id=workspace_id)
+    writer = ResultWriter(session, run_id=run_id, workspace_id=workspace_id, now=now)
     for r in results:
-        writer.add(r, now=now)
+        writer.add(r)
     writer.flush()
     return writer.counters
