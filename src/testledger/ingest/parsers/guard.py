@@ -1,0 +1,23 @@
+"""Turns any failure while reading an untrusted report into a ReportParseError naming the file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from testledger.ingest.model import ParsedCase, ReportParseError
+
+
+def guarded(cases: Iterator[ParsedCase], *, name: str, what: str) -> Iterator[ParsedCase]:
+    """Yield ``cases``; whatever a malformed input makes the parser raise leaves as ReportParseError.
+
+    Parsers are written defensively, but a report is hostile input: a shape no parser foresaw
+    must still reach the caller as a clear, catchable rejection, never as a stray TypeError.
+    """
+    try:
+        yield from cases
+    except ReportParseError:
+        raise
+    except RecursionError as exc:
+        raise ReportParseError(f"{what} is nested too deeply", file=name) from exc
+    except Exception as exc:
+        raise ReportParseError(f"unreadable {what} ({type(exc).__name__}: {exc})", file=name) from exc

@@ -1,0 +1,129 @@
+"""Safe, streaming XML reading shared by every XML report parser: no DTDs, entities or network."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import IO
+
+from lxml import etree
+
+from testledger.ingest.model import ReportParseError
+from testledger.ingest.parsers.stream import peek
+
+Element = etree._Element
+
+_FIRST_CHUNK = 64 * 1024
+_UNNAMED_ERRORS = {"ERR_CDATA_NOT_FINISHED": "unclosed CDATA section"}
+
+
+def local_name(tag: str) -> str:
+    """``{namespace}name`` → ``name``; report formats are identified by local names only."""
+    if tag[:1] == "{":
+        return tag.rpartition("}")[2]
+    return tag
+
+
+def iter_xml(stream: IO[bytes], *, name: str, what: str) -> Iterator[tuple[str, Element]]:
+    """Stream ``("start" | "end", element)`` events from an untrusted XML document.
+
+    The parser never loads a DTD, never touches the network and never expands an entity
+    into element text. A document whose DOCTYPE declares entities is refused outright:
+    no report needs them, and they are how XXE and "billion laughs" payloads arrive.
+    Syntax errors become :class:`ReportParseError` with the file name and line.
+    """
+    head, source = peek(stream, _FIRST_CHUNK)
+    if not head.strip():
+        raise ReportParseError(f"empty document (expected {what})", file=name)
+    # lxml keeps a thread-wide error log; clearing it stops an earlier report's errors from
+    # being quoted in this report's message.
+    etree.clear_error_log()
+    events = etree.iterparse(
+        source,
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    first = True
+    try:
+        for event, elem in events:
+            if first:
+                _refuse_entity_declarations(elem, name=name)
+                first = False
+            yield event, elem
+    except etree.XMLSyntaxError as exc:
+        raise _syntax_error(exc, name=name) from None
+
+
+def _refuse_entity_declarations(root: Element, *, name: str) -> None:
+    dtd = root.getroottree().docinfo.internalDTD
+    if dtd is None:
+        return
+    declared = [entity.name for entity in dtd.iterentities()]
+    if declared:
+        shown = ", ".join(str(entity) for entity in declared[:3])
+        raise ReportParseError(
+            f"refused: the DOCTYPE declares entities ({shown}); reports must not use entity "
+            "declarations (external entities and entity expansion are never resolved)",
+            file=name,
+            line=root.sourceline,
+        )
+
+
+def _syntax_error(exc: etree.XMLSyntaxError, *, name: str) -> ReportParseError:
+    message = exc.msg or "syntax error"
+    line = exc.lineno or None
+    last = exc.error_log.last_error if exc.error_log else None
+    if last is not None and (line is None or message.startswith("no element found")):
+        # libxml2 reports the real cause (an undefined entity, ...) in its log and then a
+        # generic "no element found" at line 0; the logged error is the useful one.
+        message = last.message
+        line = last.line or line
+    if message.startswith("Unregistered error message") and last is not None:
+        # libxml2 has no text for some errors (an unclosed CDATA section); its code name does.
+        message = _UNNAMED_ERRORS.get(last.type_name, last.type_name.removeprefix("ERR_").lower())
+    message = message.strip()
+    where = message.rfind(", line ")
+    if where > 0:
+        message = message[:where].strip()
+    if message == "no element found" or message.startswith("Document is empty"):
+        return ReportParseError("empty or truncated document (expected XML)", file=name, line=line)
+    return ReportParseError(f"not well-formed XML ({message})", file=name, line=line)
+
+
+def expect_root(elem: Element, allowed: tuple[str, ...], *, name: str, what: str) -> str:
+    """The root's local name, or a ReportParseError saying which roots a ``what`` document has."""
+    tag = local_name(elem.tag)
+    if tag not in allowed:
+        wanted = " or ".join(f"<{root}>" for root in allowed)
+        raise ReportParseError(
+            f"not {what}: root element <{tag}> (expected {wanted})", file=name, line=elem.sourceline
+        )
+    return tag
+
+
+def child_text(elem: Element, tag: str) -> str | None:
+    """Text of the first direct child with local name ``tag``."""
+    for child in elem:
+        if isinstance(child.tag, str) and local_name(child.tag) == tag:
+            return text_of(child)
+    return None
+
+
+def text_of(elem: Element) -> str | None:
+    """All text inside ``elem`` (CDATA included); unresolved entity references stay literal."""
+    if len(elem):
+        return "".join(elem.itertext())
+    return elem.text
+
+
+def release(elem: Element) -> None:
+    """Free a consumed element and its already-consumed siblings so memory stays flat."""
+    elem.clear()
+    parent = elem.getparent()
+    if parent is not None:
+        while elem.getprevious() is not None:
+            del parent[0]
