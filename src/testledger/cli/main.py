@@ -8,6 +8,7 @@ import typer
 
 from testledger import __version__
 from testledger.cli import db as db_commands
+from testledger.cli import ingest as ingest_commands
 from testledger.cli import runs as runs_commands
 from testledger.cli.context import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_STORE
 
@@ -26,6 +27,8 @@ app = typer.Typer(
 )
 app.add_typer(runs_commands.app, name="runs")
 app.add_typer(db_commands.app, name="db")
+app.command("ingest")(ingest_commands.ingest)
+app.command("export")(ingest_commands.export)
 
 
 def _version(value: bool) -> None:

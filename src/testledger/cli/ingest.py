@@ -1,0 +1,108 @@
+"""`testledger ingest` and `testledger export`: reports in, reports out."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from testledger.cli import context as ctx
+
+
+def ingest(
+    reports: list[str] = typer.Argument(..., help="Report files, folders (searched recursively) or globs."),
+    pipeline: str | None = typer.Option(None, "--pipeline", "-p", help="Pipeline key (created if new)."),
+    env: str = typer.Option("ci", "--env", "-e", help="Environment: dev, staging, prod, local or ci."),
+    revision: str | None = typer.Option(None, "--revision", help="Commit SHA (default: from the CI)."),
+    branch: str | None = typer.Option(None, "--branch", help="Branch (default: from the CI)."),
+    build_url: str | None = typer.Option(None, "--build-url", help="CI build URL (default: from the CI)."),
+    label: list[str] | None = typer.Option(None, "--label", help="KEY=VALUE label; repeat for more."),
+    run_key: str | None = typer.Option(None, "--run", help="Add to this open run instead of creating one."),
+    partial: bool = typer.Option(False, "--partial", help="Keep the files that parse when others fail."),
+    no_fail: bool = typer.Option(False, "--no-fail", help="Exit 0 even when the run failed."),
+    workspace: str | None = ctx.workspace_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the run as `runs show --json` does."),
+) -> None:
+    """Ingest test reports (JUnit, CTRF, TRX, NUnit, xUnit, TAP, go test, Cucumber, mocha, jest; gzip ok).
+
+    All files go into one run, which is completed and summarised; the exit code is 1 when it failed.
+    A file that cannot be parsed stores nothing (with --partial, only that file is left out).
+    Ingesting the same file twice into one run does not duplicate its results.
+    """
+    from testledger.ingest.sources import expand_sources
+    from testledger.services.ingest import ingest_files
+    from testledger.services.runs import get_execution
+
+    if not run_key and not pipeline:
+        from testledger.errors import Invalid
+
+        raise Invalid("--pipeline is required when no --run is given (e.g. --pipeline unit-tests)")
+    settings = ctx.settings()
+    ws = ctx.resolve_workspace(workspace)
+    paths = expand_sources(reports)
+    defaults = ctx.ci_defaults()
+    with ctx.store().write() as db:
+        outcome = ingest_files(
+            db, workspace=ws, paths=paths, actor=ctx.actor(), max_bytes=settings.max_report_bytes,
+            run_key=run_key, partial=partial, pipeline_key=pipeline, environment=env,
+            allowed_environments=settings.environments, trigger="api" if not sys.stdin.isatty() else "manual",
+            revision=revision or defaults["revision"], branch=branch or defaults["branch"],
+            build_url=build_url or defaults["build_url"], labels=ctx.parse_pairs(label, flag="--label") or None,
+        )
+        execution = get_execution(db, workspace=ws, key=outcome.run_key)
+    for failed in outcome.failed_files:
+        sys.stderr.write(f"warning: skipped {failed.error}\n")
+    if as_json:
+        ctx.print_json(execution)
+    else:
+        _summary(outcome, execution)
+    from testledger.cli.runs import exit_code
+
+    code = 0 if no_fail or execution.status in ("RUNNING", "PENDING") else exit_code(execution.status, execution.result)
+    raise typer.Exit(code)
+
+
+def _summary(outcome: object, execution: object) -> None:
+    from testledger.cli.render import console, styled
+    from testledger.schemas import ExecutionOut
+    from testledger.services.ingest import IngestOutcome
+
+    assert isinstance(outcome, IngestOutcome) and isinstance(execution, ExecutionOut)
+    out = console()
+    duplicates = sum(f.duplicate for f in outcome.files)
+    read = len(outcome.files) - duplicates - len(outcome.failed_files)
+    t = execution.totals
+    out.print(f"{execution.execution_id}  {styled(execution.result or execution.status)}")
+    line = (f"{read} file(s), {t.tests} tests: {t.passed} passed, {t.failed} failed, {t.errors} errors, "
+            f"{t.skipped} skipped")
+    if t.flaky:
+        line += f", {t.flaky} flaky"
+    if duplicates:
+        line += f"; {duplicates} file(s) already ingested, skipped"
+    out.print(line)
+    failing = [c for c in execution.cases or [] if c.status in ("FAILED", "ERROR")]
+    for case in failing[:20]:
+        out.print(f"  [red]✗[/] {case.case_key}: {case.error or ''}", markup=True, highlight=False)
+    if len(failing) > 20:
+        out.print(f"  … and {len(failing) - 20} more; `testledger runs show {execution.execution_id}` lists all")
+
+
+def export(
+    key: str = typer.Argument(..., help="Run key."),
+    format: str = typer.Option("junit", "--format", "-f", help="junit or ctrf."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
+    workspace: str | None = ctx.workspace_option(),
+) -> None:
+    """Write a run's results as a JUnit XML or CTRF JSON report."""
+    from testledger.services.export import export_run
+
+    with ctx.store().read() as db:
+        if output is None:
+            export_run(db, workspace=ctx.resolve_workspace(workspace), key=key, format=format, out=sys.stdout.buffer)
+            sys.stdout.flush()
+            return
+        tmp = output.with_name(output.name + ".partial")
+        with tmp.open("wb") as fh:
+            export_run(db, workspace=ctx.resolve_workspace(workspace), key=key, format=format, out=fh)
+        tmp.replace(output)

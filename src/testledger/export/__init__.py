@@ -1,0 +1,1 @@
+"""Writing a run back out as a report (JUnit XML, CTRF JSON) that other tools can read."""

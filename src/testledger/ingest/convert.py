@@ -1,0 +1,67 @@
+"""From parsed cases to stored results: identity, failure category, attempts, and rerun merging."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from testledger.caseid import case_id, reported_identity
+from testledger.db.bulk import NewCase, NewResult
+from testledger.failures import categorise
+from testledger.ingest.model import Attempt, ParsedCase
+
+
+def attempt_dict(a: Attempt | ParsedCase) -> dict[str, Any]:
+    data: dict[str, Any] = {"status": a.status}
+    for name in ("duration_ms", "message", "error_type", "stack_trace", "stdout", "stderr"):
+        value = getattr(a, name)
+        if value is not None:
+            data[name] = value
+    return data
+
+
+def to_result(case: ParsedCase, *, idx: int, workspace_id: int) -> NewResult:
+    identity = reported_identity(case.suite, case.classname, case.name)
+    new_case = NewCase(
+        id=case_id(workspace_id, identity), identity=identity, kind="reported", name=case.name,
+        suite=case.suite, classname=case.classname,
+    )
+    attempts = [attempt_dict(a) for a in case.attempts] if case.attempts else None
+    return NewResult(
+        idx=idx, case=new_case, status=case.status, duration_ms=case.duration_ms, message=case.message,
+        error_type=case.error_type,
+        failure_category=categorise(
+            case.status, message=case.message, error_type=case.error_type, stack_trace=case.stack_trace
+        ),
+        stack_trace=case.stack_trace, stdout=case.stdout, stderr=case.stderr, properties=case.properties,
+        attempts=attempts, flaky=case.flaky, attachments=case.attachments or None,
+    )
+
+
+def _attempts_of(r: NewResult) -> list[dict[str, Any]]:
+    if r.attempts:
+        return list(r.attempts)
+    data: dict[str, Any] = {"status": r.status}
+    for name in ("duration_ms", "message", "error_type", "stack_trace", "stdout", "stderr"):
+        value = getattr(r, name)
+        if value is not None:
+            data[name] = value
+    return [data]
+
+
+def merge_rerun(earlier: NewResult, later: NewResult) -> None:
+    """Fold a later entry of the same test into the earlier result as further attempts.
+
+    The last attempt decides the outcome; the time spent is the sum of all attempts; the case is
+    flaky when its attempts disagree (e.g. failed, then passed on a rerun).
+    """
+    attempts = _attempts_of(earlier) + _attempts_of(later)
+    durations = [a["duration_ms"] for a in attempts if a.get("duration_ms") is not None]
+    for name in ("status", "message", "error_type", "failure_category", "stack_trace", "stdout", "stderr"):
+        setattr(earlier, name, getattr(later, name))
+    earlier.duration_ms = sum(durations) if durations else None
+    earlier.attempts = attempts
+    earlier.flaky = earlier.flaky or later.flaky or len({a["status"] for a in attempts}) > 1
+    if later.properties:
+        earlier.properties = {**(earlier.properties or {}), **later.properties}
+    if later.attachments:
+        earlier.attachments = [*(earlier.attachments or []), *later.attachments]

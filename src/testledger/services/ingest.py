@@ -1,0 +1,161 @@
+"""Ingesting report files into a run: one transaction, idempotent per file, reruns as attempts."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from testledger import lifecycle
+from testledger.db.bulk import Counters, NewResult, ResultWriter, add_to_counters
+from testledger.db.tables import CaseResult, ReportFile, Run
+from testledger.db.types import utcnow
+from testledger.errors import Conflict, Invalid
+from testledger.ingest.convert import merge_rerun, to_result
+from testledger.ingest.model import ReportInfo, ReportParseError
+from testledger.ingest.sources import file_digest, open_report
+from testledger.services import runs
+
+
+@dataclass
+class FileOutcome:
+    path: str
+    format: str | None = None
+    dialect: str | None = None
+    cases: int = 0
+    duplicate: bool = False
+    error: str | None = None
+
+
+@dataclass
+class IngestOutcome:
+    run_key: str
+    files: list[FileOutcome] = field(default_factory=list)
+
+    @property
+    def failed_files(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.error]
+
+
+def ingest_files(
+    db: Session,
+    *,
+    workspace: str,
+    paths: Sequence[Path],
+    actor: str,
+    max_bytes: int,
+    run_key: str | None = None,
+    partial: bool = False,
+    finish: bool = True,
+    **run_fields: Any,
+) -> IngestOutcome:
+    """Ingest `paths` into one run: a new one (created from `run_fields`) or the open run `run_key`.
+
+    All-or-nothing: a file that fails to parse raises `Invalid` and the caller's transaction stores
+    nothing, unless `partial` keeps the files that parse (each file is then its own savepoint).
+    A file whose content was already ingested into the run is skipped. A new run is completed
+    when `finish` is set; a run named by `run_key` stays open for `runs finish`.
+    """
+    if run_key:
+        run = runs.find_run(db, workspace=workspace, key=run_key, for_update=True)
+        if run.status in lifecycle.TERMINAL:
+            raise Conflict(f"run '{run_key}' is already {run.status}; ingest into an open run or omit --run")
+    else:
+        run = runs.create_run(db, workspace=workspace, actor=actor, executor="ingest", **run_fields)
+        runs.transition(db, workspace=workspace, key=run.key, to=lifecycle.RUNNING)
+    if run.status == lifecycle.PENDING:
+        runs.transition(db, workspace=workspace, key=run.key, to=lifecycle.RUNNING)
+    outcome = IngestOutcome(run_key=run.key)
+    next_idx = (db.scalar(select(func.max(CaseResult.idx)).where(CaseResult.run_id == run.id)) or -1) + 1
+    for path in paths:
+        file_outcome = FileOutcome(path=str(path))
+        outcome.files.append(file_outcome)
+        savepoint = db.begin_nested() if partial else None
+        try:
+            next_idx = _ingest_file(db, run=run, path=path, first_idx=next_idx, max_bytes=max_bytes, out=file_outcome)
+        except ReportParseError as exc:
+            if savepoint is None:
+                raise Invalid(f"{exc}; nothing was stored") from exc
+            savepoint.rollback()
+            file_outcome.error = str(exc)
+            continue
+        if savepoint is not None:
+            savepoint.commit()
+    if partial and outcome.files and len(outcome.failed_files) == len(outcome.files):
+        raise Invalid("no report could be read; nothing was stored: " + "; ".join(f.error or "" for f in outcome.files))
+    db.refresh(run)
+    if finish and not run_key:
+        runs.transition(db, workspace=workspace, key=run.key, to=lifecycle.COMPLETED)
+    return outcome
+
+
+def _ingest_file(db: Session, *, run: Run, path: Path, first_idx: int, max_bytes: int, out: FileOutcome) -> int:
+    from testledger.ingest.detect import HEAD_SIZE, detect_format
+    from testledger.ingest.parsers import get_parser
+    from testledger.ingest.parsers.stream import peek
+
+    sha256, size = file_digest(path)
+    if db.scalar(select(ReportFile.id).where(ReportFile.run_id == run.id, ReportFile.sha256 == sha256)):
+        out.duplicate = True
+        return first_idx
+    with open_report(path, max_bytes=max_bytes) as stream:
+        head, replay = peek(stream, HEAD_SIZE)
+        info = ReportInfo(format=detect_format(head, name=path.name))
+        cases = get_parser(info.format).parse(replay, name=path.name, info=info)
+        next_idx, written = _write_cases(db, run=run, cases=cases, first_idx=first_idx)
+    out.format, out.dialect, out.cases = info.format, info.dialect, written
+    db.add(ReportFile(
+        run_id=run.id, name=path.name, format=info.format, dialect=info.dialect, sha256=sha256, bytes=size,
+        cases=written, suites=[dataclasses.asdict(s) for s in info.suites] or None, notes=info.notes or None,
+    ))
+    db.flush()
+    return next_idx
+
+
+def _write_cases(db: Session, *, run: Run, cases: Any, first_idx: int) -> tuple[int, int]:
+    """Stream parsed cases into the store; a test seen again in the same report becomes an attempt."""
+    writer = ResultWriter(db, run_id=run.id, workspace_id=run.workspace_id, now=utcnow())
+    seen: dict[int, int] = {}
+    idx = first_idx
+    for case in cases:
+        result = to_result(case, idx=idx, workspace_id=run.workspace_id)
+        earlier_idx = seen.get(result.case.id)
+        if earlier_idx is None:
+            seen[result.case.id] = idx
+            writer.add(result)
+            idx += 1
+            continue
+        earlier = writer.buffered(result.case.id)
+        if earlier is not None:
+            merge_rerun(earlier, result)
+        else:
+            writer.flush()
+            _merge_into_stored(db, run=run, idx=earlier_idx, later=result)
+    writer.flush()
+    return idx, idx - first_idx
+
+
+def _merge_into_stored(db: Session, *, run: Run, idx: int, later: NewResult) -> None:
+    """The rare rerun whose first attempt was already written in an earlier batch."""
+    row = db.scalars(select(CaseResult).where(CaseResult.run_id == run.id, CaseResult.idx == idx)).one()
+    earlier = NewResult(
+        idx=idx, case=later.case, status=row.status, duration_ms=row.duration_ms, message=row.message,
+        error_type=row.error_type, failure_category=row.failure_category, stack_trace=row.stack_trace,
+        stdout=row.stdout, stderr=row.stderr, properties=row.properties, attempts=row.attempts,
+        flaky=row.flaky, attachments=row.attachments,
+    )
+    delta = Counters()
+    delta.count(earlier.status, flaky=earlier.flaky, category=earlier.failure_category, sign=-1)
+    merge_rerun(earlier, later)
+    delta.count(earlier.status, flaky=earlier.flaky, category=earlier.failure_category)
+    for name in ("status", "duration_ms", "message", "error_type", "failure_category", "stack_trace",
+                 "stdout", "stderr", "properties", "attempts", "flaky", "attachments"):
+        setattr(row, name, getattr(earlier, name))
+    row.attempt_count = len(earlier.attempts or []) or 1
+    db.flush()
+    add_to_counters(db, run_id=run.id, delta=delta)
