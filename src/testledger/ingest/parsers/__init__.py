@@ -6,6 +6,11 @@ from typing import IO
 
 from testledger.ingest.detect import HEAD_SIZE, detect_format
 from testledger.ingest.model import ParsedCase, Parser, ReportInfo, ReportParseError
+from testledger.ingest.parsers.ctrf import CtrfParser
+from testledger.ingest.parsers.cucumber import CucumberParser
+from testledger.ingest.parsers.dart import DartParser
+from testledger.ingest.parsers.gotest import GoTestParser
+from testledger.ingest.parsers.js_reporters import JestParser, MochaParser
 from testledger.ingest.parsers.junit import JUnitParser
 from testledger.ingest.parsers.native_xml import (
     BoostTestParser,
@@ -16,6 +21,7 @@ from testledger.ingest.parsers.native_xml import (
     QtTestParser,
 )
 from testledger.ingest.parsers.nunit import NUnit2Parser, NUnit3Parser
+from testledger.ingest.parsers.rspec import RSpecParser
 from testledger.ingest.parsers.stream import peek
 from testledger.ingest.parsers.trx import TrxParser
 from testledger.ingest.parsers.xunit2 import XUnit2Parser
@@ -26,6 +32,13 @@ _ALL: tuple[Parser, ...] = (
     NUnit2Parser(),
     XUnit2Parser(),
     TrxParser(),
+    CtrfParser(),
+    GoTestParser(),
+    CucumberParser(),
+    MochaParser(),
+    JestParser(),
+    RSpecParser(),
+    DartParser(),
     CTestParser(),
     BoostTestParser(),
     CppUnitParser(),

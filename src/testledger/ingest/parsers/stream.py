@@ -33,12 +33,14 @@ class ChainedStream(io.RawIOBase):
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             return self.readall()
-        if self._head.nbytes:
-            taken = min(size, self._head.nbytes)
-            chunk = self._head[:taken].tobytes()
-            self._head = self._head[taken:]
-            return chunk
-        return self._rest.read(size)
+        if not self._head.nbytes:
+            return self._rest.read(size)
+        taken = min(size, self._head.nbytes)
+        chunk = self._head[:taken].tobytes()
+        self._head = self._head[taken:]
+        if taken < size:
+            chunk += self._rest.read(size - taken) or b""
+        return chunk
 
     def readall(self) -> bytes:
         chunk = self._head.tobytes()
