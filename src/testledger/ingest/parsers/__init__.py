@@ -23,6 +23,7 @@ from testledger.ingest.parsers.native_xml import (
 from testledger.ingest.parsers.nunit import NUnit2Parser, NUnit3Parser
 from testledger.ingest.parsers.rspec import RSpecParser
 from testledger.ingest.parsers.stream import peek
+from testledger.ingest.parsers.tap import TapParser
 from testledger.ingest.parsers.trx import TrxParser
 from testledger.ingest.parsers.xunit2 import XUnit2Parser
 
@@ -33,6 +34,7 @@ _ALL: tuple[Parser, ...] = (
     XUnit2Parser(),
     TrxParser(),
     CtrfParser(),
+    TapParser(),
     GoTestParser(),
     CucumberParser(),
     MochaParser(),
