@@ -219,6 +219,8 @@ class ReportFile(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     bytes: Mapped[int] = mapped_column(BigInteger)
     cases: Mapped[int] = mapped_column(Integer)
+    #: Entries in the file by status (tests, passed, ...), counted before reruns became attempts.
+    entries: Mapped[dict[str, int] | None] = mapped_column(JSONType)
     suites: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
     notes: Mapped[list[str] | None] = mapped_column(JSONType)
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -28,6 +28,8 @@ class FileOutcome:
     format: str | None = None
     dialect: str | None = None
     cases: int = 0
+    #: The report's own entries by status, before reruns were folded into attempts.
+    entries: Counters | None = None
     duplicate: bool = False
     error: str | None = None
 
@@ -107,37 +109,49 @@ def _ingest_file(db: Session, *, run: Run, path: Path, first_idx: int, max_bytes
         head, replay = peek(stream, HEAD_SIZE)
         info = ReportInfo(format=detect_format(head, name=path.name))
         cases = get_parser(info.format).parse(replay, name=path.name, info=info)
-        next_idx, written = _write_cases(db, run=run, cases=cases, first_idx=first_idx)
-    out.format, out.dialect, out.cases = info.format, info.dialect, written
+        next_idx, entries = _write_cases(db, run=run, cases=cases, first_idx=first_idx)
+    out.format, out.dialect, out.cases, out.entries = info.format, info.dialect, next_idx - first_idx, entries
     db.add(ReportFile(
         run_id=run.id, name=path.name, format=info.format, dialect=info.dialect, sha256=sha256, bytes=size,
-        cases=written, suites=[dataclasses.asdict(s) for s in info.suites] or None, notes=info.notes or None,
+        cases=out.cases, entries=dataclasses.asdict(entries),
+        suites=[dataclasses.asdict(s) for s in info.suites] or None, notes=info.notes or None,
     ))
     db.flush()
     return next_idx
 
 
-def _write_cases(db: Session, *, run: Run, cases: Any, first_idx: int) -> tuple[int, int]:
-    """Stream parsed cases into the store; a test seen again in the same report becomes an attempt."""
+def _write_cases(db: Session, *, run: Run, cases: Any, first_idx: int) -> tuple[int, Counters]:
+    """Stream parsed cases into the store; returns the next index and the raw entry counts.
+
+    A test that appears again after it failed or errored in the same report is a rerun (pytest-
+    rerunfailures, gotestsum --rerun-fails, ...) and becomes another attempt of the first result.
+    A repeat after a pass or skip is not a retry (retries only follow failures): it is kept as a
+    result of its own, as parameterised tests with identical names need.
+    """
     writer = ResultWriter(db, run_id=run.id, workspace_id=run.workspace_id, now=utcnow())
-    seen: dict[int, int] = {}
+    entries = Counters()
+    retryable: dict[int, int] = {}  # case id -> index of its result while that result is failing
     idx = first_idx
     for case in cases:
         result = to_result(case, idx=idx, workspace_id=run.workspace_id)
-        earlier_idx = seen.get(result.case.id)
+        entries.count(result.status, flaky=result.flaky, category=result.failure_category)
+        earlier_idx = retryable.pop(result.case.id, None)
         if earlier_idx is None:
-            seen[result.case.id] = idx
             writer.add(result)
             idx += 1
-            continue
-        earlier = writer.buffered(result.case.id)
-        if earlier is not None:
-            merge_rerun(earlier, result)
+            earlier_idx, merged_status = result.idx, result.status
         else:
-            writer.flush()
-            _merge_into_stored(db, run=run, idx=earlier_idx, later=result)
+            earlier = writer.buffered(result.case.id)
+            if earlier is not None and earlier.idx == earlier_idx:
+                merge_rerun(earlier, result)
+            else:
+                writer.flush()
+                _merge_into_stored(db, run=run, idx=earlier_idx, later=result)
+            merged_status = result.status
+        if merged_status in ("failed", "error"):
+            retryable[result.case.id] = earlier_idx
     writer.flush()
-    return idx, idx - first_idx
+    return idx, entries
 
 
 def _merge_into_stored(db: Session, *, run: Run, idx: int, later: NewResult) -> None:
