@@ -86,9 +86,7 @@ def _attempts(test: dict[str, Any], case: ParsedCase) -> list[Attempt]:
     retries = test.get("retries")
     # Reporters differ: some list every try (the last being the reported outcome), others
     # only the earlier ones. Add the reported outcome when the list does not end with it.
-    complete = attempts[-1].status == case.status and (
-        not isinstance(retries, int) or len(attempts) >= retries + 1
-    )
+    complete = attempts[-1].status == case.status and (not isinstance(retries, int) or len(attempts) >= retries + 1)
     if not complete:
         attempts.append(
             Attempt(

@@ -19,5 +19,5 @@ def guarded(cases: Iterator[ParsedCase], *, name: str, what: str) -> Iterator[Pa
         raise
     except RecursionError as exc:
         raise ReportParseError(f"{what} is nested too deeply", file=name) from exc
-    except Exception as exc:
+    except Exception as exc:  # see the docstring: any other failure here is bad input
         raise ReportParseError(f"unreadable {what} ({type(exc).__name__}: {exc})", file=name) from exc

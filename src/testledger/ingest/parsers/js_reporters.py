@@ -98,7 +98,7 @@ def _jest_case(assertion: dict[str, Any], path: str) -> ParsedCase:
         name=as_str(assertion.get("title")) or as_str(assertion.get("fullName")) or "",
         status=_JEST_STATUSES.get(raw, "skipped"),
         suite=path,
-        classname=" › ".join(ancestors),
+        classname=" \u203a ".join(ancestors),
         duration_ms=number_to_ms(assertion.get("duration")),
     )
     if raw not in _JEST_STATUSES and raw != "skipped":

@@ -10,7 +10,14 @@ from testledger.ingest.model import ParsedCase, ReportInfo, ReportParseError, Su
 from testledger.ingest.parsers.guard import guarded
 from testledger.ingest.parsers.junit_case import build_case, first_line, read_properties
 from testledger.ingest.parsers.values import NANOSECOND_THRESHOLD
-from testledger.ingest.parsers.xml_safety import Element, iter_xml, local_name, release, text_of
+from testledger.ingest.parsers.xml_safety import (
+    Element,
+    iter_xml,
+    local_name,
+    release,
+    source_line,
+    text_of,
+)
 
 _ROOTS = ("testsuites", "testsuite")
 _SUITE_CHILDREN = frozenset({"properties", "property", "system-out", "system-err", "failure", "error"})
@@ -68,7 +75,7 @@ class _JUnitReader:
             raise ReportParseError(
                 f"not a JUnit report: root element <{tag}> (expected <testsuites> or <testsuite>)",
                 file=self.name,
-                line=elem.sourceline,
+                line=source_line(elem),
             )
         total = elem.get("time", "")
         # container-structure-test writes integer nanoseconds everywhere; its total says so.
@@ -150,6 +157,6 @@ def _case_dialect(elem: Element, case: ParsedCase) -> str | None:
         return "googletest"
     if elem.get("assertions") is not None and case.file is not None:
         return "phpunit"
-    if " › " in case.name:
+    if " \u203a " in case.name:
         return "playwright"
     return None

@@ -140,9 +140,7 @@ def _read_outcome(elem: Element, case: ParsedCase) -> None:
         elif tag == "output":
             case.stdout = text_of(child) or None
         elif tag == "attachments":
-            case.attachments = [
-                path for path in (child_text(item, "filePath") for item in child) if path
-            ]
+            case.attachments = [path for path in (child_text(item, "filePath") for item in child) if path]
         elif tag == "properties":
             _read_properties(child, case)
 

@@ -59,4 +59,5 @@ def peek(stream: IO[bytes], size: int) -> tuple[bytes, IO[bytes]]:
         parts.append(chunk)
         remaining -= len(chunk)
     head = b"".join(parts)
-    return head, ChainedStream(head, stream)
+    # Buffered so that line iteration (TAP, go test) does not fall back to byte-sized reads.
+    return head, io.BufferedReader(ChainedStream(head, stream), buffer_size=256 * 1024)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, cast
 
 from lxml import etree
 
@@ -62,21 +62,22 @@ def _refuse_entity_declarations(root: Element, *, name: str) -> None:
     dtd = root.getroottree().docinfo.internalDTD
     if dtd is None:
         return
-    declared = [entity.name for entity in dtd.iterentities()]
+    # lxml-stubs does not know DTD.iterentities() (lxml >= 2.3 has it).
+    declared = [entity.name for entity in dtd.iterentities()]  # type: ignore[attr-defined]
     if declared:
         shown = ", ".join(str(entity) for entity in declared[:3])
         raise ReportParseError(
             f"refused: the DOCTYPE declares entities ({shown}); reports must not use entity "
             "declarations (external entities and entity expansion are never resolved)",
             file=name,
-            line=root.sourceline,
+            line=source_line(root),
         )
 
 
 def _syntax_error(exc: etree.XMLSyntaxError, *, name: str) -> ReportParseError:
     message = exc.msg or "syntax error"
     line = exc.lineno or None
-    last = exc.error_log.last_error if exc.error_log else None
+    last = exc.error_log.last_error if exc.error_log else None  # type: ignore[attr-defined]
     if last is not None and (line is None or message.startswith("no element found")):
         # libxml2 reports the real cause (an undefined entity, ...) in its log and then a
         # generic "no element found" at line 0; the logged error is the useful one.
@@ -100,7 +101,7 @@ def expect_root(elem: Element, allowed: tuple[str, ...], *, name: str, what: str
     if tag not in allowed:
         wanted = " or ".join(f"<{root}>" for root in allowed)
         raise ReportParseError(
-            f"not {what}: root element <{tag}> (expected {wanted})", file=name, line=elem.sourceline
+            f"not {what}: root element <{tag}> (expected {wanted})", file=name, line=source_line(elem)
         )
     return tag
 
@@ -116,8 +117,14 @@ def child_text(elem: Element, tag: str) -> str | None:
 def text_of(elem: Element) -> str | None:
     """All text inside ``elem`` (CDATA included); unresolved entity references stay literal."""
     if len(elem):
-        return "".join(elem.itertext())
+        return "".join(cast("Iterator[str]", elem.itertext()))
     return elem.text
+
+
+def source_line(elem: Element) -> int | None:
+    """The element's line in the document, when libxml2 recorded one."""
+    line = elem.sourceline
+    return line if isinstance(line, int) else None
 
 
 def release(elem: Element) -> None:
