@@ -108,7 +108,9 @@ def cli(home: Path, monkeypatch: pytest.MonkeyPatch) -> object:
     from testledger.cli.main import run
 
     def invoke(*args: str) -> CliResult:
-        out, err = io.StringIO(), io.StringIO()
+        # A real text layer over bytes, so commands that write binary to sys.stdout.buffer work too.
+        out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+        err = io.StringIO()
         monkeypatch.setattr(sys, "argv", ["testledger", *args])
         code = 0
         with redirect_stdout(out), redirect_stderr(err):
@@ -116,6 +118,7 @@ def cli(home: Path, monkeypatch: pytest.MonkeyPatch) -> object:
                 run()
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        return CliResult(code, out.getvalue(), err.getvalue())
+        out.flush()
+        return CliResult(code, out.buffer.getvalue().decode(), err.getvalue())  # type: ignore[attr-defined]
 
     return invoke

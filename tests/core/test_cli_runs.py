@@ -1,0 +1,103 @@
+"""The runs, db, ingest and export commands as a user sees them: output, JSON and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+FAILING = ('<testsuite name="api"><testcase classname="api.Pay" name="test_pay" time="135">'
+           '<failure message="Expected status 200, got 500" type="AssertionError"/></testcase>'
+           '<testcase classname="api.Login" name="test_login" time="12"/></testsuite>')
+
+
+def test_empty_store_lists_nothing(cli: Any) -> None:
+    result = cli("runs", "list", "--json")
+    assert (result.code, result.stdout.strip()) == (0, "[]")
+    assert "No runs found." in cli("runs", "list").stdout
+
+
+def test_missing_run_is_one_line_and_exit_4(cli: Any) -> None:
+    result = cli("runs", "show", "X")
+    assert result.code == 4
+    assert result.stderr == "error: run 'X' not found\n"
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_start_finish_brackets_a_ci_job(cli: Any, tmp_path: Path) -> None:
+    start = cli("runs", "start", "--pipeline", "payments", "--env", "staging", "--revision", "abc123")
+    assert start.code == 0
+    key = start.stdout.strip()
+    report = tmp_path / "report.xml"
+    report.write_text(FAILING)
+    ingest = cli("ingest", str(report), "--run", key, "--json")
+    assert ingest.code == 0, ingest.stderr  # the run is still open: no verdict yet
+    assert json.loads(ingest.stdout)["status"] == "RUNNING"
+    finish = cli("runs", "finish", key, "--json")
+    assert finish.code == 1
+    shown = json.loads(cli("runs", "show", key, "--json").stdout)
+    assert shown["execution_id"] == key and shown["status"] == "COMPLETED" and shown["result"] == "FAILED"
+    assert shown["pipeline_key"] == "payments" and shown["environment"] == "staging" and shown["revision"] == "abc123"
+    assert shown["totals"] == {"tests": 2, "passed": 1, "failed": 1, "errors": 0, "skipped": 0, "flaky": 0}
+    assert shown["cases"][0] | {"duration_ms": 135000} == shown["cases"][0]
+    assert shown["cases"][0]["error"] == "AssertionError: Expected status 200, got 500"
+    again = cli("runs", "finish", key)
+    assert again.code == 3 and "already completed" in again.stderr
+
+
+def test_show_draws_the_execution_tree(cli: Any, tmp_path: Path) -> None:
+    report = tmp_path / "report.xml"
+    report.write_text(FAILING)
+    key = json.loads(cli("ingest", str(report), "-p", "payments", "--json", "--no-fail").stdout)["execution_id"]
+    out = cli("runs", "show", key).stdout
+    assert f"Execution: {key}" in out and "Status: COMPLETED" in out and "Result: FAILED" in out
+    assert "Case 0: test_pay - FAILED (2m 15s)" in out and "Case 1: test_login - PASSED (12s)" in out
+    assert "Expected status 200, got 500" in out
+
+
+def test_ingest_exit_codes_and_summary(cli: Any, tmp_path: Path) -> None:
+    failing, passing = tmp_path / "f.xml", tmp_path / "p.xml"
+    failing.write_text(FAILING)
+    passing.write_text('<testsuite><testcase classname="a" name="b"/></testsuite>')
+    result = cli("ingest", str(failing), "-p", "unit")
+    assert result.code == 1 and "1 file(s), 2 tests: 1 passed, 1 failed" in result.stdout
+    assert cli("ingest", str(failing), "-p", "unit", "--no-fail").code == 0
+    assert cli("ingest", str(passing), "-p", "unit").code == 0
+    missing = cli("ingest", str(tmp_path / "nope.xml"), "-p", "unit")
+    assert (missing.code, missing.stderr.startswith("error: report file")) == (4, True)
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<testsuite><testcase>")
+    broken = cli("ingest", str(bad), "-p", "unit")
+    assert broken.code == 3 and "bad.xml" in broken.stderr and "nothing was stored" in broken.stderr
+    assert len(json.loads(cli("runs", "list", "--json").stdout)) == 3
+    assert cli("ingest", str(failing)).code == 3  # neither --pipeline nor --run
+
+
+def test_list_filters_by_status_and_pipeline(cli: Any, tmp_path: Path) -> None:
+    failing, passing = tmp_path / "f.xml", tmp_path / "p.xml"
+    failing.write_text(FAILING)
+    passing.write_text('<testsuite><testcase classname="a" name="b"/></testsuite>')
+    cli("ingest", str(failing), "-p", "api")
+    cli("ingest", str(passing), "-p", "api")
+    cli("ingest", str(passing), "-p", "web")
+    failed = json.loads(cli("runs", "list", "--status", "failed", "--json").stdout)
+    assert [r["pipeline_key"] for r in failed] == ["api"]
+    assert len(json.loads(cli("runs", "list", "-p", "api", "--json").stdout)) == 2
+    assert cli("runs", "list", "--from", "yesterday").code == 3
+
+
+def test_export_to_file(cli: Any, tmp_path: Path) -> None:
+    report = tmp_path / "f.xml"
+    report.write_text(FAILING)
+    key = json.loads(cli("ingest", str(report), "-p", "api", "--json", "--no-fail").stdout)["execution_id"]
+    out = tmp_path / "out.xml"
+    assert cli("export", key, "--format", "junit", "-o", str(out)).code == 0
+    assert 'failures="1"' in out.read_text() and "test_pay" in out.read_text()
+    assert cli("export", key, "--format", "html").code == 3
+
+
+def test_version_and_db_commands(cli: Any) -> None:
+    assert cli("--version").stdout.startswith("testledger ")
+    assert "already at revision" in cli("db", "upgrade").stdout
+    info = json.loads(cli("db", "info", "--json").stdout)
+    assert info["revision"] == info["head"]

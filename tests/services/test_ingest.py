@@ -1,0 +1,151 @@
+"""Ingesting reports into a store: one run, atomic, idempotent, gzip, size cap, open runs, reruns."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from testledger.db.engine import Store
+from testledger.db.tables import CaseResult, Run
+from testledger.errors import Conflict, Invalid
+from testledger.services import runs
+from testledger.services.ingest import ingest_files
+
+ENVS = ["ci", "staging"]
+
+PASSING = """<?xml version="1.0"?>
+<testsuite name="unit" tests="2">
+  <testcase classname="app.Login" name="test_ok" time="0.5"/>
+  <testcase classname="app.Login" name="test_skip" time="0"><skipped message="not on linux"/></testcase>
+</testsuite>
+"""
+FAILING = """<testsuites><testsuite name="api">
+  <testcase classname="api.Health" name="test_status" time="1.25">
+    <failure message="Expected status 200, got 500" type="AssertionError">Traceback: line 3</failure>
+    <system-out>GET /healthz</system-out>
+  </testcase>
+  <testcase classname="api.Db" name="test_query" time="0.1">
+    <error message="could not connect: Connection refused" type="OperationalError"/>
+  </testcase>
+</testsuite></testsuites>
+"""
+RERUN = """<testsuite name="flaky">
+  <testcase classname="t" name="test_a" time="1"><failure message="boom"/></testcase>
+  <testcase classname="t" name="test_a" time="2"/>
+  <testcase classname="t" name="test_same_name" time="1"/>
+  <testcase classname="t" name="test_same_name" time="1"/>
+</testsuite>
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def ingest(store: Store, paths: list[Path], **kw: object) -> str:
+    with store.write() as db:
+        return ingest_files(  # type: ignore[misc]
+            db, workspace="WKS", paths=paths, actor="ci-bot", max_bytes=kw.pop("max_bytes", 1 << 20),
+            **({"pipeline_key": "unit", "environment": "ci", "allowed_environments": ENVS} if "run_key" not in kw
+               else {}), **kw,
+        ).run_key
+
+
+def execution(store: Store, key: str):  # type: ignore[no-untyped-def]
+    with store.read() as db:
+        return runs.get_execution(db, workspace="WKS", key=key)
+
+
+def count(store: Store, table: type) -> int:
+    with store.read() as db:
+        return int(db.scalar(select(func.count()).select_from(table)) or 0)
+
+
+def test_files_become_one_completed_run(store: Store, tmp_path: Path) -> None:
+    key = ingest(store, [write(tmp_path, "a.xml", PASSING), write(tmp_path, "b.xml", FAILING)])
+    e = execution(store, key)
+    assert (e.status, e.result) == ("COMPLETED", "ERROR")  # the refused connection is an infrastructure fault
+    assert (e.totals.tests, e.totals.passed, e.totals.failed, e.totals.errors, e.totals.skipped) == (4, 1, 1, 1, 1)
+    cases = {c.name: c for c in e.cases or []}
+    assert cases["test_status"].error == "AssertionError: Expected status 200, got 500"
+    assert cases["test_status"].failure_category == "assertion"
+    assert cases["test_status"].duration_ms == 1250
+    assert cases["test_query"].failure_category == "infrastructure"
+    assert [c.index for c in e.cases or []] == [0, 1, 2, 3]
+
+
+def test_a_bad_file_stores_nothing_unless_partial(store: Store, tmp_path: Path) -> None:
+    good = write(tmp_path, "good.xml", PASSING)
+    bad = write(tmp_path, "bad.xml", "<testsuite><testcase name='x'>\n<failure>\n</testsuite>")
+    with pytest.raises(Invalid, match=r"bad\.xml:\d+: .*nothing was stored"):
+        ingest(store, [good, bad])
+    assert count(store, Run) == 0 and count(store, CaseResult) == 0
+    key = ingest(store, [good, bad], partial=True)
+    assert execution(store, key).totals.tests == 2
+
+
+def test_same_file_twice_into_one_run_is_not_duplicated(store: Store, tmp_path: Path) -> None:
+    report = write(tmp_path, "a.xml", FAILING)
+    with store.write() as db:
+        run = runs.create_run(db, workspace="WKS", actor="me", environment="ci", allowed_environments=ENVS,
+                              pipeline_key="unit")
+        key = run.key
+    ingest(store, [report], run_key=key)
+    ingest(store, [report, write(tmp_path, "b.xml", PASSING)], run_key=key)
+    e = execution(store, key)
+    assert e.status == "RUNNING" and e.totals.tests == 4
+    assert [c.index for c in e.cases or []] == [0, 1, 2, 3]
+
+
+def test_finished_run_refuses_more_reports(store: Store, tmp_path: Path) -> None:
+    key = ingest(store, [write(tmp_path, "a.xml", PASSING)])
+    with pytest.raises(Conflict, match="already completed"):
+        ingest(store, [write(tmp_path, "b.xml", FAILING)], run_key=key)
+    assert execution(store, key).totals.tests == 2
+
+
+def test_gzip_reports_are_read(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "report.xml.gz"
+    path.write_bytes(gzip.compress(FAILING.encode()))
+    assert execution(store, ingest(store, [path])).totals.tests == 2
+
+
+def test_size_cap_applies_after_decompression(store: Store, tmp_path: Path) -> None:
+    body = "".join(f'<testcase classname="c" name="t{i}"/>' for i in range(5000))
+    path = tmp_path / "big.xml.gz"
+    path.write_bytes(gzip.compress(f"<testsuite>{body}</testsuite>".encode()))
+    assert path.stat().st_size < 20_000
+    with pytest.raises(Invalid, match="larger than the 20,000-byte limit.*TESTLEDGER_MAX_REPORT_BYTES"):
+        ingest(store, [path], max_bytes=20_000)
+    assert count(store, Run) == 0
+
+
+def test_reruns_become_attempts_but_same_name_passes_stay_separate(store: Store, tmp_path: Path) -> None:
+    e = execution(store, ingest(store, [write(tmp_path, "r.xml", RERUN)]))
+    assert [(c.name, c.status, c.attempts, c.flaky) for c in e.cases or []] == [
+        ("test_a", "PASSED", 2, True), ("test_same_name", "PASSED", 1, False), ("test_same_name", "PASSED", 1, False),
+    ]
+    assert (e.totals.tests, e.totals.passed, e.totals.flaky) == (3, 3, 1)
+    assert (e.cases or [])[0].duration_ms == 3000
+
+
+def test_rerun_beyond_a_written_batch_updates_the_stored_result(store: Store, tmp_path: Path) -> None:
+    filler = "".join(f'<testcase classname="c" name="t{i}"/>' for i in range(6000))
+    doc = (f'<testsuite><testcase classname="c" name="wobbly"><failure message="no"/></testcase>{filler}'
+           '<testcase classname="c" name="wobbly"/></testsuite>')
+    e = execution(store, ingest(store, [write(tmp_path, "big.xml", doc)]))
+    first = (e.cases or [])[0]
+    assert (first.name, first.status, first.attempts, first.flaky) == ("wobbly", "PASSED", 2, True)
+    assert (e.totals.tests, e.totals.passed, e.totals.failed, e.totals.flaky) == (6001, 6001, 0, 1)
+
+
+def test_unknown_environment_is_rejected_before_anything_is_stored(store: Store, tmp_path: Path) -> None:
+    with store.write() as db, pytest.raises(Invalid, match="unknown environment 'qa'"):
+        ingest_files(db, workspace="WKS", paths=[write(tmp_path, "a.xml", PASSING)], actor="me", max_bytes=1 << 20,
+                     pipeline_key="unit", environment="qa", allowed_environments=ENVS)
+    assert count(store, Run) == 0
