@@ -22,6 +22,8 @@ from sqlalchemy import create_engine, text
 from testledger.db.engine import Store
 from testledger.settings import get_settings
 
+pytest_plugins = ["pytester"]
+
 PG_BASE = os.environ.get("TESTLEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TABLES = (
     "case_results", "report_files", "plans", "api_tokens", "test_runs", "pipeline_cases",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from testledger import lifecycle
@@ -73,7 +73,7 @@ def ingest_files(
     if run.status == lifecycle.PENDING:
         runs.transition(db, workspace=workspace, key=run.key, to=lifecycle.RUNNING)
     outcome = IngestOutcome(run_key=run.key)
-    next_idx = (db.scalar(select(func.max(CaseResult.idx)).where(CaseResult.run_id == run.id)) or -1) + 1
+    next_idx = runs.next_result_index(db, run_id=run.id)
     for path in paths:
         file_outcome = FileOutcome(path=str(path))
         outcome.files.append(file_outcome)

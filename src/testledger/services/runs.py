@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select, tuple_
+from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from testledger import lifecycle
@@ -122,6 +122,12 @@ def record_results(db: Session, *, run: Run, results: Sequence[NewResult]) -> No
         raise Conflict(f"run '{run.key}' is already {run.status}; results cannot be added")
     write_results(db, run_id=run.id, workspace_id=run.workspace_id, results=results, now=utcnow())
     db.refresh(run)
+
+
+def next_result_index(db: Session, *, run_id: uuid.UUID) -> int:
+    """The index the next result of a run gets (0 for a run without results)."""
+    last = db.scalar(select(func.coalesce(func.max(CaseResult.idx), -1)).where(CaseResult.run_id == run_id))
+    return int(last if last is not None else -1) + 1
 
 
 def totals_of(run: Run) -> lifecycle.Totals:
