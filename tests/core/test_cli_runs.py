@@ -51,6 +51,7 @@ def test_show_draws_the_execution_tree(cli: Any, tmp_path: Path) -> None:
     key = json.loads(cli("ingest", str(report), "-p", "payments", "--json", "--no-fail").stdout)["execution_id"]
     out = cli("runs", "show", key).stdout
     assert f"Execution: {key}" in out and "Status: COMPLETED" in out and "Result: FAILED" in out
+    assert "Duration: 2m 27s" in out  # the test time the report states
     assert "Case 0: test_pay - FAILED (2m 15s)" in out and "Case 1: test_login - PASSED (12s)" in out
     assert "Expected status 200, got 500" in out
 

@@ -65,6 +65,11 @@ def ci_defaults() -> dict[str, str | None]:
     }
 
 
+def default_trigger() -> str:
+    """`gatekeeper` (the seed's CI/CD integration trigger) inside a CI job, else `manual`."""
+    return "gatekeeper" if os.environ.get("CI") or os.environ.get("BUILD_URL") else "manual"
+
+
 def parse_pairs(values: list[str] | None, *, flag: str) -> dict[str, str]:
     """`k=v` options into a dict, with a clear error for a malformed one."""
     from testledger.errors import Invalid

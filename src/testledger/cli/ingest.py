@@ -19,6 +19,9 @@ def ingest(
     build_url: str | None = typer.Option(None, "--build-url", help="CI build URL (default: from the CI)."),
     label: list[str] | None = typer.Option(None, "--label", help="KEY=VALUE label; repeat for more."),
     run_key: str | None = typer.Option(None, "--run", help="Add to this open run instead of creating one."),
+    trigger: str | None = typer.Option(
+        None, "--trigger", help="manual, plan, gatekeeper or api (default: gatekeeper under CI, else manual)."
+    ),
     partial: bool = typer.Option(False, "--partial", help="Keep the files that parse when others fail."),
     no_fail: bool = typer.Option(False, "--no-fail", help="Exit 0 even when the run failed."),
     workspace: str | None = ctx.workspace_option(),
@@ -46,7 +49,7 @@ def ingest(
         outcome = ingest_files(
             db, workspace=ws, paths=paths, actor=ctx.actor(), max_bytes=settings.max_report_bytes,
             run_key=run_key, partial=partial, pipeline_key=pipeline, environment=env,
-            allowed_environments=settings.environments, trigger="api" if not sys.stdin.isatty() else "manual",
+            allowed_environments=settings.environments, trigger=trigger or ctx.default_trigger(),
             revision=revision or defaults["revision"], branch=branch or defaults["branch"],
             build_url=build_url or defaults["build_url"], labels=ctx.parse_pairs(label, flag="--label") or None,
         )

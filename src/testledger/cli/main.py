@@ -8,7 +8,9 @@ import typer
 
 from testledger import __version__
 from testledger.cli import db as db_commands
+from testledger.cli import execute as execute_commands
 from testledger.cli import ingest as ingest_commands
+from testledger.cli import pipelines as pipelines_commands
 from testledger.cli import runs as runs_commands
 from testledger.cli.context import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_STORE
 
@@ -27,6 +29,11 @@ app = typer.Typer(
 )
 app.add_typer(runs_commands.app, name="runs")
 app.add_typer(db_commands.app, name="db")
+app.add_typer(pipelines_commands.app, name="pipelines")
+app.command("run")(execute_commands.run)
+app.command("cancel")(execute_commands.cancel)
+app.command("refresh")(execute_commands.refresh)
+app.command("logs")(execute_commands.logs)
 app.command("ingest")(ingest_commands.ingest)
 app.command("export")(ingest_commands.export)
 

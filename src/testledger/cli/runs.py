@@ -100,7 +100,9 @@ def start(
     branch: str | None = typer.Option(None, "--branch", help="Branch (default: from the CI)."),
     build_url: str | None = typer.Option(None, "--build-url", help="CI build URL (default: from the CI)."),
     label: list[str] | None = typer.Option(None, "--label", help="KEY=VALUE label; repeat for more."),
-    trigger: str = typer.Option("manual", "--trigger", help="manual, plan, gatekeeper or api."),
+    trigger: str | None = typer.Option(
+        None, "--trigger", help="manual, plan, gatekeeper or api (default: gatekeeper under CI, else manual)."
+    ),
     workspace: str | None = ctx.workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the run as JSON instead of its key."),
 ) -> None:
@@ -113,7 +115,8 @@ def start(
     with ctx.store().write() as db:
         run = create_run(
             db, workspace=ws, actor=ctx.actor(), environment=env,
-            allowed_environments=ctx.settings().environments, pipeline_key=pipeline, trigger=trigger,
+            allowed_environments=ctx.settings().environments, pipeline_key=pipeline,
+            trigger=trigger or ctx.default_trigger(),
             revision=revision or defaults["revision"], branch=branch or defaults["branch"],
             build_url=build_url or defaults["build_url"], labels=ctx.parse_pairs(label, flag="--label") or None,
             executor="cli",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from testledger import lifecycle
@@ -93,6 +93,12 @@ def ingest_files(
     db.refresh(run)
     if finish and not run_key:
         runs.transition(db, workspace=workspace, key=run.key, to=lifecycle.COMPLETED)
+        # The run's duration is the test time its reports state, not how long ingesting took.
+        run.duration_ms = round(db.scalar(
+            select(func.coalesce(func.sum(CaseResult.duration_ms), 0))
+            .where(CaseResult.run_id == run.id, CaseResult.parent_idx.is_(None))
+        ) or 0)
+        db.flush()
     return outcome
 
 

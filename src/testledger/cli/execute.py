@@ -1,0 +1,274 @@
+"""`testledger run`, `cancel`, `refresh` and `logs`: execute pipelines here and watch or steer their runs."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import typer
+
+from testledger.cli import context as ctx
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from testledger.execute.executor import RunEvent
+
+
+def _looks_like_file(target: str) -> bool:
+    return target.endswith((".yaml", ".yml", ".json")) or "/" in target or Path(target).is_file()
+
+
+class Progress:
+    """Live progress of a run: counters updated by executor threads, drawn at a fixed rate by Rich
+    (never once per case), or one plain line per finished case when the output is not a terminal."""
+
+    def __init__(self, run_key: str, total: int, *, live: bool, stream: TextIO) -> None:
+        self.run_key, self.total, self.live, self.stream = run_key, total, live, stream
+        self.lock = threading.Lock()
+        self.done = self.passed = self.failed = 0
+        self.running: dict[int, str] = {}
+        self.started = time.monotonic()
+
+    def event(self, event: RunEvent) -> None:
+        from testledger.execute.executor import CaseFinished
+
+        with self.lock:
+            if not isinstance(event, CaseFinished):
+                self.running[event.index] = event.key
+                return
+            self.running.pop(event.index, None)
+            self.done += 1
+            self.passed += event.status == "passed"
+            self.failed += event.status in ("failed", "error")
+            line = self._line(event) if not self.live else None
+        if line:
+            self.stream.write(line)
+
+    def _line(self, event: Any) -> str:
+        from testledger.cli.render import format_duration
+
+        extra = " (flaky)" if event.flaky else ""
+        error = f": {event.error.splitlines()[0]}" if event.error and event.status != "passed" else ""
+        width = len(str(self.total))
+        return (f"[{self.done:>{width}}/{self.total}] {event.status.upper():<7} {event.index}: {event.key} "
+                f"({format_duration(event.duration_ms)}){extra}{error}\n")
+
+    def __rich__(self) -> RenderableType:
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        from testledger.cli.render import format_duration
+
+        with self.lock:
+            running = ", ".join(self.running.values())
+            done, passed, failed = self.done, self.passed, self.failed
+        grid = Table.grid(padding=(0, 1))
+        grid.add_row(
+            f"[bold]{self.run_key}[/]", ProgressBar(total=self.total, completed=done, width=30),
+            f"{done}/{self.total} cases", f"[green]{passed} passed[/]", f"[red]{failed} failed[/]",
+            format_duration((time.monotonic() - self.started) * 1000),
+        )
+        table = Table.grid()
+        table.add_row(grid)
+        if running:
+            table.add_row(f"[cyan]running:[/] {running[:200]}")
+        return table
+
+
+def _prepare_run(
+    target: str, *, workspace: str | None, env: str | None, overrides: dict[str, str],
+) -> tuple[str, str, int, Path]:
+    """Apply the file when given one, then create the pending run: (run key, workspace, cases, workdir)."""
+    from testledger.services.execution import create_pipeline_run
+    from testledger.services.pipelines import apply_pipeline
+
+    document = None
+    if _looks_like_file(target):
+        from testledger.cli.pipelines import read_pipeline_file
+
+        document = read_pipeline_file(Path(target))
+    ws = workspace or (document.spec.workspace if document else None) or ctx.resolve_workspace(None)
+    defaults = ctx.ci_defaults()
+    with ctx.store().write() as db:
+        if document:
+            cases = len(apply_pipeline(db, workspace=ws, document=document, actor=ctx.actor()).pipeline.cases or [])
+        run = create_pipeline_run(
+            db, workspace=ws, pipeline_key=document.spec.key if document else target, actor=ctx.actor(),
+            allowed_environments=ctx.settings().environments, environment=env, overrides=overrides,
+            revision=defaults["revision"], branch=defaults["branch"], build_url=defaults["build_url"],
+        )
+        if not document:
+            from testledger.services.pipelines import get_pipeline
+
+            cases = len(get_pipeline(db, workspace=ws, key=target).cases or [])
+        key = run.key
+    workdir = Path(target).resolve().parent if document else Path.cwd()
+    return key, ws, cases, workdir
+
+
+def run(
+    target: str = typer.Argument(..., help="Pipeline file (applied first) or the key of a stored pipeline."),
+    env: str | None = typer.Option(None, "--env", "-e", help="Environment (default: the pipeline's, else local)."),
+    param: list[str] | None = typer.Option(None, "--param", "-p", help="KEY=VALUE parameter; repeat for more."),
+    parallel: int | None = typer.Option(None, "--parallel", "-j", help="Cases run at once (default: the pipeline's)."),
+    workspace: str | None = ctx.workspace_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON (as `runs show --json`)."),
+) -> None:
+    """Run a pipeline here; exits 0 when it passed, 1 when it failed, 2 on error or timeout."""
+    from testledger.cli.runs import exit_code
+    from testledger.execute.executor import RunRequest
+    from testledger.execute.local import LocalExecutor
+    from testledger.execute.logstore import FileLogStore
+
+    overrides = ctx.parse_pairs(param, flag="--param")
+    key, _ws, total, workdir = _prepare_run(target, workspace=workspace, env=env, overrides=overrides)
+    settings = ctx.settings()
+    live = not as_json and sys.stdout.isatty()
+    progress = Progress(key, total, live=live, stream=sys.stderr if as_json else sys.stdout)
+    store = ctx.store()
+    executor = LocalExecutor(
+        store, logs=FileLogStore(settings.logs_dir), attachments_root=settings.attachments_dir,
+        heartbeat_seconds=settings.heartbeat_seconds, on_event=progress.event,
+    )
+    if not as_json and not live:
+        sys.stdout.write(f"Run {key}: {total} cases\n")
+    executor.submit(RunRequest(run_key=key, overrides=overrides, workdir=workdir, parallelism=parallel))
+    _wait(executor, key, progress if live else None)
+    execution = executor.status(key)
+    if as_json:
+        ctx.print_json(execution)
+    else:
+        from testledger.cli.render import console, execution_tree
+
+        console().print(execution_tree(execution))
+    raise typer.Exit(exit_code(execution.status, execution.result))
+
+
+def _wait(executor: Any, key: str, progress: Progress | None) -> None:
+    """Wait for the run, drawing live progress; Ctrl-C or SIGTERM cancels it (finished results are kept)."""
+    import signal
+
+    def on_term(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term) if threading.current_thread() is threading.main_thread() else None
+    try:
+        if progress is None:
+            _join(executor, key)
+            return
+        from rich.live import Live
+
+        from testledger.cli.render import console
+
+        with Live(progress, console=console(), refresh_per_second=8, transient=True):
+            _join(executor, key)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _join(executor: Any, key: str) -> None:
+    while True:
+        try:
+            if executor.wait(key, timeout=0.5):
+                return
+        except KeyboardInterrupt:
+            sys.stderr.write(f"cancelling {key}…\n")
+            executor.cancel(key)
+
+
+def cancel(
+    key: str = typer.Argument(..., help="Run key, e.g. WKS-0601-12."),
+    workspace: str | None = ctx.workspace_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the run as JSON."),
+) -> None:
+    """Cancel a run: a pending run at once, a running one when its executor next checks in."""
+    from testledger.services.execution import request_cancel
+
+    with ctx.store().write() as db:
+        execution = request_cancel(db, workspace=ctx.resolve_workspace(workspace), key=key)
+    if as_json:
+        ctx.print_json(execution)
+    elif execution.status == "CANCELLED":
+        typer.echo(f"{key}: cancelled")
+    else:
+        wait = ctx.settings().heartbeat_seconds
+        typer.echo(f"{key}: cancel requested; its executor stops it within about {wait:g}s")
+
+
+def refresh(
+    key: str = typer.Argument(..., help="Run key."),
+    workspace: str | None = ctx.workspace_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the run as JSON."),
+) -> None:
+    """Ask for a run's true state; a run whose executor is gone or silent is ended as error."""
+    from testledger.services.execution import refresh_run
+
+    with ctx.store().write() as db:
+        execution = refresh_run(
+            db, workspace=ctx.resolve_workspace(workspace), key=key,
+            stale_after=ctx.settings().stale_after_seconds,
+        )
+    if as_json:
+        ctx.print_json(execution)
+        return
+    from testledger.cli.render import console, execution_tree
+
+    console().print(execution_tree(execution))
+
+
+def logs(
+    key: str = typer.Argument(..., help="Run key."),
+    case: int = typer.Option(0, "--case", "-c", help="Case index, 0-based (the seed's caseIndex)."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing while the run is running."),
+    workspace: str | None = ctx.workspace_option(),
+) -> None:
+    """Print a case's log (stdout and stderr, secrets masked)."""
+    from testledger.execute.logstore import FileLogStore
+    from testledger.services.execution import case_log_ref
+
+    store = ctx.store()
+    ws = ctx.resolve_workspace(workspace)
+    with store.read() as db:
+        run, ref = case_log_ref(db, workspace=ws, key=key, index=case)
+    log_store = FileLogStore(ctx.settings().logs_dir)
+    ref = ref or log_store.ref(run.key, case)
+    _print_log(log_store, ref, follow=follow, still_running=lambda: _running(store, ws, key, case))
+
+
+def _running(store: Any, workspace: str, key: str, index: int) -> bool:
+    from testledger.services.execution import case_log_ref
+
+    with store.read() as db:
+        run, ref = case_log_ref(db, workspace=workspace, key=key, index=index)
+    return run.status in ("pending", "running") and ref is None
+
+
+def _print_log(log_store: Any, ref: str, *, follow: bool, still_running: Any) -> None:
+    import codecs
+
+    from testledger.errors import NotFound
+
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    reader = None
+    while True:
+        if reader is None:
+            try:
+                reader = log_store.open_reader(ref)
+            except FileNotFoundError:
+                if not follow or not still_running():
+                    raise NotFound(f"no log for this case yet ({ref})") from None
+        if reader is not None:
+            while chunk := reader.read(256 * 1024):
+                sys.stdout.write(decoder.decode(chunk))
+            sys.stdout.flush()
+        if not follow or not still_running():
+            if reader is not None:
+                sys.stdout.write(decoder.decode(reader.read(), final=True))
+                reader.close()
+            return
+        time.sleep(0.3)

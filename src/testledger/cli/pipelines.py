@@ -1,0 +1,116 @@
+"""`testledger pipelines`: validate, apply, list and show pipeline files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from testledger.cli import context as ctx
+
+if TYPE_CHECKING:
+    from testledger.pipelinefile import PipelineFile
+
+app = typer.Typer(help="Validate, apply, list and show pipelines.", no_args_is_help=True)
+
+
+def read_pipeline_file(path: Path) -> PipelineFile:
+    """Read and validate a pipeline file; every problem is reported as `file:line:col: message`."""
+    from testledger.errors import Invalid, NotFound
+    from testledger.pipelinefile import PipelineFileError, parse_pipeline
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFound(f"pipeline file '{path}' not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Invalid(f"cannot read pipeline file '{path}': {exc}") from None
+    try:
+        return parse_pipeline(text, filename=str(path), environments=ctx.settings().environments)
+    except PipelineFileError as exc:
+        count = len(exc.problems)
+        sys.stderr.write(f"{exc}\n{path}: {count} problem{'s' if count != 1 else ''}\n")
+        raise typer.Exit(ctx.EXIT_INVALID) from None
+
+
+@app.command("validate")
+def validate(file: Path = typer.Argument(..., help="Pipeline file (YAML or JSON).")) -> None:
+    """Check a pipeline file and report every problem with its line and column."""
+    document = read_pipeline_file(file)
+    spec = document.spec
+    typer.echo(f"{file}: ok (pipeline '{spec.key}', {len(spec.cases)} case{'s' if len(spec.cases) != 1 else ''})")
+
+
+@app.command("apply")
+def apply(
+    file: Path = typer.Argument(..., help="Pipeline file (YAML or JSON)."),
+    workspace: str | None = ctx.workspace_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the pipeline as JSON."),
+) -> None:
+    """Store a pipeline file as a new version (an unchanged file creates none)."""
+    from testledger.services.pipelines import apply_pipeline
+
+    document = read_pipeline_file(file)
+    with ctx.store().write() as db:
+        applied = apply_pipeline(
+            db, workspace=workspace or document.spec.workspace or ctx.resolve_workspace(None),
+            document=document, actor=ctx.actor(),
+        )
+    if as_json:
+        ctx.print_json(applied)
+        return
+    p = applied.pipeline
+    what = f"version {p.version}" if applied.created else f"unchanged, still version {p.version}"
+    typer.echo(f"pipeline {p.workspace}/{p.key}: {what} ({len(p.cases or [])} cases)")
+
+
+@app.command("list")
+def list_pipelines(
+    workspace: str | None = ctx.workspace_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
+) -> None:
+    """List the workspace's pipelines."""
+    from testledger.services.pipelines import list_pipelines as list_all
+
+    with ctx.store().read() as db:
+        items = list_all(db, workspace=ctx.resolve_workspace(workspace))
+    if as_json:
+        ctx.print_json([item.model_dump(mode="json") for item in items])
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    from testledger.cli.render import console
+
+    table = Table(box=None, header_style="bold")
+    for column in ("Pipeline", "Name", "Version", "Env", "Parallel", "Updated"):
+        table.add_column(column)
+    for p in items:
+        table.add_row(escape(p.key), escape(p.name), str(p.version), escape(p.environment or "-"),
+                      str(p.parallelism), p.updated_at.strftime("%Y-%m-%d %H:%M:%S"))
+    console().print(table if items else "No pipelines found.")
+
+
+@app.command("show")
+def show(
+    key: str = typer.Argument(..., help="Pipeline key."),
+    workspace: str | None = ctx.workspace_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the pipeline as JSON."),
+) -> None:
+    """Show a pipeline's current version and its cases."""
+    from testledger.services.pipelines import get_pipeline
+
+    with ctx.store().read() as db:
+        pipeline = get_pipeline(db, workspace=ctx.resolve_workspace(workspace), key=key)
+    if as_json:
+        ctx.print_json(pipeline)
+        return
+    typer.echo(f"Pipeline: {pipeline.key} ({pipeline.name}), version {pipeline.version}")
+    typer.echo(f"Environment: {pipeline.environment or '-'}  parallelism: {pipeline.parallelism}  "
+               f"retries: {pipeline.retries}  fail_fast: {str(pipeline.fail_fast).lower()}")
+    for name, value in (pipeline.parameters or {}).items():
+        typer.echo(f"Parameter: {name} = {value}")
+    for case in pipeline.cases or []:
+        typer.echo(f"  {case.index}: {case.key} [{case.kind}] {case.name}")
