@@ -8,6 +8,7 @@ from typing import IO, Any
 from testledger.ingest.model import Attempt, ParsedCase, ReportInfo
 from testledger.ingest.parsers.guard import guarded
 from testledger.ingest.parsers.json_document import as_dict, as_list, as_str, as_text, expect_shape, load_json
+from testledger.ingest.parsers.junit_case import is_flaky
 from testledger.ingest.parsers.values import number_to_ms
 
 _STATUSES = {"passed": "passed", "failed": "failed", "skipped": "skipped", "pending": "skipped"}
@@ -57,7 +58,7 @@ def _case(test: dict[str, Any]) -> ParsedCase:
         path for path in (as_str(as_dict(item).get("path")) for item in as_list(test.get("attachments"))) if path
     ]
     case.attempts = _attempts(test, case)
-    case.flaky = test.get("flaky") is True or len({a.status for a in case.attempts}) > 1
+    case.flaky = test.get("flaky") is True or is_flaky(case.attempts)
     return case
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from lxml import etree
+
 from testledger.ingest.model import ParsedCase, ReportParseError
+from testledger.ingest.parsers.xml_safety import syntax_error
 
 
 def guarded(cases: Iterator[ParsedCase], *, name: str, what: str) -> Iterator[ParsedCase]:
@@ -17,6 +20,8 @@ def guarded(cases: Iterator[ParsedCase], *, name: str, what: str) -> Iterator[Pa
         yield from cases
     except ReportParseError:
         raise
+    except etree.XMLSyntaxError as exc:
+        raise syntax_error(exc, name=name) from None
     except RecursionError as exc:
         raise ReportParseError(f"{what} is nested too deeply", file=name) from exc
     except Exception as exc:  # see the docstring: any other failure here is bad input

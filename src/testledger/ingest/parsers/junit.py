@@ -49,22 +49,34 @@ class _JUnitReader:
         self.sniffed_case = False
 
     def cases(self, stream: IO[bytes]) -> Iterator[ParsedCase]:
+        # The hot loop: one start and one end event per element, so per-event work is kept to
+        # plain local-variable operations (see tests/ingest/junit_speed.py).
         path: list[str] = []
+        push, pop = path.append, path.pop
+        suite = ""
+        nanos = False
         for event, elem in iter_xml(stream, name=self.name, what="JUnit XML"):
             if event == "start":
-                tag = local_name(elem.tag)
+                tag = elem.tag
+                if tag[0] == "{":
+                    tag = local_name(tag)
                 if not path:
                     self._open_root(elem, tag)
+                    nanos = self.nanos
                 if tag == "testsuite":
-                    self._open_suite(elem)
-                path.append(tag)
+                    suite = self._open_suite(elem)
+                push(tag)
                 continue
-            tag = path.pop()
+            tag = pop()
             if tag == "testcase":
-                yield self._case(elem)
+                case = build_case(elem, suite=suite, nanos=nanos)
+                if self.info.dialect is None and (case.attempts or not self.sniffed_case):
+                    self._sniff_case(elem, case)
+                yield case
                 release(elem)
             elif tag == "testsuite":
                 self.suites.pop()
+                suite = self.suites[-1].name if self.suites else ""
                 release(elem)
             elif path and path[-1] in _ROOTS and tag in _SUITE_CHILDREN:
                 self._suite_child(elem, tag)
@@ -83,7 +95,7 @@ class _JUnitReader:
         if self.info.dialect is None:
             self.info.dialect = _root_dialect(elem)
 
-    def _open_suite(self, elem: Element) -> None:
+    def _open_suite(self, elem: Element) -> str:
         suite_name = elem.get("name") or ""
         suite_info = SuiteInfo(
             name=suite_name,
@@ -94,17 +106,15 @@ class _JUnitReader:
         self.suites.append(_Suite(suite_name, suite_info))
         if self.info.dialect is None:
             self.info.dialect = _suite_dialect(elem)
+        return suite_name
 
-    def _case(self, elem: Element) -> ParsedCase:
-        suite = self.suites[-1].name if self.suites else ""
-        case = build_case(elem, suite=suite, nanos=self.nanos)
+    def _sniff_case(self, elem: Element, case: ParsedCase) -> None:
+        """Case-level dialect hints: the first case's attributes, or Surefire's rerun elements."""
         if not self.sniffed_case:
             self.sniffed_case = True
-            if self.info.dialect is None:
-                self.info.dialect = _case_dialect(elem, case)
+            self.info.dialect = _case_dialect(elem, case)
         if case.attempts and self.info.dialect is None:
             self.info.dialect = "surefire"
-        return case
 
     def _suite_child(self, elem: Element, tag: str) -> None:
         if not self.suites:

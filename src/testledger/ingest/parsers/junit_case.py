@@ -22,24 +22,24 @@ _PROBLEM_STATUS = {"error": "error", "failure": "failed"}
 
 def build_case(elem: Element, *, suite: str, nanos: bool) -> ParsedCase:
     """Read one ``<testcase>``; its children are still attached (the caller frees them after)."""
-    attrib = elem.attrib
+    get = elem.get
     case = ParsedCase(
-        name=attrib.get("name") or "",
-        status="passed",
-        suite=suite,
-        classname=attrib.get("classname") or attrib.get("class") or "",
-        duration_ms=seconds_to_ms(attrib.get("time"), nanos=nanos),
+        get("name") or "",
+        "passed",
+        suite,
+        get("classname") or get("class") or "",
+        seconds_to_ms(get("time"), nanos=nanos),
     )
-    file = attrib.get("file")
+    file = get("file")
     if file is not None:
         case.file = file
-        case.line = to_int(attrib.get("line") or attrib.get("lineno"))
+        case.line = to_int(get("line") or get("lineno"))
     if len(elem):
         _read_children(elem, case)
-    word = attrib.get("status")
+    word = get("status")
     if word is not None and word.lower() in SKIP_STATUS_WORDS:
         _force_skipped(case, word)
-    elif attrib.get("result") == "skipped":
+    elif get("result") == "skipped":
         _force_skipped(case, "skipped")
     return case
 
@@ -125,7 +125,13 @@ def _apply_attempts(case: ParsedCase, reruns: list[Element]) -> None:
         attempts.append(final)
         attempts.extend(_attempt(r) for r in reruns if local_name(str(r.tag)).startswith("rerun"))
     case.attempts = attempts
-    case.flaky = len({attempt.status for attempt in attempts}) > 1
+    case.flaky = is_flaky(attempts)
+
+
+def is_flaky(attempts: list[Attempt]) -> bool:
+    """Flaky means the tries disagree on pass/no-pass; a failure then an error is not flaky."""
+    statuses = {attempt.status for attempt in attempts}
+    return "passed" in statuses and not statuses.isdisjoint(("failed", "error"))
 
 
 def _attempt(elem: Element) -> Attempt:

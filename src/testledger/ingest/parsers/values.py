@@ -33,18 +33,17 @@ def seconds_to_ms(raw: str | None, *, nanos: bool = False) -> float | None:
     """
     if raw is None:
         return None
-    text = raw.strip()
-    if not text:
-        return None
-    if "," in text:
-        text = text.replace(",", "")
     try:
-        value = float(text)
+        value = float(raw)
     except ValueError:
-        return None
+        # Thousands separators ("2,503.1") are the one non-float spelling seen in the wild.
+        try:
+            value = float(raw.replace(",", ""))
+        except ValueError:
+            return None
     if value < 0 or not math.isfinite(value):
         return None
-    if text.isdigit() and (nanos or value >= NANOSECOND_THRESHOLD):
+    if (nanos or value >= NANOSECOND_THRESHOLD) and raw.strip().isdigit():
         return value / 1_000_000.0
     return value * 1000.0
 

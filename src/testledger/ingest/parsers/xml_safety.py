@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import IO, cast
 
@@ -29,7 +30,9 @@ def iter_xml(stream: IO[bytes], *, name: str, what: str) -> Iterator[tuple[str, 
     The parser never loads a DTD, never touches the network and never expands an entity
     into element text. A document whose DOCTYPE declares entities is refused outright:
     no report needs them, and they are how XXE and "billion laughs" payloads arrive.
-    Syntax errors become :class:`ReportParseError` with the file name and line.
+    Later syntax errors surface as ``etree.XMLSyntaxError``, which :func:`guarded` turns
+    into a ReportParseError via :func:`syntax_error`; not wrapping each event in another
+    generator here keeps the per-case cost down.
     """
     head, source = peek(stream, _FIRST_CHUNK)
     if not head.strip():
@@ -47,15 +50,14 @@ def iter_xml(stream: IO[bytes], *, name: str, what: str) -> Iterator[tuple[str, 
         remove_comments=True,
         remove_pis=True,
     )
-    first = True
     try:
-        for event, elem in events:
-            if first:
-                _refuse_entity_declarations(elem, name=name)
-                first = False
-            yield event, elem
+        first = next(events)
     except etree.XMLSyntaxError as exc:
-        raise _syntax_error(exc, name=name) from None
+        raise syntax_error(exc, name=name) from None
+    except StopIteration:
+        raise ReportParseError(f"no XML element found (expected {what})", file=name) from None
+    _refuse_entity_declarations(first[1], name=name)
+    return itertools.chain((first,), events)
 
 
 def _refuse_entity_declarations(root: Element, *, name: str) -> None:
@@ -74,7 +76,7 @@ def _refuse_entity_declarations(root: Element, *, name: str) -> None:
         )
 
 
-def _syntax_error(exc: etree.XMLSyntaxError, *, name: str) -> ReportParseError:
+def syntax_error(exc: etree.XMLSyntaxError, *, name: str) -> ReportParseError:
     message = exc.msg or "syntax error"
     line = exc.lineno or None
     last = exc.error_log.last_error if exc.error_log else None  # type: ignore[attr-defined]
@@ -83,13 +85,15 @@ def _syntax_error(exc: etree.XMLSyntaxError, *, name: str) -> ReportParseError:
         # generic "no element found" at line 0; the logged error is the useful one.
         message = last.message
         line = last.line or line
-    if message.startswith("Unregistered error message") and last is not None:
-        # libxml2 has no text for some errors (an unclosed CDATA section); its code name does.
+    if last is not None and (message.startswith("Unregistered error message") or last.type_name in _UNNAMED_ERRORS):
+        # libxml2 has no (or a garbled) text for some errors, e.g. an unclosed CDATA section.
         message = _UNNAMED_ERRORS.get(last.type_name, last.type_name.removeprefix("ERR_").lower())
     message = message.strip()
     where = message.rfind(", line ")
     if where > 0:
         message = message[:where].strip()
+    # Some messages quote the offending input after a newline; the first line is the reason.
+    message = message.split("\n", 1)[0].strip()
     if message == "no element found" or message.startswith("Document is empty"):
         return ReportParseError("empty or truncated document (expected XML)", file=name, line=line)
     return ReportParseError(f"not well-formed XML ({message})", file=name, line=line)
