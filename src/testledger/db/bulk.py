@@ -235,3 +235,15 @@ def write_results(
         writer.add(r)
     writer.flush()
     return writer.counters
+
+
+def insert_if_absent(session: Session, table: Any, values: dict[str, Any], *, keys: Sequence[str]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING: first writer wins, concurrent writers don't fail."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=list(keys)))
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing(index_elements=list(keys)))

@@ -7,7 +7,9 @@ import re
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from testledger.db.bulk import insert_if_absent
 from testledger.db.tables import Workspace
+from testledger.db.types import utcnow
 from testledger.errors import Invalid
 
 _KEY = re.compile(r"^[A-Z][A-Z0-9]{1,15}$")
@@ -26,9 +28,9 @@ def ensure_workspace(db: Session, *, key: str, name: str | None = None) -> Works
     """The workspace with this key, created on first use."""
     ws = db.scalar(select(Workspace).where(Workspace.key == key))
     if ws is None:
-        ws = Workspace(key=validate_workspace_key(key), name=name or key, run_seq=0)
-        db.add(ws)
-        db.flush()
+        values = {"key": validate_workspace_key(key), "name": name or key, "run_seq": 0, "created_at": utcnow()}
+        insert_if_absent(db, Workspace.__table__, values, keys=["key"])
+        ws = db.scalars(select(Workspace).where(Workspace.key == key)).one()
     return ws
 
 
