@@ -1,14 +1,25 @@
-"""Pipelines (the seed's test definitions): lookup and creation on first use."""
+"""Pipelines (the seed's test definitions): lookup, creation on first use, and versions applied from files."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from testledger.db.tables import Pipeline, Workspace
+from testledger.caseid import case_id, defined_identity
+from testledger.db.bulk import insert_if_absent
+from testledger.db.ids import uuid7
+from testledger.db.tables import Case, Pipeline, PipelineCase, PipelineVersion, Workspace
+from testledger.db.types import utcnow
 from testledger.errors import Invalid, NotFound
+from testledger.services.workspaces import ensure_workspace
+
+if TYPE_CHECKING:
+    from testledger.pipelinefile import PipelineFile
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -32,12 +43,116 @@ def find_pipeline(db: Session, *, workspace: Workspace, key: str) -> Pipeline:
 def ensure_pipeline(db: Session, *, workspace: Workspace, key: str, name: str | None = None) -> Pipeline:
     """The pipeline with this key; created (version 0, no cases) when a run names an unknown one,
     as `testledger ingest --pipeline` and `runs start --pipeline` do for CI-only pipelines."""
-    pipeline = db.scalar(select(Pipeline).where(Pipeline.workspace_id == workspace.id, Pipeline.key == key))
+    query = select(Pipeline).where(Pipeline.workspace_id == workspace.id, Pipeline.key == key)
+    pipeline = db.scalar(query)
     if pipeline is None:
-        pipeline = Pipeline(
-            workspace_id=workspace.id, key=validate_pipeline_key(key), name=name or key, version=0,
-            parallelism=1, retries=0, fail_fast=False,
-        )
-        db.add(pipeline)
-        db.flush()
+        now = utcnow()
+        values = {
+            "id": uuid7(), "workspace_id": workspace.id, "key": validate_pipeline_key(key), "name": name or key,
+            "version": 0, "parallelism": 1, "retries": 0, "fail_fast": False, "created_at": now, "updated_at": now,
+        }
+        insert_if_absent(db, Pipeline.__table__, values, keys=["workspace_id", "key"])
+        pipeline = db.scalars(query).one()
     return pipeline
+
+
+# -- pipeline files ----------------------------------------------------------------------------
+
+
+class PipelineCaseOut(BaseModel):
+    index: int
+    key: str
+    name: str
+    kind: str
+
+
+class PipelineOut(BaseModel):
+    """A pipeline and its current version (secret parameter values shown as `***`)."""
+
+    key: str
+    name: str
+    workspace: str
+    version: int
+    environment: str | None = None
+    parameters: dict[str, Any] | None = None
+    timeout_s: float | None = None
+    parallelism: int
+    retries: int
+    fail_fast: bool
+    updated_at: datetime
+    cases: list[PipelineCaseOut] | None = None
+
+
+class AppliedOut(BaseModel):
+    pipeline: PipelineOut
+    created: bool = Field(description="False when the document equals the current version (no new version).")
+
+
+def apply_pipeline(db: Session, *, workspace: str, document: PipelineFile, actor: str) -> AppliedOut:
+    """Store a validated pipeline document as a new version; an unchanged document changes nothing."""
+    spec = document.spec
+    ws = ensure_workspace(db, key=workspace)
+    pipeline = ensure_pipeline(db, workspace=ws, key=spec.key, name=spec.name)
+    stored = spec.stored()
+    if pipeline.version:
+        current = db.scalar(select(PipelineVersion.spec).where(
+            PipelineVersion.pipeline_id == pipeline.id, PipelineVersion.version == pipeline.version))
+        if current == stored:
+            return AppliedOut(pipeline=_pipeline_out(db, pipeline, ws.key), created=False)
+    now = utcnow()
+    version = PipelineVersion(pipeline_id=pipeline.id, version=pipeline.version + 1, spec=stored,
+                              source=document.source, created_at=now, created_by=actor)
+    db.add(version)
+    db.flush()
+    for position, case in enumerate(spec.cases):
+        identity = defined_identity(spec.key, case.key)
+        row_id = case_id(ws.id, identity)
+        row = db.get(Case, row_id)
+        if row is None:
+            row = Case(id=row_id, workspace_id=ws.id, identity=identity, kind=case.kind, key=case.key,
+                       name=case.name or case.key, created_at=now)
+            db.add(row)
+        row.kind, row.name = case.kind, case.name or case.key
+        row.spec = case.model_dump(mode="json", by_alias=True, exclude_none=True)
+        db.flush()
+        db.add(PipelineCase(pipeline_version_id=version.id, position=position, case_id=row_id))
+    pipeline.name, pipeline.description = spec.name or spec.key, spec.description
+    pipeline.environment, pipeline.parameters = spec.environment, spec.masked_parameters() or None
+    pipeline.timeout_s, pipeline.parallelism, pipeline.retries = spec.timeout, spec.parallelism, spec.retries
+    pipeline.fail_fast, pipeline.version, pipeline.updated_at = spec.fail_fast, version.version, now
+    db.flush()
+    return AppliedOut(pipeline=_pipeline_out(db, pipeline, ws.key), created=True)
+
+
+def _pipeline_out(db: Session, pipeline: Pipeline, workspace: str, *, with_cases: bool = True) -> PipelineOut:
+    cases = None
+    if with_cases:
+        rows = db.execute(
+            select(PipelineCase.position, Case.key, Case.name, Case.kind)
+            .join(PipelineVersion, PipelineVersion.id == PipelineCase.pipeline_version_id)
+            .join(Case, Case.id == PipelineCase.case_id)
+            .where(PipelineVersion.pipeline_id == pipeline.id, PipelineVersion.version == pipeline.version)
+            .order_by(PipelineCase.position)
+        ).all()
+        cases = [PipelineCaseOut(index=r.position, key=r.key or r.name, name=r.name, kind=r.kind) for r in rows]
+    return PipelineOut(
+        key=pipeline.key, name=pipeline.name, workspace=workspace, version=pipeline.version,
+        environment=pipeline.environment, parameters=pipeline.parameters, timeout_s=pipeline.timeout_s,
+        parallelism=pipeline.parallelism, retries=pipeline.retries, fail_fast=pipeline.fail_fast,
+        updated_at=pipeline.updated_at, cases=cases,
+    )
+
+
+def get_pipeline(db: Session, *, workspace: str, key: str) -> PipelineOut:
+    ws = db.scalar(select(Workspace).where(Workspace.key == workspace))
+    if ws is None:
+        raise NotFound(f"pipeline '{key}' not found in workspace {workspace}")
+    return _pipeline_out(db, find_pipeline(db, workspace=ws, key=key), ws.key)
+
+
+def list_pipelines(db: Session, *, workspace: str) -> list[PipelineOut]:
+    rows = db.scalars(
+        select(Pipeline).join(Workspace, Workspace.id == Pipeline.workspace_id)
+        .where(Workspace.key == workspace).order_by(Pipeline.key)
+    ).all()
+    return [_pipeline_out(db, p, workspace, with_cases=False) for p in rows]

@@ -1,0 +1,305 @@
+"""The local executor: runs a pipeline's cases in this process, `parallelism` at a time, each in its own
+process group, recording results through the store as they finish."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from testledger import lifecycle
+from testledger.db.engine import Store
+from testledger.execute.attempt import AttemptResult, CaseContext, seconds_text
+from testledger.execute.executor import CaseFinished, CaseStarted, EventSink, RunRequest
+from testledger.execute.http import run_http
+from testledger.execute.kinds import run_command, run_pytest
+from testledger.execute.ledger import RunLedger
+from testledger.execute.logstore import CaseOutput, LogStore, list_attachments
+from testledger.execute.plan import CasePlan, RunPlan
+from testledger.execute.process import ProcessGroups
+from testledger.execute.results import case_results
+from testledger.schemas import ExecutionOut
+
+KINDS: dict[str, Callable[[CaseContext, dict[str, Any]], AttemptResult]] = {
+    "command": run_command, "pytest": run_pytest, "http": run_http,
+}
+#: How long a halted run waits for in-flight cases to report after their processes were killed.
+_HALT_WAIT_S = 5.0
+
+
+@dataclass(slots=True)
+class CaseReport:
+    """A finished (or never started) pipeline case, as a worker hands it to the coordinator."""
+
+    case: CasePlan
+    attempts: list[AttemptResult]
+    output: str | None = None
+    log_ref: str | None = None
+    attachments: list[str] | None = None
+    completed_at: datetime | None = None
+
+
+class LocalRun:
+    """Executes one run: worker threads run cases; this thread records results, beats and polls cancels."""
+
+    def __init__(
+        self, plan: RunPlan, ledger: RunLedger, *, logs: LogStore, attachments_root: Path, worker: str,
+        grace: float, on_event: EventSink | None = None,
+    ) -> None:
+        self.plan, self.ledger, self.logs, self.worker = plan, ledger, logs, worker
+        self.attachments_root = attachments_root / plan.run_key
+        self.grace = grace
+        self.on_event = on_event or (lambda _event: None)
+        self.groups = ProcessGroups()
+        self.stop = threading.Event()
+        self.halt: str | None = None  # "cancelled", "timeout" or "fail_fast"
+        self._todo: queue.SimpleQueue[CasePlan | None] = queue.SimpleQueue()
+        self._waiting = [case for case in plan.cases if case.needs]
+        self._outcomes: dict[int, str] = {}
+        self._done: queue.SimpleQueue[CaseReport] = queue.SimpleQueue()
+        self._next_sub = len(plan.cases)
+        self._base_env = {**os.environ, **plan.env}
+        self._deadline = None if plan.timeout_s is None else time.monotonic() + plan.timeout_s
+
+    # -- coordinator --------------------------------------------------------------------------
+    def execute(self) -> None:
+        self.ledger.start(executor=self.worker)
+        try:
+            self.logs.prepare(self.plan.run_key)
+            for case in self.plan.cases:
+                if not case.needs:
+                    self._todo.put(case)
+            workers = min(self.plan.parallelism, len(self.plan.cases))
+            for _ in range(workers):
+                threading.Thread(target=self._work, daemon=True, name=f"case-worker-{self.plan.run_key}").start()
+            try:
+                self._collect()
+            finally:
+                for _ in range(workers):
+                    self._todo.put(None)
+            self.ledger.finish(status=self._final_status())
+        except BaseException as exc:
+            self.stop.set()
+            self.ledger.finish(status=lifecycle.COMPLETED, error=self.plan.masker.text(f"executor failed: {exc!r}"))
+            raise
+        finally:
+            self.groups.kill_all(grace=self.grace)
+
+    def _collect(self) -> None:
+        pending = {case.index for case in self.plan.cases}
+        halted_at: float | None = None
+        while pending:
+            self._check_limits()
+            if self.halt in ("cancelled", "timeout") and halted_at is None:
+                halted_at = time.monotonic()
+            if halted_at is not None and time.monotonic() - halted_at > self.grace + _HALT_WAIT_S:
+                break
+            try:
+                report = self._done.get(timeout=min(self.ledger.next_due(), 0.1) or 0.001)
+            except queue.Empty:
+                pass
+            else:
+                pending.discard(report.case.index)
+                self._record(report)
+            if self._waiting:
+                pending -= self._release()
+            if self.ledger.next_due() == 0:
+                self.ledger.sync()
+        for index in sorted(pending):  # in-flight cases that did not report after their kill
+            self._record(CaseReport(self.plan.cases[index], [self._not_run(self.plan.cases[index])]))
+        self.ledger.sync()
+
+    def _release(self) -> set[int]:
+        """Queue waiting cases whose needs all passed; record the rest as not run. Returns those recorded."""
+        recorded: set[int] = set()
+        changed = True
+        while changed:
+            changed = False
+            for case in list(self._waiting):
+                failed = [self.plan.cases[i].key for i in case.needs if self._outcomes.get(i, "passed") != "passed"]
+                if not failed and self.halt is None and all(i in self._outcomes for i in case.needs):
+                    self._waiting.remove(case)
+                    self._todo.put(case)
+                elif failed or self.halt is not None:
+                    self._waiting.remove(case)
+                    reason = f"not run: needs '{failed[0]}', which did not pass" if failed else None
+                    self._record(CaseReport(case, [self._not_run(case, reason)]))
+                    recorded.add(case.index)
+                    changed = True
+        return recorded
+
+    def _check_limits(self) -> None:
+        if self.halt in ("cancelled", "timeout"):
+            return
+        if self.ledger.cancel_requested or self.ledger.ended_elsewhere:
+            self._halt("cancelled")
+        elif self._deadline is not None and time.monotonic() >= self._deadline:
+            self._halt("timeout")
+
+    def _halt(self, reason: str) -> None:
+        self.halt = reason
+        if reason != "fail_fast":
+            self.stop.set()
+
+    def _record(self, report: CaseReport) -> None:
+        if self.halt == "timeout":
+            _as_run_timeout(report.attempts[-1], self.plan.timeout_s)
+        results, self._next_sub = case_results(
+            report, plan=self.plan, worker=self.worker, next_sub=self._next_sub,
+        )
+        self.ledger.add(results)
+        top = results[0]
+        self._outcomes[report.case.index] = top.status
+        self.on_event(CaseFinished(
+            index=report.case.index, key=report.case.key, name=report.case.name, status=top.status,
+            duration_ms=top.duration_ms, flaky=top.flaky, attempts=len(report.attempts),
+            error=top.message,
+        ))
+        if self.plan.fail_fast and top.status in ("failed", "error") and self.halt is None:
+            self._halt("fail_fast")
+
+    def _final_status(self) -> str:
+        if self.halt == "cancelled":
+            return lifecycle.CANCELLED
+        if self.halt == "timeout":
+            return lifecycle.TIMEOUT
+        return lifecycle.COMPLETED
+
+    # -- workers ------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            case = self._todo.get()
+            if case is None:
+                return
+            if self.halt is not None:
+                self._done.put(CaseReport(case, [self._not_run(case)]))
+                continue
+            self.on_event(CaseStarted(index=case.index, key=case.key, name=case.name))
+            try:
+                report = self._run_case(case)
+            except Exception as exc:  # a bug in a kind must not hang the run: record it on the case
+                failed = AttemptResult(status="error", started_at=datetime.now(UTC), error_type=type(exc).__name__,
+                                       message=f"the executor failed on this case: {exc}")
+                failed.decide_category()
+                report = CaseReport(case, [failed])
+            self._done.put(report)
+
+    def _run_case(self, case: CasePlan) -> CaseReport:
+        ref = self.logs.ref(self.plan.run_key, case.index)
+        output = CaseOutput(self.logs.open_writer(ref), self.plan.masker)
+        attachments = self.attachments_root / str(case.index)
+        attachments.mkdir(parents=True, exist_ok=True)
+        env = {**self._base_env, "TESTLEDGER_ATTACHMENTS_DIR": str(attachments)}
+        attempts: list[AttemptResult] = []
+        try:
+            for number in range(case.retries + 1):
+                if number:
+                    output.note(f"[testledger] attempt {number + 1} of {case.retries + 1}")
+                attempt = KINDS[case.kind](self._context(case, output, env, attachments), case.spec)
+                attempts.append(attempt)
+                if attempt.status in ("passed", "skipped") or self.stop.is_set():
+                    break
+        finally:
+            tail = output.close()
+        return CaseReport(case, attempts, output=tail, log_ref=ref, attachments=list_attachments(attachments),
+                          completed_at=datetime.now(UTC))
+
+    def _context(self, case: CasePlan, output: CaseOutput, env: dict[str, str], attachments: Path) -> CaseContext:
+        deadline = None if case.timeout_s is None else time.monotonic() + case.timeout_s
+        limit = case.timeout_s
+        if self._deadline is not None and (deadline is None or self._deadline < deadline):
+            deadline, limit = self._deadline, self.plan.timeout_s
+        return CaseContext(
+            output=output, workdir=self.plan.workdir, env=env, attachments=attachments, groups=self.groups,
+            stop=self.stop, grace=self.grace, deadline=deadline, limit_s=limit,
+        )
+
+    def _not_run(self, case: CasePlan, reason: str | None = None) -> AttemptResult:
+        reasons = {
+            "cancelled": "not run: the run was cancelled",
+            "timeout": "not run: the run reached its time limit",
+            "fail_fast": "not run: fail_fast stopped the run after a failure",
+        }
+        return AttemptResult(status="skipped", started_at=datetime.now(UTC), stopped=True,
+                             message=reason or reasons.get(self.halt or "", "not run"))
+
+
+def _as_run_timeout(attempt: AttemptResult, limit_s: float | None) -> None:
+    """When the run's time limit ends a case, the case failed with category timeout."""
+    if attempt.status == "passed":
+        return
+    if attempt.stopped or attempt.failure_category == "timeout":
+        attempt.status, attempt.error_type = "failed", "TimeoutError"
+        prefix = "not run: " if attempt.duration_ms == 0 else ""
+        attempt.message = f"{prefix}the run reached its time limit of {seconds_text(limit_s)}"
+        attempt.failure_category = "timeout"
+
+
+class LocalExecutor:
+    """The in-process `Executor`: `submit` starts a run on a thread, `wait` joins it."""
+
+    def __init__(
+        self, store: Store, *, logs: LogStore, attachments_root: Path, heartbeat_seconds: float,
+        grace: float = 2.0, on_event: EventSink | None = None,
+    ) -> None:
+        from testledger.services.execution import local_executor_id
+
+        self.store, self.logs, self.attachments_root = store, logs, attachments_root
+        self.heartbeat_seconds, self.grace, self.on_event = heartbeat_seconds, grace, on_event
+        self.worker = local_executor_id()
+        self._threads: dict[str, threading.Thread] = {}
+        self._errors: dict[str, BaseException] = {}
+
+    def prepare(self, request: RunRequest) -> LocalRun:
+        from testledger.execute.plan import build_plan
+        from testledger.services.execution import run_spec
+
+        with self.store.read() as db:
+            run, spec = run_spec(db, key=request.run_key)
+            workspace_id = run.workspace_id
+        plan = build_plan(spec, run_key=request.run_key, workspace_id=workspace_id, overrides=request.overrides,
+                          workdir=request.workdir, parallelism=request.parallelism)
+        ledger = RunLedger(self.store, run_key=request.run_key, heartbeat_seconds=self.heartbeat_seconds)
+        return LocalRun(plan, ledger, logs=self.logs, attachments_root=self.attachments_root, worker=self.worker,
+                        grace=self.grace, on_event=self.on_event)
+
+    def submit(self, request: RunRequest) -> None:
+        local_run = self.prepare(request)
+
+        def target() -> None:
+            try:
+                local_run.execute()
+            except BaseException as exc:
+                self._errors[request.run_key] = exc
+
+        thread = threading.Thread(target=target, name=f"run-{request.run_key}", daemon=True)
+        self._threads[request.run_key] = thread
+        thread.start()
+
+    def wait(self, run_key: str, timeout: float | None = None) -> bool:
+        """Wait for a submitted run to end; re-raises an executor failure. False on timeout."""
+        thread = self._threads[run_key]
+        thread.join(timeout)
+        if thread.is_alive():
+            return False
+        if run_key in self._errors:
+            raise self._errors.pop(run_key)
+        return True
+
+    def cancel(self, run_key: str) -> ExecutionOut:
+        from testledger.services.execution import request_cancel
+
+        with self.store.write() as db:
+            return request_cancel(db, workspace=None, key=run_key)
+
+    def status(self, run_key: str) -> ExecutionOut:
+        from testledger.services.runs import get_execution
+
+        with self.store.read() as db:
+            return get_execution(db, workspace=None, key=run_key)

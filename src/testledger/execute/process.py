@@ -1,0 +1,172 @@
+"""Running one case process in its own process group: streamed output, time limit, kill of the whole group."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from testledger.execute.logstore import CaseOutput
+
+READ_BYTES = 256 * 1024
+#: How often a quiet process is checked for a stop request or an exit that left the pipe open.
+POLL_SECONDS = 0.2
+
+
+@dataclass(slots=True)
+class ProcessOutcome:
+    exit_code: int | None = None
+    signal: int | None = None
+    timed_out: bool = False
+    stopped: bool = False
+    spawn_error: str | None = None
+    duration_ms: float = 0.0
+
+
+class ProcessGroups:
+    """Every process group a run started. Groups left behind by a case (a background server) live
+    until the run ends; `kill_all` then ends them, so a run leaves no orphans."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._groups: set[int] = set()
+
+    def add(self, pgid: int) -> None:
+        with self._lock:
+            self._groups.add(pgid)
+
+    def kill_all(self, *, grace: float) -> None:
+        with self._lock:
+            groups = sorted(self._groups)
+            self._groups.clear()
+        alive = [g for g in groups if group_alive(g) and _signal_group(g, signal.SIGTERM)]
+        deadline = time.monotonic() + grace
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.02)
+            alive = [g for g in alive if group_alive(g)]
+        for group in alive:
+            _signal_group(group, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Send `sig` to a process group; False when the group no longer exists."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group still runs. Zombies do not count: an orphan that exited waits
+    for init to reap it, and some inits reap slowly."""
+    if not _signal_group(pgid, 0):
+        return False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True  # no procfs (macOS): trust the signal check
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rpartition(b")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
+            return True
+    return False
+
+
+def kill_group(proc: subprocess.Popen[bytes], *, grace: float) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is still there after `grace` seconds."""
+    if not _signal_group(proc.pid, signal.SIGTERM):
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if proc.poll() is not None and not group_alive(proc.pid):
+            return
+        time.sleep(0.02)
+    _signal_group(proc.pid, signal.SIGKILL)
+
+
+def run_process(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    deadline: float | None,
+    output: CaseOutput,
+    groups: ProcessGroups,
+    stop: threading.Event,
+    grace: float,
+) -> ProcessOutcome:
+    """Run `argv` (stdout and stderr both streamed to `output`) until it exits, `deadline`
+    (a `time.monotonic()` value) passes, or `stop` is set; then kill its group if needed."""
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+        )
+    except OSError as exc:
+        return ProcessOutcome(spawn_error=f"{type(exc).__name__}: {exc}", exit_code=127)
+    groups.add(proc.pid)
+    outcome = ProcessOutcome()
+    assert proc.stdout is not None
+    try:
+        _pump(proc, output, outcome, deadline=deadline, stop=stop, grace=grace)
+    finally:
+        proc.stdout.close()
+    code = proc.wait()
+    outcome.duration_ms = (time.monotonic() - started) * 1000
+    if code < 0:
+        outcome.signal = -code
+    else:
+        outcome.exit_code = code
+    return outcome
+
+
+def _pump(
+    proc: subprocess.Popen[bytes], output: CaseOutput, outcome: ProcessOutcome, *,
+    deadline: float | None, stop: threading.Event, grace: float,
+) -> None:
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP)
+    while True:
+        wait = POLL_SECONDS if deadline is None else min(POLL_SECONDS, deadline - time.monotonic())
+        if wait <= 0 or stop.is_set():
+            outcome.timed_out, outcome.stopped = not stop.is_set(), stop.is_set()
+            kill_group(proc, grace=grace)
+            _drain(fd, output)
+            return
+        if poller.poll(wait * 1000):
+            chunk = os.read(fd, READ_BYTES)
+            if not chunk:
+                return
+            output.write(chunk)
+        elif proc.poll() is not None:
+            # The process exited but something it started in the background holds the pipe open.
+            _drain(fd, output)
+            return
+
+
+def _drain(fd: int, output: CaseOutput) -> None:
+    """Read what is already in the pipe without waiting for writers that may never close it."""
+    os.set_blocking(fd, False)
+    for _ in range(64):
+        try:
+            chunk = os.read(fd, READ_BYTES)
+        except BlockingIOError:
+            return
+        if not chunk:
+            return
+        output.write(chunk)

@@ -1,0 +1,230 @@
+"""Executing runs through the database: create from a pipeline, heartbeat, cancel, finish, repair stuck runs.
+
+Run state, cancel requests and heartbeats live in `test_runs`, so any executor (the local one now,
+Celery workers later) and any adapter (CLI, API, a scheduler) coordinate through the same rows.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from testledger import lifecycle
+from testledger.db.bulk import NewResult
+from testledger.db.tables import CaseResult, Pipeline, PipelineVersion, Run, Workspace
+from testledger.db.types import utcnow
+from testledger.errors import Conflict, Invalid, NotFound
+from testledger.pipelinefile import PipelineSpec
+from testledger.schemas import ExecutionOut
+from testledger.services import runs
+from testledger.services.pipelines import find_pipeline
+
+#: Executors that beat; runs bracketed by `runs start`/`runs finish` ("cli") are never repaired.
+HEARTBEATING = ("local:", "celery:")
+
+
+def local_executor_id() -> str:
+    return f"local:{socket.gethostname()}:{os.getpid()}"
+
+
+def create_pipeline_run(
+    db: Session,
+    *,
+    workspace: str,
+    pipeline_key: str,
+    actor: str,
+    allowed_environments: Sequence[str],
+    environment: str | None = None,
+    overrides: dict[str, str] | None = None,
+    trigger: str = "manual",
+    revision: str | None = None,
+    branch: str | None = None,
+    build_url: str | None = None,
+) -> Run:
+    """A `pending` run of the pipeline's current version; secret parameters are stored as `***`."""
+    from testledger.execute.plan import masked_parameters
+
+    ws = db.scalar(select(Workspace).where(Workspace.key == workspace))
+    if ws is None:
+        raise NotFound(f"workspace '{workspace}' not found (apply a pipeline file to create it)")
+    pipeline = find_pipeline(db, workspace=ws, key=pipeline_key)
+    spec = current_spec(db, pipeline=pipeline)
+    return runs.create_run(
+        db, workspace=workspace, actor=actor, environment=environment or spec.environment or "local",
+        allowed_environments=allowed_environments, pipeline_key=pipeline_key, trigger=trigger,
+        parameters=masked_parameters(spec, overrides or {}) or None, revision=revision, branch=branch,
+        build_url=build_url, pipeline_version=pipeline.version,
+    )
+
+
+def current_spec(db: Session, *, pipeline: Pipeline, version: int | None = None) -> PipelineSpec:
+    number = pipeline.version if version is None else version
+    if number == 0:
+        raise Invalid(
+            f"pipeline '{pipeline.key}' has no cases to run: it is only known from ingested reports "
+            "(apply a pipeline file with `testledger pipelines apply FILE`)"
+        )
+    row = db.scalar(
+        select(PipelineVersion).where(PipelineVersion.pipeline_id == pipeline.id, PipelineVersion.version == number)
+    )
+    if row is None:
+        raise NotFound(f"version {number} of pipeline '{pipeline.key}' not found")
+    return PipelineSpec.model_validate(row.spec)
+
+
+def run_spec(db: Session, *, key: str) -> tuple[Run, PipelineSpec]:
+    """A run and the pipeline version it executes, for an executor about to start it."""
+    run = runs.find_run(db, workspace=None, key=key)
+    pipeline = db.get(Pipeline, run.test_definition_id) if run.test_definition_id else None
+    if pipeline is None:
+        raise Invalid(f"run '{key}' has no pipeline to execute")
+    return run, current_spec(db, pipeline=pipeline, version=run.pipeline_version)
+
+
+def start_run(db: Session, *, key: str, executor: str) -> Run:
+    """pending -> running, owned by `executor` (e.g. `local:<host>:<pid>`)."""
+    run = runs.transition(db, workspace=None, key=key, to=lifecycle.RUNNING)
+    run.executor = executor
+    db.flush()
+    return run
+
+
+@dataclass(frozen=True, slots=True)
+class RunSignal:
+    """What the executor learns when it syncs: stop because of a cancel request, or because the run
+    was ended elsewhere (repaired as stuck, cancelled while pending)."""
+
+    cancel_requested: bool
+    ended: bool
+
+
+def sync_run(db: Session, *, key: str, results: Sequence[NewResult], now: datetime) -> RunSignal:
+    """Record finished results, beat the heartbeat, and read the cancel request, in one transaction."""
+    run = runs.find_run(db, workspace=None, key=key, for_update=True)
+    if run.status in lifecycle.TERMINAL:
+        return RunSignal(cancel_requested=run.cancel_requested, ended=True)
+    if results:
+        runs.record_results(db, run=run, results=results)
+    run.heartbeat_at = now
+    db.flush()
+    return RunSignal(cancel_requested=run.cancel_requested, ended=False)
+
+
+def finish_run(db: Session, *, key: str, status: str, error: str | None = None) -> Run | None:
+    """End a run (completed with its derived result, cancelled or timeout); None if already ended elsewhere."""
+    run = runs.find_run(db, workspace=None, key=key, for_update=True)
+    if run.status in lifecycle.TERMINAL:
+        return None
+    return runs.transition(db, workspace=None, key=key, to=status, error=error)
+
+
+def request_cancel(db: Session, *, workspace: str | None, key: str) -> ExecutionOut:
+    """Cancel a run: a pending run ends at once; a running one is flagged for its executor to stop."""
+    run = runs.find_run(db, workspace=workspace, key=key, for_update=True)
+    if run.status in lifecycle.TERMINAL:
+        raise Conflict(f"run '{key}' is already {run.status}; there is nothing to cancel")
+    if run.status == lifecycle.PENDING:
+        runs.transition(db, workspace=workspace, key=key, to=lifecycle.CANCELLED)
+    else:
+        run.cancel_requested = True
+        db.flush()
+    return runs.get_execution(db, workspace=workspace, key=key, with_cases=False)
+
+
+# -- stuck runs ------------------------------------------------------------------------------------
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # A killed process that its parent has not reaped yet is a zombie: gone for our purposes.
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def stuck_reason(run: Run, *, now: datetime, stale_after: float, host: str | None = None) -> str | None:
+    """Why this unfinished run will never finish on its own, or None while its executor is alive."""
+    executor = run.executor or ""
+    if run.status in lifecycle.TERMINAL or not executor.startswith(HEARTBEATING):
+        return None
+    parts = executor.split(":")
+    local = parts[0] == "local" and len(parts) == 3 and parts[2].isdigit()
+    if local and parts[1] == (host or socket.gethostname()) and not _pid_alive(int(parts[2])):
+        return f"executor {executor} is gone (process {parts[2]} is not running)"
+    last = run.heartbeat_at or run.created_at
+    age = (now - last).total_seconds()
+    if age > stale_after:
+        return f"executor {executor} sent no heartbeat for {age:.0f}s (stale after {stale_after:g}s)"
+    return None
+
+
+def repair_run(db: Session, *, run: Run, reason: str, now: datetime) -> None:
+    """End a stuck run `completed`/`error`; its unfinished cases are recorded `error`/`infrastructure`."""
+    from testledger.execute.plan import build_plan
+
+    finished = set(db.scalars(select(CaseResult.idx).where(CaseResult.run_id == run.id)))
+    missing: list[NewResult] = []
+    try:
+        _run, spec = run_spec(db, key=run.key)
+    except (Invalid, NotFound):
+        spec = None
+    if spec is not None:
+        plan = build_plan(spec, run_key=run.key, workspace_id=run.workspace_id, overrides={}, workdir=Path.cwd())
+        message = f"never finished: {reason}"
+        missing = [
+            NewResult(idx=c.index, case=c.case, status="error", message=message, failure_category="infrastructure",
+                      completed_at=now)
+            for c in plan.cases if c.index not in finished
+        ]
+    if missing:
+        runs.record_results(db, run=run, results=missing)
+    runs.transition(db, workspace=None, key=run.key, to=lifecycle.COMPLETED, result="error", error=reason)
+
+
+def refresh_run(
+    db: Session, *, workspace: str | None, key: str, now: datetime | None = None, stale_after: float
+) -> ExecutionOut:
+    """The run's true state: a run whose executor is gone or silent is repaired first."""
+    run = runs.find_run(db, workspace=workspace, key=key, for_update=True)
+    current = now or utcnow()
+    reason = stuck_reason(run, now=current, stale_after=stale_after)
+    if reason:
+        repair_run(db, run=run, reason=reason, now=current)
+    return runs.get_execution(db, workspace=workspace, key=key)
+
+
+def repair_stuck_runs(db: Session, *, now: datetime, stale_after: float) -> list[str]:
+    """Repair every stuck run (for a scheduler's periodic sweep); returns the keys repaired."""
+    heartbeating = or_(*(Run.executor.startswith(prefix) for prefix in HEARTBEATING))
+    candidates = db.scalars(
+        select(Run).where(Run.status.in_((lifecycle.PENDING, lifecycle.RUNNING)), heartbeating).order_by(Run.created_at)
+    ).all()
+    repaired = []
+    for run in candidates:
+        reason = stuck_reason(run, now=now, stale_after=stale_after)
+        if reason:
+            repair_run(db, run=run, reason=reason, now=now)
+            repaired.append(run.key)
+    return repaired
+
+
+def case_log_ref(db: Session, *, workspace: str | None, key: str, index: int) -> tuple[Run, str | None]:
+    """The run and the stored log reference of case `index` (None while the case has no result yet)."""
+    run = runs.find_run(db, workspace=workspace, key=key)
+    if index < 0:
+        raise Invalid(f"case index must be 0 or more, got {index}")
+    ref = db.scalar(select(CaseResult.log_ref).where(CaseResult.run_id == run.id, CaseResult.idx == index))
+    return run, ref
