@@ -132,3 +132,21 @@ def test_gotest_build_failure_is_a_note() -> None:
 def test_gotest_parser_refuses_input_without_events() -> None:
     with pytest.raises(ReportParseError, match="no go test JSON events"):
         parse_as("gotest", b"PASS\nok  example.com/p 0.1s\n")
+
+
+def test_gotest_output_after_an_outcome_is_no_phantom_test() -> None:
+    lines = [
+        _go(Action="run", Test="TestA"),
+        _go(Action="pass", Test="TestA", Elapsed=0),
+        _go(Action="output", Test="TestA", Output="late line\n"),
+        _go(Action="fail", Elapsed=1),
+    ]
+    _, cases = parse_bytes("\n".join(lines).encode())
+    assert [(c.name, c.status) for c in cases] == [("TestA", "passed")]
+
+
+def test_tap_version_sets_the_dialect_and_a_subtest_bail_out_stops_the_run() -> None:
+    info, cases = parse_bytes(b"TAP version 14\nok 1 - a\n    Bail out! child gave up\nok 2 - b\n")
+    assert info.dialect == "tap14"
+    assert statuses(cases) == ["passed"]
+    assert info.notes == ["Bail out! child gave up"]

@@ -18,6 +18,9 @@ _NOISE_PREFIXES = ("=== RUN", "=== PAUSE", "=== CONT", "=== NAME", "--- FAIL", "
 
 @dataclass(slots=True)
 class _Running:
+    #: False while only output has been seen: test2json can print a test's lines after its
+    #: outcome, and such leftovers must not become a phantom unfinished test.
+    ran: bool = False
     output: list[str] = field(default_factory=list)
     properties: dict[str, str] | None = None
 
@@ -66,7 +69,7 @@ class _GoTestReader:
             return
         key = (package, test)
         if action == "run":
-            self.running[key] = _Running()
+            self.running[key] = _Running(ran=True)
         elif action == "output":
             self.running.setdefault(key, _Running()).output.append(as_str(event.get("Output")) or "")
         elif action == "attr":
@@ -83,6 +86,8 @@ class _GoTestReader:
         unfinished = [key for key in self.running if key[0] == package]
         for key in unfinished:
             running = self.running.pop(key)
+            if not running.ran:
+                continue
             if failed:
                 case = _case(package, key[1], "failed", running, elapsed=None)
                 case.message = case.message or "test did not finish (its package failed)"

@@ -128,8 +128,8 @@ class _JUnitReader:
             suite.stderr = (suite.stderr or "") + (text_of(elem) or "") or None
         elif tag in ("properties", "property"):
             suite.properties = read_properties(elem, suite.properties)
-            if self.info.dialect is None and suite.properties and "go.version" in suite.properties:
-                self.info.dialect = "gotestsum"
+            if self.info.dialect is None and suite.properties:
+                self.info.dialect = _properties_dialect(suite.properties)
         else:
             self._note_orphan(elem, tag, f"suite {suite.name!r}")
 
@@ -159,6 +159,16 @@ def _suite_dialect(elem: Element) -> str | None:
         return "pytest"
     if elem.get("hostname") == "tbd":
         return "catch2"
+    if elem.get("filepath") is not None:
+        return "minitest"
+    return None
+
+
+def _properties_dialect(properties: dict[str, str]) -> str | None:
+    if "go.version" in properties:
+        return "gotestsum"
+    if any(key.startswith("surefire.") for key in properties):
+        return "surefire"
     return None
 
 
@@ -167,6 +177,7 @@ def _case_dialect(elem: Element, case: ParsedCase) -> str | None:
         return "googletest"
     if elem.get("assertions") is not None and case.file is not None:
         return "phpunit"
-    if " \u203a " in case.name:
-        return "playwright"
+    if " \u203a " in case.classname:
+        # jest-junit's default classname joins describe() titles with " › ".
+        return "jest-junit"
     return None

@@ -57,11 +57,14 @@ class _TapReader:
                 self.pending = _point(match)
                 self.after_point = True
                 self.seen_point = True
+            elif line.startswith("TAP version "):
+                self.info.dialect = self.info.dialect or f"tap{line[len('TAP version ') :].strip()}"
             elif self.seen_point and _PLAN.match(line):
                 # A plan after the test points closes the document (as tap-parser reads it).
                 self.closed = True
-            elif line.startswith("Bail out!"):
-                reason = line[len("Bail out!") :].strip()
+            elif line.lstrip().startswith("Bail out!"):
+                # A subtest's bail out stops the whole run, as in tap-parser.
+                reason = line.lstrip()[len("Bail out!") :].strip()
                 self.info.notes.append(f"Bail out!{' ' + reason if reason else ''}")
                 break
         self._end_yaml()
