@@ -188,6 +188,8 @@ class LocalRun:
                                        message=f"the executor failed on this case: {exc}")
                 failed.decide_category()
                 report = CaseReport(case, [failed])
+            if self.plan.fail_fast and report.attempts[-1].status in ("failed", "error") and self.halt is None:
+                self._halt("fail_fast")  # here, not in the coordinator, so this worker's next case sees it
             self._done.put(report)
 
     def _run_case(self, case: CasePlan) -> CaseReport:

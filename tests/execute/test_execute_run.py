@@ -1,0 +1,180 @@
+"""`testledger run`: outcomes, exit codes, retries, time limits and secret masking as a user sees them."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+MIXED = """\
+key: mixed
+name: Mixed outcomes
+cases:
+  - key: ok
+    command: echo hello
+  - key: exit3
+    command: exit 3
+  - key: missing
+    command: no-such-command-here
+  - key: expected-2
+    command: {run: "exit 2", exit_code: 2}
+  - key: signal
+    command: kill -SEGV $$
+"""
+
+
+def test_passed_run_exits_0_and_records_output(
+    fast: Path, run_json: Callable[..., Any], pipeline_file: Callable[..., Path], cli: Any
+) -> None:
+    path = pipeline_file("key: ok\ncases:\n  - {key: hi, command: 'echo hi from $TESTLEDGER_ATTACHMENTS_DIR'}\n")
+    finished = run_json(path)
+    assert finished.code == 0
+    run = finished.run
+    assert (run["status"], run["result"], run["trigger"], run["triggered_by"]) == (
+        "COMPLETED", "PASSED", "manual", "tester")
+    assert run["environment"] == "local" and run["pipeline_version"] == 1
+    detail = json.loads(cli("runs", "show", run["execution_id"], "--json").stdout)
+    assert detail == run
+    log = cli("logs", run["execution_id"], "--case", "0")
+    assert log.stdout.startswith("hi from ") and f"attachments/{run['execution_id']}/0" in log.stdout
+
+
+def test_failed_cases_say_why(fast: Path, run_json: Callable[..., Any], pipeline_file: Callable[..., Path]) -> None:
+    finished = run_json(pipeline_file(MIXED), "--parallel", "3")
+    # A command that cannot be found is an infrastructure fault: the run's result is error, exit 2.
+    assert finished.code == 2
+    assert (finished.run["status"], finished.run["result"]) == ("COMPLETED", "ERROR")
+    assert finished.case("ok")["status"] == "PASSED"
+    assert finished.case("expected-2")["status"] == "PASSED"
+    exit3 = finished.case("exit3")
+    assert (exit3["status"], exit3["error"], exit3["failure_category"]) == ("ERROR", "exit code 3 (expected 0)", "error")
+    missing = finished.case("missing")
+    assert missing["failure_category"] == "infrastructure"
+    assert missing["error"] == "exit code 127 (command not found; expected 0)"
+    signalled = finished.case("signal")
+    assert (signalled["error"], signalled["failure_category"]) == ("killed by signal SIGSEGV", "error")
+    assert [c["index"] for c in finished.run["cases"]] == [0, 1, 2, 3, 4]
+
+
+def test_retry_then_pass_is_flaky_and_keeps_every_attempt(
+    fast: Path, run_json: Callable[..., Any], pipeline_file: Callable[..., Path], cli: Any, tmp_path: Path
+) -> None:
+    counter = tmp_path / "tries"
+    path = pipeline_file(f"""\
+        key: retry
+        retries: 1
+        cases:
+          - key: third-time-lucky
+            retries: 3
+            command: echo x >> {counter}; test $(wc -l < {counter}) -ge 3
+          - key: always-fails
+            command: exit 1
+        """)
+    finished = run_json(path)
+    lucky = finished.case("third-time-lucky")
+    assert (lucky["status"], lucky["flaky"], lucky["attempts"]) == ("PASSED", True, 3)
+    failing = finished.case("always-fails")
+    assert (failing["status"], failing["flaky"], failing["attempts"]) == ("ERROR", False, 2)
+    assert finished.run["totals"]["flaky"] == 1 and finished.code == 1
+    detail = cli("runs", "case", finished.run["execution_id"], "0", "--json")
+    if detail.code == 0:  # `runs case` belongs to the runs CLI; check the attempts when it is there
+        attempts = json.loads(detail.stdout)["attempt_details"]
+        assert [a["status"] for a in attempts] == ["error", "error", "passed"]
+
+
+def test_case_timeout_kills_a_child_that_ignores_sigterm(
+    sqlite_only: Path, local_run: Callable[..., Any], pipeline_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    pids = tmp_path / "pids"
+    path = pipeline_file(f"""\
+        key: stubborn
+        cases:
+          - key: ignores-term
+            timeout: 300ms
+            command: trap '' TERM; sleep 30 & echo $! > {pids}; echo $$ >> {pids}; wait
+          - key: after
+            command: "true"
+        """)
+    started = time.monotonic()
+    finished = local_run(path)
+    case = finished.case("ignores-term")
+    assert (case["status"], case["failure_category"]) == ("FAILED", "timeout")
+    assert case["error"] == "TimeoutError: timed out after 300ms; its process group was killed"
+    assert finished.case("after")["status"] == "PASSED" and finished.code == 1
+    assert time.monotonic() - started < 10
+    for pid in map(int, pids.read_text().split()):
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_run_time_limit_ends_the_run_as_timeout(
+    sqlite_only: Path, local_run: Callable[..., Any], pipeline_file: Callable[..., Path]
+) -> None:
+    path = pipeline_file("""\
+        key: slow
+        timeout: 500ms
+        cases:
+          - {key: quick, command: "true"}
+          - {key: slow, command: sleep 20}
+          - {key: never, command: "true"}
+        """)
+    finished = local_run(path)
+    assert finished.code == 2
+    assert (finished.run["status"], finished.run["test_run_status"]) == ("TIMEOUT", "error")
+    assert finished.case("quick")["status"] == "PASSED"
+    for key in ("slow", "never"):
+        assert (finished.case(key)["status"], finished.case(key)["failure_category"]) == ("FAILED", "timeout")
+
+
+def test_needs_and_fail_fast_skip_what_cannot_run(
+    sqlite_only: Path, local_run: Callable[..., Any], pipeline_file: Callable[..., Path]
+) -> None:
+    path = pipeline_file("""\
+        key: deps
+        fail_fast: true
+        cases:
+          - {key: setup, command: exit 1}
+          - {key: uses-setup, needs: [setup], command: "true"}
+          - {key: later, command: "true"}
+        """)
+    finished = local_run(path)
+    assert finished.case("uses-setup")["status"] == "SKIPPED"
+    assert finished.case("later")["status"] == "SKIPPED"
+    assert finished.code == 1
+
+
+def test_secret_parameters_are_masked_everywhere(
+    sqlite_only: Path, local_run: Callable[..., Any], pipeline_file: Callable[..., Path], local_cli: Any
+) -> None:
+    secret = "hunter2-very-secret"
+    path = pipeline_file(f"""\
+        key: secrets
+        parameters:
+          token: {{value: {secret}, secret: true}}
+          override: {{value: default, secret: true}}
+        cases:
+          - key: leaks
+            command: echo "token=${{{{ params.token }}}}"; printf '%s' "${{{{ params.override }}}}" >&2; exit 4
+          - key: split
+            command: python3 -c "import sys; [sys.stdout.write(c) or sys.stdout.flush() for c in '${{{{ params.token }}}}']"
+        """)
+    finished = local_run(path, "--param", "override=other-secret-value")
+    dumped = json.dumps(finished.run)
+    assert secret not in dumped and "other-secret-value" not in dumped
+    assert finished.run["parameters"] == {"token": "***", "override": "***"}
+    key = finished.run["execution_id"]
+    for index in (0, 1):
+        log = local_cli("logs", key, "--case", str(index)).stdout
+        assert secret not in log and "***" in log
+    assert "token=***" in local_cli("logs", key).stdout
+    logs_dir = sqlite_only / "logs" / key
+    for file in logs_dir.iterdir():
+        assert secret.encode() not in file.read_bytes()
+    shown = local_cli("runs", "show", key, "--json").stdout
+    assert secret not in shown and "other-secret-value" not in shown
+    assert os.environ.get("TESTLEDGER_HOME") == str(sqlite_only)
