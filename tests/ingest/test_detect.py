@@ -90,6 +90,13 @@ def test_non_reports_are_rejected_naming_the_file(head: bytes, reason: str) -> N
     assert str(caught.value).startswith("upload.dat")
 
 
+@pytest.mark.parametrize("depth", [5_000, 50_000])
+def test_deeply_nested_json_is_rejected_not_crashing(depth: int) -> None:
+    head = (b'{"a":' + b"[" * depth + b"]" * depth + b"}")[:HEAD_SIZE]
+    with pytest.raises(ReportParseError):
+        detect_format(head, name="deep.json")
+
+
 def test_rejection_lists_the_formats_expected() -> None:
     with pytest.raises(ReportParseError, match="expected a JUnit, NUnit, xUnit, TRX, CTRF, TAP"):
         detect_format(b"hello", name="report.json")

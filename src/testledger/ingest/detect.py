@@ -128,9 +128,12 @@ def _detect_json(text: str, *, complete: bool, name: str) -> str | None:
     if complete:
         try:
             document = json.loads(text)
-        except ValueError as exc:
-            line = getattr(exc, "lineno", None)
-            raise ReportParseError(f"not valid JSON ({exc})", file=name, line=line) from None
+        except json.JSONDecodeError as exc:
+            raise ReportParseError(
+                f"not valid JSON ({exc.msg}, column {exc.colno})", file=name, line=exc.lineno
+            ) from None
+        except RecursionError:
+            raise ReportParseError("JSON nested too deeply to be a test report", file=name) from None
         kind = _json_kind(document)
         if kind is None:
             raise ReportParseError(f"JSON that is not a test report (expected {EXPECTED})", file=name)
@@ -146,7 +149,7 @@ def _json_lines_kind(text: str) -> str | None:
             continue
         try:
             event = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(event, dict):
             if "Action" in event and ("Package" in event or "Time" in event):

@@ -66,7 +66,7 @@ def _event(raw: bytes) -> dict[str, Any]:
         return {}
     try:
         return as_dict(json.loads(line))
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
 
 

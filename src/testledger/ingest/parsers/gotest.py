@@ -102,7 +102,7 @@ def _event(raw: bytes) -> dict[str, Any] | None:
         return None
     try:
         event = as_dict(json.loads(line))
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return event if "Action" in event else None
 

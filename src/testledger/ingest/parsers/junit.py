@@ -178,6 +178,6 @@ def _case_dialect(elem: Element, case: ParsedCase) -> str | None:
     if elem.get("assertions") is not None and case.file is not None:
         return "phpunit"
     if " \u203a " in case.classname:
-        # jest-junit's default classname joins describe() titles with " › ".
+        # jest-junit's default classname joins describe() titles with U+203A.
         return "jest-junit"
     return None
