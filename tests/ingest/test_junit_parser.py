@@ -127,11 +127,26 @@ def test_bare_testsuite_root_and_missing_attributes() -> None:
 
 @pytest.mark.parametrize(
     ("time", "expected"),
-    [("1.5", 1500.0), ("1,234.5", 1234500.0), ("-3", None), ("", None), ("abc", None), ("NaN", None), ("0", 0.0)],
+    [
+        ("1.5", 1500.0),
+        ("1,234.5", 1234500.0),
+        ("-3", None),
+        ("", None),
+        ("abc", None),
+        ("NaN", None),
+        ("0", 0.0),
+        ("\u00b2", None),
+    ],
 )
 def test_odd_time_values(time: str, expected: float | None) -> None:
     _, cases = parse_bytes(f"<testsuite><testcase name='t' time='{time}'/></testsuite>".encode())
     assert cases[0].duration_ms == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_non_ascii_digits_in_numeric_attributes_are_ignored() -> None:
+    doc = "<testsuites time='\u00b2'><testsuite><testcase name='t' file='a.py' line='\u00b2'/></testsuite></testsuites>"
+    _, cases = parse_bytes(doc.encode())
+    assert (cases[0].file, cases[0].line) == ("a.py", None)
 
 
 def test_integer_nanosecond_times_from_container_structure_test() -> None:

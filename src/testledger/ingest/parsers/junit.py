@@ -91,7 +91,7 @@ class _JUnitReader:
             )
         total = elem.get("time", "")
         # container-structure-test writes integer nanoseconds everywhere; its total says so.
-        self.nanos = total.isdigit() and int(total) >= NANOSECOND_THRESHOLD
+        self.nanos = total.isascii() and total.isdigit() and int(total) >= NANOSECOND_THRESHOLD
         if self.info.dialect is None:
             self.info.dialect = _root_dialect(elem)
 

@@ -90,6 +90,6 @@ def to_int(raw: str | None) -> int | None:
     if raw is None:
         return None
     text = raw.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return int(text)
     return None

@@ -77,6 +77,7 @@ def _refuse_entity_declarations(root: Element, *, name: str) -> None:
 
 
 def syntax_error(exc: etree.XMLSyntaxError, *, name: str) -> ReportParseError:
+    """libxml2's complaint as a ReportParseError: file, line and a one-line reason."""
     message = exc.msg or "syntax error"
     line = exc.lineno or None
     last = exc.error_log.last_error if exc.error_log else None  # type: ignore[attr-defined]
