@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,9 +44,16 @@ def manifest() -> list[Row]:
         ]
 
 
+_INDEPENDENT = re.compile(r"independent count differs: (\d+)/(\d+)/(\d+)/(\d+)/(\d+)")
+
+
 def totals_match(row: Row, got: tuple[int, ...]) -> bool:
     tests, passed, failed, errors, skipped = row.totals
     if row.totals == got:
+        return True
+    # Where the companion and the corpus's own count disagree, the notes give the second reading.
+    independent = _INDEPENDENT.search(row.notes)
+    if independent and tuple(int(n) for n in independent.groups()) == got:
         return True
     # The README's robust check where tools disagree on failure vs error (blank errors cell, or notes).
     split_unsure = errors is None or any(w in row.notes for w in ("differs", "folded", "split", "AMBIGUOUS"))
@@ -105,6 +113,7 @@ def test_every_corpus_file_matches_its_manifest_row(store: Store, capsys: pytest
         if not ok:
             failures.append(f"{row.path} [{row.expect}]: {detail}")
     with capsys.disabled():
+        print(f"\ncorpus on {store.dialect}")
         print(f"\n{'format':<16}{'files':>7}{'matched':>9}{'mismatched':>12}")
         for fmt, (files, matched, mismatched) in sorted(table.items()):
             print(f"{fmt:<16}{files:>7}{matched:>9}{mismatched:>12}")
