@@ -234,9 +234,9 @@ def logs(
     store = ctx.store()
     ws = ctx.resolve_workspace(workspace)
     with store.read() as db:
-        run, ref = case_log_ref(db, workspace=ws, key=key, index=case)
+        found = case_log_ref(db, workspace=ws, key=key, index=case)
     log_store = FileLogStore(ctx.settings().logs_dir)
-    ref = ref or log_store.ref(run.key, case)
+    ref = found.ref or log_store.ref(found.run_key, case)
     _print_log(log_store, ref, follow=follow, still_running=lambda: _running(store, ws, key, case))
 
 
@@ -244,8 +244,8 @@ def _running(store: Any, workspace: str, key: str, index: int) -> bool:
     from testledger.services.execution import case_log_ref
 
     with store.read() as db:
-        run, ref = case_log_ref(db, workspace=workspace, key=key, index=index)
-    return run.status in ("pending", "running") and ref is None
+        found = case_log_ref(db, workspace=workspace, key=key, index=index)
+    return found.running and found.ref is None
 
 
 def _print_log(log_store: Any, ref: str, *, follow: bool, still_running: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import TypeVar, cast
 
@@ -10,23 +11,23 @@ T = TypeVar("T")
 
 
 class Masker:
-    """Replaces every secret with `***`. Empty when a pipeline has no secrets (then a no-op)."""
+    """Replaces every secret with `***`; at each position the longest secret wins. A masker without
+    secrets is falsy and changes nothing."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        # Longest first, so a secret that contains another is masked whole.
         self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-        self._raw = [s.encode() for s in self.secrets]
-        self.holdback = max((len(s) for s in self._raw), default=1) - 1
+        alternatives = "|".join(re.escape(s) for s in self.secrets)
+        self._text = re.compile(alternatives) if self.secrets else None
+        self._bytes = re.compile(alternatives.encode()) if self.secrets else None
+        self.holdback = max((len(s.encode()) for s in self.secrets), default=1) - 1
 
     def __bool__(self) -> bool:
         return bool(self.secrets)
 
     def text(self, value: str | None) -> str | None:
-        if value is None or not self.secrets:
+        if value is None or self._text is None:
             return value
-        for secret in self.secrets:
-            value = value.replace(secret, MASK)
-        return value
+        return self._text.sub(MASK, value)
 
     def data(self, value: T) -> T:
         """Mask every string inside a JSON-like value."""
@@ -41,34 +42,43 @@ class Masker:
         return value
 
     def bytes(self, value: bytes) -> bytes:
-        for secret in self._raw:
-            value = value.replace(secret, MASK.encode())
-        return value
+        return value if self._bytes is None else self._bytes.sub(MASK.encode(), value)
 
     def stream(self) -> StreamMasker:
         return StreamMasker(self)
 
 
 class StreamMasker:
-    """Masks a byte stream chunk by chunk. The last `len(longest secret) - 1` bytes are held back
-    until more arrive (or `close`), so a secret split across two chunks is still caught: any secret
-    that starts in the emitted part ends inside the buffer that was just masked."""
+    """Masks a byte stream chunk by chunk, exactly as masking the whole stream at once would.
+
+    Only matches that start before the last `len(longest secret) - 1` bytes are applied; those
+    bytes are held back until more arrive (or `close`). Any secret starting earlier lies wholly
+    inside the buffer, so it is decided correctly even when it was split across chunks.
+    """
 
     def __init__(self, masker: Masker) -> None:
-        self._masker = masker
+        self._pattern = masker._bytes
+        self._keep = masker.holdback
         self._carry = b""
 
     def feed(self, chunk: bytes) -> bytes:
-        if not self._masker:
+        if self._pattern is None:
             return chunk
-        buffer = self._masker.bytes(self._carry + chunk)
-        keep = self._masker.holdback
-        if keep == 0:
-            self._carry = b""
-            return buffer
-        self._carry = buffer[-keep:]
-        return buffer[:-keep]
+        buffer = self._carry + chunk
+        emit_end = len(buffer) - self._keep
+        out: list[bytes] = []
+        position = 0
+        for match in self._pattern.finditer(buffer):
+            if match.start() >= emit_end:
+                break
+            out += (buffer[position:match.start()], MASK.encode())
+            position = match.end()
+        if position < emit_end:
+            out.append(buffer[position:emit_end])
+            position = emit_end
+        self._carry = buffer[position:]
+        return b"".join(out)
 
     def close(self) -> bytes:
         rest, self._carry = self._carry, b""
-        return self._masker.bytes(rest) if self._masker else rest
+        return rest if self._pattern is None else self._pattern.sub(MASK.encode(), rest)

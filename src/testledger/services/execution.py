@@ -221,10 +221,18 @@ def repair_stuck_runs(db: Session, *, now: datetime, stale_after: float) -> list
     return repaired
 
 
-def case_log_ref(db: Session, *, workspace: str | None, key: str, index: int) -> tuple[Run, str | None]:
-    """The run and the stored log reference of case `index` (None while the case has no result yet)."""
+@dataclass(frozen=True, slots=True)
+class CaseLog:
+    run_key: str
+    running: bool
+    #: The stored log reference; None while the case has not finished (its log may still be growing).
+    ref: str | None
+
+
+def case_log_ref(db: Session, *, workspace: str | None, key: str, index: int) -> CaseLog:
+    """Where case `index` of a run logs, and whether the run is still going."""
     run = runs.find_run(db, workspace=workspace, key=key)
     if index < 0:
         raise Invalid(f"case index must be 0 or more, got {index}")
     ref = db.scalar(select(CaseResult.log_ref).where(CaseResult.run_id == run.id, CaseResult.idx == index))
-    return run, ref
+    return CaseLog(run_key=run.key, running=run.status not in lifecycle.TERMINAL, ref=ref)

@@ -1,0 +1,117 @@
+"""The http and pytest case kinds against a real local server and a real pytest run."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        routes: dict[str, tuple[int, Any, float]] = {
+            "/ok": (200, {"status": "ok", "items": [{"id": 7}]}, 0),
+            "/broken": (500, {"error": "boom"}, 0),
+            "/slow": (200, {"status": "ok"}, 0.3),
+            "/auth": (200 if self.headers.get("X-Token") == "tok" else 403, {}, 0),
+        }
+        status, body, delay = routes.get(self.path, (404, {}, 0))
+        time.sleep(delay)
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_http_checks_status_json_and_latency(
+    fast: Path, server: str, run_json: Callable[..., Any], pipeline_file: Callable[..., Path]
+) -> None:
+    path = pipeline_file(f"""\
+        key: api
+        parameters:
+          base: {server}
+        parallelism: 4
+        cases:
+          - key: ok
+            http: {{url: "${{{{ params.base }}}}/ok", expect: {{json: {{"$.status": ok, "$.items[0].id": 7}}}}}}
+          - key: broken
+            http: {{url: "${{{{ params.base }}}}/broken"}}
+          - key: wrong-json
+            http: {{url: "${{{{ params.base }}}}/ok", expect: {{json: {{"$.status": down}}}}}}
+          - key: slow
+            http: {{url: "${{{{ params.base }}}}/slow", expect: {{max_ms: 100}}}}
+          - key: header
+            http: {{method: get, url: "${{{{ params.base }}}}/auth", headers: {{X-Token: tok}}}}
+          - key: refused
+            http: {{url: "http://127.0.0.1:{_free_port()}/"}}
+        """)
+    finished = run_json(path)
+    assert finished.case("ok")["status"] == "PASSED"
+    assert finished.case("header")["status"] == "PASSED"
+    broken = finished.case("broken")
+    assert (broken["status"], broken["error"], broken["failure_category"]) == (
+        "FAILED", "AssertionError: Expected status 200, got 500", "assertion")
+    assert finished.case("wrong-json")["error"] == 'AssertionError: Expected $.status to be "down", got "ok"'
+    slow = finished.case("slow")
+    assert slow["status"] == "FAILED" and slow["error"].startswith("AssertionError: Expected a response within 100ms")
+    refused = finished.case("refused")
+    assert (refused["status"], refused["failure_category"]) == ("ERROR", "infrastructure")
+    assert finished.code == 2  # an infrastructure fault makes the run's result error
+
+
+def test_pytest_tests_become_sub_results(
+    fast: Path, run_json: Callable[..., Any], pipeline_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    (tmp_path / "suite").mkdir()
+    (tmp_path / "suite" / "test_sample.py").write_text(
+        "def test_good():\n    pass\n\n"
+        "def test_bad():\n    assert 1 == 2, 'numbers differ'\n\n"
+        "def test_broken():\n    raise RuntimeError('kaput')\n"
+    )
+    path = pipeline_file("""\
+        key: py
+        cases:
+          - {key: first, command: "true"}
+          - key: unit
+            pytest: {target: suite, args: ["-p", "no:cacheprovider"]}
+          - {key: last, command: "true"}
+        """)
+    finished = run_json(path)
+    cases = finished.run["cases"]
+    assert [c["index"] for c in cases] == [0, 1, 2, 3, 4, 5]
+    unit = finished.case("unit")
+    assert unit["status"] == "FAILED" and unit["error"].startswith("2 of 3 tests failed")
+    subs = {c["name"]: c for c in cases if c["parent_index"] == 1}
+    assert set(subs) == {"test_good", "test_bad", "test_broken"}
+    assert all(c["index"] >= 3 for c in subs.values())
+    assert subs["test_good"]["status"] == "PASSED"
+    assert subs["test_bad"]["status"] == "FAILED" and "numbers differ" in subs["test_bad"]["error"]
+    assert subs["test_bad"]["failure_category"] == "assertion"
+    assert subs["test_broken"]["status"] == "ERROR" or "kaput" in subs["test_broken"]["error"]
+    assert finished.run["totals"]["tests"] == 3  # sub-results count once, through their pytest case
