@@ -38,8 +38,10 @@ def check_transition(key: str, current: str, target: str) -> None:
     raise Conflict(f"run '{key}' cannot go from {current} to {target} (allowed: {allowed})")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Totals:
+    """Top-level case counts of a run (or of a batch of results on its way to one)."""
+
     tests: int = 0
     passed: int = 0
     failed: int = 0
@@ -47,6 +49,24 @@ class Totals:
     skipped: int = 0
     flaky: int = 0
     infra_faults: int = 0
+
+    def add(self, other: Totals) -> None:
+        for name in self.__slots__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def count(self, status: str, *, flaky: bool, category: str | None, sign: int = 1) -> None:
+        """Count one result (sign=-1 takes one back, when a rerun replaces it)."""
+        self.tests += sign
+        if status == "passed":
+            self.passed += sign
+        elif status == "failed":
+            self.failed += sign
+        elif status == "error":
+            self.errors += sign
+        else:
+            self.skipped += sign
+        self.flaky += sign * flaky
+        self.infra_faults += sign * (category == "infrastructure")
 
 
 def derive_result(totals: Totals, *, run_error: bool = False) -> str:

@@ -149,3 +149,15 @@ def test_unknown_environment_is_rejected_before_anything_is_stored(store: Store,
         ingest_files(db, workspace="WKS", paths=[write(tmp_path, "a.xml", PASSING)], actor="me", max_bytes=1 << 20,
                      pipeline_key="unit", environment="qa", allowed_environments=ENVS)
     assert count(store, Run) == 0
+
+
+def test_partial_ingest_rolls_back_cases_of_a_failed_file_cleanly(store: Store, tmp_path: Path) -> None:
+    # The broken file writes a full batch (new cases included) before failing; its savepoint is rolled
+    # back, so those cases must not be remembered as stored: a later run of the same tests stores them.
+    cases = "".join(f'<testcase classname="c" name="t{i}"/>' for i in range(5200))
+    broken = write(tmp_path, "a_broken.xml", f"<testsuite>{cases}<testcase>")
+    other = write(tmp_path, "b_other.xml", PASSING)
+    key = ingest(store, [broken, other], partial=True)
+    assert execution(store, key).totals.tests == 2
+    again = ingest(store, [write(tmp_path, "c_same_tests.xml", f"<testsuite>{cases}</testsuite>")])
+    assert execution(store, again).totals.tests == 5200

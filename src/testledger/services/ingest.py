@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from testledger import lifecycle
-from testledger.db.bulk import Counters, NewResult, ResultWriter, add_to_counters
+from testledger.db.bulk import NewResult, ResultWriter, add_to_counters
 from testledger.db.tables import CaseResult, ReportFile, Run
 from testledger.db.types import utcnow
 from testledger.errors import Conflict, Invalid
@@ -29,7 +29,7 @@ class FileOutcome:
     dialect: str | None = None
     cases: int = 0
     #: The report's own entries by status, before reruns were folded into attempts.
-    entries: Counters | None = None
+    entries: lifecycle.Totals | None = None
     duplicate: bool = False
     error: str | None = None
 
@@ -126,7 +126,7 @@ def _ingest_file(db: Session, *, run: Run, path: Path, first_idx: int, max_bytes
     return next_idx
 
 
-def _write_cases(db: Session, *, run: Run, cases: Any, first_idx: int) -> tuple[int, Counters]:
+def _write_cases(db: Session, *, run: Run, cases: Any, first_idx: int) -> tuple[int, lifecycle.Totals]:
     """Stream parsed cases into the store; returns the next index and the raw entry counts.
 
     A test that appears again after it failed or errored in the same report is a rerun (pytest-
@@ -135,7 +135,7 @@ def _write_cases(db: Session, *, run: Run, cases: Any, first_idx: int) -> tuple[
     result of its own, as parameterised tests with identical names need.
     """
     writer = ResultWriter(db, run_id=run.id, workspace_id=run.workspace_id, now=utcnow())
-    entries = Counters()
+    entries = lifecycle.Totals()
     retryable: dict[int, int] = {}  # case id -> index of its result while that result is failing
     idx = first_idx
     for case in cases:
@@ -169,7 +169,7 @@ def _merge_into_stored(db: Session, *, run: Run, idx: int, later: NewResult) -> 
         stdout=row.stdout, stderr=row.stderr, properties=row.properties, attempts=row.attempts,
         flaky=row.flaky, attachments=row.attachments,
     )
-    delta = Counters()
+    delta = lifecycle.Totals()
     delta.count(earlier.status, flaky=earlier.flaky, category=earlier.failure_category, sign=-1)
     merge_rerun(earlier, later)
     delta.count(earlier.status, flaky=earlier.flaky, category=earlier.failure_category)
