@@ -235,6 +235,9 @@ def logs(
     ws = ctx.resolve_workspace(workspace)
     with store.read() as db:
         found = case_log_ref(db, workspace=ws, key=key, index=case)
+    if found.finished and found.ref is None:
+        sys.stderr.write(f"case {case} of {found.run_key} printed nothing\n")
+        return
     log_store = FileLogStore(ctx.settings().logs_dir)
     ref = found.ref or log_store.ref(found.run_key, case)
     _print_log(log_store, ref, follow=follow, still_running=lambda: _running(store, ws, key, case))
@@ -245,7 +248,7 @@ def _running(store: Any, workspace: str, key: str, index: int) -> bool:
 
     with store.read() as db:
         found = case_log_ref(db, workspace=workspace, key=key, index=index)
-    return found.running and found.ref is None
+    return found.running and not found.finished
 
 
 def _print_log(log_store: Any, ref: str, *, follow: bool, still_running: Any) -> None:
@@ -261,7 +264,8 @@ def _print_log(log_store: Any, ref: str, *, follow: bool, still_running: Any) ->
                 reader = log_store.open_reader(ref)
             except FileNotFoundError:
                 if not follow or not still_running():
-                    raise NotFound(f"no log for this case yet ({ref})") from None
+                    raise NotFound(f"case {ref.rsplit('/', 1)[-1].split('.')[0]} has no log: it printed nothing "
+                                   "or has not started") from None
         if reader is not None:
             while chunk := reader.read(256 * 1024):
                 sys.stdout.write(decoder.decode(chunk))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from testledger.execute.logstore import CaseOutput
+from testledger.execute.masking import Masker
 from testledger.execute.process import ProcessGroups
 from testledger.failures import categorise
 from testledger.ingest.model import ParsedCase
@@ -30,6 +31,7 @@ class CaseContext:
     deadline: float | None
     #: The attempt's own time limit in seconds, for messages.
     limit_s: float | None
+    masker: Masker = field(default_factory=lambda: Masker(()))
 
 
 @dataclass(slots=True)

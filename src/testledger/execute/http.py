@@ -6,9 +6,7 @@ import json
 import re
 import time
 from datetime import UTC, datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from testledger.execute.attempt import AttemptResult, CaseContext, remaining, seconds_text
 
@@ -17,6 +15,9 @@ DEFAULT_TIMEOUT_S = 30.0
 _STEP = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
 _BODY_EXCERPT = 4096
 _MISSING = object()
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def json_path(document: Any, path: str) -> Any:
@@ -41,6 +42,8 @@ def json_path(document: Any, path: str) -> Any:
 
 
 def _request(ctx: CaseContext, spec: dict[str, Any]) -> tuple[httpx.Response, float]:
+    import httpx
+
     timeout = remaining(ctx.deadline)
     body = spec.get("body")
     content = body if isinstance(body, str) else None
@@ -59,6 +62,8 @@ def _request(ctx: CaseContext, spec: dict[str, Any]) -> tuple[httpx.Response, fl
 
 
 def run_http(ctx: CaseContext, spec: dict[str, Any]) -> AttemptResult:
+    import httpx  # imported here: a run without http cases does not pay for it
+
     result = AttemptResult(status="passed", started_at=datetime.now(UTC))
     started = time.perf_counter()
     try:

@@ -88,6 +88,7 @@ def run_pytest(ctx: CaseContext, spec: dict[str, Any]) -> AttemptResult:
     result = AttemptResult(status="passed", started_at=started, duration_ms=outcome.duration_ms)
     if report.exists():
         result.sub_cases = _read_junit(report, ctx)
+        _mask_file(report, ctx)
     if _abnormal(outcome, result, ctx) or outcome.exit_code == 0:
         return result
     code = outcome.exit_code
@@ -105,6 +106,19 @@ def run_pytest(ctx: CaseContext, spec: dict[str, Any]) -> AttemptResult:
     result.message = f"pytest exit code {code} ({_PYTEST_EXIT.get(code or 0, 'unexpected')})"
     result.decide_category(evidence=ctx.output.tail_text(4096))
     return result
+
+
+def _mask_file(path: Path, ctx: CaseContext) -> None:
+    """Mask secrets in a file kept as an attachment (pytest's report holds captured output)."""
+    if not ctx.masker:
+        return
+    masked = path.with_name(path.name + ".masking")
+    stream = ctx.masker.stream()
+    with path.open("rb") as source, masked.open("wb") as target:
+        while chunk := source.read(1 << 20):
+            target.write(stream.feed(chunk))
+        target.write(stream.close())
+    masked.replace(path)
 
 
 def _read_junit(report: Path, ctx: CaseContext) -> list[Any]:

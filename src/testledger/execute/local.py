@@ -194,7 +194,7 @@ class LocalRun:
 
     def _run_case(self, case: CasePlan) -> CaseReport:
         ref = self.logs.ref(self.plan.run_key, case.index)
-        output = CaseOutput(self.logs.open_writer(ref), self.plan.masker)
+        output = CaseOutput(self.logs, ref, self.plan.masker)
         attachments = self.attachments_root / str(case.index)
         attachments.mkdir(parents=True, exist_ok=True)
         env = {**self._base_env, "TESTLEDGER_ATTACHMENTS_DIR": str(attachments)}
@@ -209,7 +209,8 @@ class LocalRun:
                     break
         finally:
             tail = output.close()
-        return CaseReport(case, attempts, output=tail, log_ref=ref, attachments=list_attachments(attachments),
+        log_ref = ref if output.size else None
+        return CaseReport(case, attempts, output=tail, log_ref=log_ref, attachments=list_attachments(attachments),
                           completed_at=datetime.now(UTC))
 
     def _context(self, case: CasePlan, output: CaseOutput, env: dict[str, str], attachments: Path) -> CaseContext:
@@ -219,7 +220,7 @@ class LocalRun:
             deadline, limit = self._deadline, self.plan.timeout_s
         return CaseContext(
             output=output, workdir=self.plan.workdir, env=env, attachments=attachments, groups=self.groups,
-            stop=self.stop, grace=self.grace, deadline=deadline, limit_s=limit,
+            stop=self.stop, grace=self.grace, deadline=deadline, limit_s=limit, masker=self.plan.masker,
         )
 
     def _not_run(self, case: CasePlan, reason: str | None = None) -> AttemptResult:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -52,10 +51,15 @@ class FileLogStore:
 
 
 class CaseOutput:
-    """One case's output on its way to the log: masked as it streams, with a bounded tail kept."""
+    """One case's output on its way to the log: masked as it streams, with a bounded tail kept.
 
-    def __init__(self, log: BinaryIO, masker: Masker, *, tail_bytes: int = TAIL_BYTES) -> None:
-        self._log = log
+    The log is opened at the first byte: a case that prints nothing costs no file (creating one
+    was a third of the per-case overhead of a quiet command, see benchmarks/bench_execute.py).
+    """
+
+    def __init__(self, store: LogStore, ref: str, masker: Masker, *, tail_bytes: int = TAIL_BYTES) -> None:
+        self._store, self.ref = store, ref
+        self._log: BinaryIO | None = None
         self._mask = masker.stream()
         self._tail = bytearray()
         self._tail_bytes = tail_bytes
@@ -72,6 +76,8 @@ class CaseOutput:
         self.write(text.encode("utf-8", "replace") + (b"" if text.endswith("\n") else b"\n"))
 
     def _emit(self, data: bytes) -> None:
+        if self._log is None:
+            self._log = self._store.open_writer(self.ref)
         self._log.write(data)
         self.size += len(data)
         self._tail += data
@@ -88,7 +94,8 @@ class CaseOutput:
         rest = self._mask.close()
         if rest:
             self._emit(rest)
-        self._log.close()
+        if self._log is not None:
+            self._log.close()
         if not self._tail:
             return None
         tail = bytes(self._tail[-self._tail_bytes:])
@@ -98,11 +105,11 @@ class CaseOutput:
 
 
 def list_attachments(directory: Path) -> list[str]:
-    """Files a case wrote into its attachments directory (the directory is removed when empty)."""
+    """Files a case wrote into its attachments directory, searched only when it is not empty."""
+    with os.scandir(directory) as entries:
+        if next(entries, None) is None:
+            return []
     found: list[str] = []
     for dirpath, _dirs, files in os.walk(directory):
         found.extend(os.path.join(dirpath, f) for f in files)
-    if not found:
-        with contextlib.suppress(OSError):
-            directory.rmdir()
     return sorted(found)

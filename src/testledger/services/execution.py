@@ -225,7 +225,9 @@ def repair_stuck_runs(db: Session, *, now: datetime, stale_after: float) -> list
 class CaseLog:
     run_key: str
     running: bool
-    #: The stored log reference; None while the case has not finished (its log may still be growing).
+    #: Whether the case has a recorded result; until then its log may still be growing.
+    finished: bool
+    #: The stored log reference; None while the case runs, or when it printed nothing.
     ref: str | None
 
 
@@ -234,5 +236,8 @@ def case_log_ref(db: Session, *, workspace: str | None, key: str, index: int) ->
     run = runs.find_run(db, workspace=workspace, key=key)
     if index < 0:
         raise Invalid(f"case index must be 0 or more, got {index}")
-    ref = db.scalar(select(CaseResult.log_ref).where(CaseResult.run_id == run.id, CaseResult.idx == index))
-    return CaseLog(run_key=run.key, running=run.status not in lifecycle.TERMINAL, ref=ref)
+    row = db.execute(
+        select(CaseResult.log_ref).where(CaseResult.run_id == run.id, CaseResult.idx == index)
+    ).one_or_none()
+    return CaseLog(run_key=run.key, running=run.status not in lifecycle.TERMINAL, finished=row is not None,
+                   ref=row.log_ref if row else None)

@@ -1,0 +1,99 @@
+"""Executor overhead: a pipeline of 1,000 `true` commands at parallelism 2, beside `xargs -P 2`.
+
+Both sides run every command the same way, `/bin/sh -c true` (testledger runs each command case
+with `/bin/sh -c`; xargs is given `/bin/sh -c {}`). testledger is timed end to end as a user runs it
+(`testledger run KEY`: interpreter start, store, 1,000 results written, final tree) and, separately,
+as the run's own duration (started_at -> completed_at, the executor alone). The pipeline is applied
+once before timing, so the 1,000-case `pipelines apply` is not counted. A one-case pipeline is
+timed the same way to separate the fixed cost of starting the CLI (imports, store, final output)
+from the per-case overhead: overhead per case = (end to end - fixed - xargs) / cases.
+
+    python benchmarks/bench_execute.py [--cases 1000] [--parallel 2] [--repeat 5]
+
+Prints a markdown row for docs/benchmarks.md. Target: end-to-end ratio <= 1.5x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+
+def pipeline(cases: int, parallel: int) -> str:
+    lines = [f"key: bench\nname: {cases} true commands\nparallelism: {parallel}\ncases:"]
+    lines += [f"  - {{key: c{i}, command: \"true\"}}" for i in range(cases)]
+    return "\n".join(lines) + "\n"
+
+
+def time_xargs(cases: int, parallel: int) -> float:
+    commands = "true\n" * cases
+    started = time.perf_counter()
+    subprocess.run(["xargs", "-P", str(parallel), "-I{}", "/bin/sh", "-c", "{}"], input=commands.encode(),
+                   check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def time_testledger(env: dict[str, str], *, cases: int, key: str = "bench") -> tuple[float, float]:
+    """(end-to-end seconds, the run's own duration in seconds)."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "testledger", "run", key, "--json"], env=env,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"testledger run failed ({done.returncode}): {done.stderr[-2000:]}")
+    run = json.loads(done.stdout)
+    assert run["totals"]["passed"] == cases, run["totals"]
+    return wall, run["duration_ms"] / 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=1000)
+    parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tl-bench-") as home:
+        env = {**os.environ, "TESTLEDGER_HOME": home, "TESTLEDGER_ACTOR": "bench"}
+        env.pop("TESTLEDGER_DATABASE_URL", None)
+        path = Path(home) / "bench.yaml"
+        path.write_text(pipeline(args.cases, args.parallel))
+        one = Path(home) / "one.yaml"
+        one.write_text(pipeline(1, 1).replace("key: bench", "key: one"))
+        for file in (path, one):
+            subprocess.run([sys.executable, "-m", "testledger", "pipelines", "apply", str(file)], env=env,
+                           check=True, stdout=subprocess.DEVNULL)
+        time_xargs(args.cases, args.parallel)  # warm the page cache on both sides
+        time_testledger(env, cases=args.cases)
+        xargs, wall, executor, fixed = [], [], [], []
+        for _ in range(args.repeat):
+            xargs.append(time_xargs(args.cases, args.parallel))
+            e2e, run = time_testledger(env, cases=args.cases)
+            wall.append(e2e)
+            executor.append(run)
+            fixed.append(time_testledger(env, cases=1, key="one")[0])
+    x, w, r, f = (statistics.median(v) for v in (xargs, wall, executor, fixed))
+    spread = (max(wall) - min(wall)) / w * 100
+    overhead_ms = (w - f - x) / args.cases * 1000
+    print(f"xargs      {' '.join(f'{v:.3f}' for v in xargs)}  median {x:.3f}s", file=sys.stderr)
+    print(f"testledger {' '.join(f'{v:.3f}' for v in wall)}  median {w:.3f}s (spread {spread:.0f}%)", file=sys.stderr)
+    print(f"run only   {' '.join(f'{v:.3f}' for v in executor)}  median {r:.3f}s", file=sys.stderr)
+    print(f"1-case run {' '.join(f'{v:.3f}' for v in fixed)}  median {f:.3f}s (fixed cost)", file=sys.stderr)
+    print("| date | machine | cases | -P | xargs | testledger run (end to end) | fixed (1-case run) | run duration "
+          "| ratio end to end | ratio without fixed | ratio run only | overhead per case |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    machine = f"{platform.machine()} {os.cpu_count()} CPU, Python {platform.python_version()}, SQLite"
+    print(f"| {date.today()} | {machine} | {args.cases} | {args.parallel} | {x:.2f}s | {w:.2f}s | {f:.2f}s | {r:.2f}s "
+          f"| {w / x:.2f}x | {(w - f) / x:.2f}x | {r / x:.2f}x | {overhead_ms:.2f} ms |")
+
+
+if __name__ == "__main__":
+    main()
