@@ -131,12 +131,15 @@ class Run(Base):
     """One execution of a pipeline or one ingested report set: the seed's `test_runs` row."""
 
     __tablename__ = "test_runs"
+    # Every list index ends in (created_at, id), the keyset order, so "newest N" reads N entries and
+    # never sorts; (pipeline, status, result, ...) serves the commonest filter, "failed runs of P".
     __table_args__ = (
-        Index("test_runs_definition_idx", "test_definition_id", "created_at"),
-        Index("test_runs_status_idx", "status", "result", "created_at"),
-        Index("test_runs_environment_idx", "environment", "created_at"),
+        Index("test_runs_definition_idx", "test_definition_id", "created_at", "id"),
+        Index("test_runs_definition_status_idx", "test_definition_id", "status", "result", "created_at", "id"),
+        Index("test_runs_status_idx", "status", "result", "created_at", "id"),
+        Index("test_runs_environment_idx", "environment", "created_at", "id"),
         Index("test_runs_started_idx", "started_at"),
-        Index("test_runs_workspace_idx", "workspace_id", "created_at"),
+        Index("test_runs_workspace_idx", "workspace_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid7)

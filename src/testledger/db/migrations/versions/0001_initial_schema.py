@@ -203,11 +203,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("key", name=op.f("uq_test_runs_key")),
     )
     with op.batch_alter_table("test_runs", schema=None) as batch_op:
-        batch_op.create_index("test_runs_definition_idx", ["test_definition_id", "created_at"], unique=False)
-        batch_op.create_index("test_runs_environment_idx", ["environment", "created_at"], unique=False)
+        batch_op.create_index("test_runs_definition_idx", ["test_definition_id", "created_at", "id"], unique=False)
+        batch_op.create_index(
+            "test_runs_definition_status_idx",
+            ["test_definition_id", "status", "result", "created_at", "id"],
+            unique=False,
+        )
+        batch_op.create_index("test_runs_environment_idx", ["environment", "created_at", "id"], unique=False)
         batch_op.create_index("test_runs_started_idx", ["started_at"], unique=False)
-        batch_op.create_index("test_runs_status_idx", ["status", "result", "created_at"], unique=False)
-        batch_op.create_index("test_runs_workspace_idx", ["workspace_id", "created_at"], unique=False)
+        batch_op.create_index("test_runs_status_idx", ["status", "result", "created_at", "id"], unique=False)
+        batch_op.create_index("test_runs_workspace_idx", ["workspace_id", "created_at", "id"], unique=False)
 
     op.create_table(
         "case_results",
@@ -310,6 +315,7 @@ def downgrade() -> None:
         batch_op.drop_index("test_runs_status_idx")
         batch_op.drop_index("test_runs_started_idx")
         batch_op.drop_index("test_runs_environment_idx")
+        batch_op.drop_index("test_runs_definition_status_idx")
         batch_op.drop_index("test_runs_definition_idx")
 
     op.drop_table("test_runs")
