@@ -256,7 +256,7 @@ class LocalExecutor:
         self.store, self.logs, self.attachments_root = store, logs, attachments_root
         self.heartbeat_seconds, self.grace, self.on_event = heartbeat_seconds, grace, on_event
         self.worker = local_executor_id()
-        self._threads: dict[str, threading.Thread] = {}
+        self._runs: dict[str, tuple[LocalRun, threading.Event]] = {}
         self._errors: dict[str, BaseException] = {}
 
     def prepare(self, request: RunRequest) -> LocalRun:
@@ -274,32 +274,40 @@ class LocalExecutor:
 
     def submit(self, request: RunRequest) -> None:
         local_run = self.prepare(request)
+        done = threading.Event()
 
         def target() -> None:
             try:
                 local_run.execute()
             except BaseException as exc:
                 self._errors[request.run_key] = exc
+            finally:
+                done.set()
 
-        thread = threading.Thread(target=target, name=f"run-{request.run_key}", daemon=True)
-        self._threads[request.run_key] = thread
-        thread.start()
+        self._runs[request.run_key] = (local_run, done)
+        threading.Thread(target=target, name=f"run-{request.run_key}", daemon=True).start()
 
     def wait(self, run_key: str, timeout: float | None = None) -> bool:
-        """Wait for a submitted run to end; re-raises an executor failure. False on timeout."""
-        thread = self._threads[run_key]
-        thread.join(timeout)
-        if thread.is_alive():
+        """Wait for a submitted run to end; re-raises an executor failure. False on timeout.
+
+        Waits on an event, not `Thread.join`: a join interrupted by Ctrl-C can wrongly report the
+        thread as finished afterwards (CPython issue 90882), and Ctrl-C is how a user cancels.
+        """
+        if not self._runs[run_key][1].wait(timeout):
             return False
         if run_key in self._errors:
             raise self._errors.pop(run_key)
         return True
 
     def cancel(self, run_key: str) -> ExecutionOut:
+        """Cancel through the store (as any other process would), and tell a run of ours at once."""
         from testledger.services.execution import request_cancel
 
         with self.store.write() as db:
-            return request_cancel(db, workspace=None, key=run_key)
+            execution = request_cancel(db, workspace=None, key=run_key)
+        if run_key in self._runs:
+            self._runs[run_key][0].ledger.cancel_requested = True
+        return execution
 
     def status(self, run_key: str) -> ExecutionOut:
         from testledger.services.runs import get_execution
