@@ -283,8 +283,12 @@ class Stores:
         self.dir.mkdir()
         self.pg_base = pg_base
         self.schemas: list[str] = []
+        self.made = 0
 
     def fresh(self, backend: str, label: str) -> str:
+        # Never reuse a URL within the process: the product caches stored case ids per URL (db/bulk.py).
+        self.made += 1
+        label = f"{label}_{self.made}"
         if backend == "sqlite":
             return f"sqlite:///{self.dir / label}.db"
         schema = f"bench_ingest_{os.getpid()}_{label}"
