@@ -31,7 +31,7 @@ def test_running_cannot_go_back_to_pending() -> None:
 
 
 def test_unknown_status_names_the_choices() -> None:
-    with pytest.raises(Invalid, match="unknown run status 'done'.*pending, running"):
+    with pytest.raises(Invalid, match=r"unknown run status 'done'.*pending, running"):
         lifecycle.check_transition("R-1", "running", "done")
 
 

@@ -120,7 +120,7 @@ def test_size_cap_applies_after_decompression(store: Store, tmp_path: Path) -> N
     path = tmp_path / "big.xml.gz"
     path.write_bytes(gzip.compress(f"<testsuite>{body}</testsuite>".encode()))
     assert path.stat().st_size < 20_000
-    with pytest.raises(Invalid, match="larger than the 20,000-byte limit.*TESTLEDGER_MAX_REPORT_BYTES"):
+    with pytest.raises(Invalid, match=r"larger than the 20,000-byte limit.*TESTLEDGER_MAX_REPORT_BYTES"):
         ingest(store, [path], max_bytes=20_000)
     assert count(store, Run) == 0
 
