@@ -62,15 +62,19 @@ def execution_tree(execution: ExecutionOut, *, show_all: bool = False) -> Tree:
     cases = execution.cases or []
     branch = tree.add("Cases:")
     shown = cases if show_all or len(cases) <= TREE_LIMIT else [c for c in cases if c.status != "PASSED"]
+    # Sub-results (the tests inside a pytest case) hang under their pipeline case.
+    nodes: dict[int, Tree] = {}
     for case in shown:
-        _case_node(branch, case)
+        parent = nodes.get(case.parent_index, branch) if case.parent_index is not None else branch
+        nodes[case.index] = _case_node(parent, case)
     if len(shown) < len(cases):
         branch.add(f"[dim]… and {len(cases) - len(shown)} passed cases (--all lists them)[/]")
     return tree
 
 
-def _case_node(parent: Tree, case: CaseOut) -> None:
-    label = f"Case {case.index}: {escape(case.name)} - {styled(case.status)} ({format_duration(case.duration_ms)})"
+def _case_node(parent: Tree, case: CaseOut) -> Tree:
+    prefix = f"Case {case.index}: " if case.parent_index is None else ""
+    label = f"{prefix}{escape(case.name)} - {styled(case.status)} ({format_duration(case.duration_ms)})"
     if case.flaky:
         label += " [magenta]flaky[/]"
     if case.attempts > 1:
@@ -79,6 +83,7 @@ def _case_node(parent: Tree, case: CaseOut) -> None:
     if case.error:
         category = f"[dim]{case.failure_category}:[/] " if case.failure_category else ""
         node.add(f"{category}[red]{escape(case.error)}[/]")
+    return node
 
 
 def runs_table(executions: list[ExecutionOut]) -> Table:
