@@ -288,7 +288,7 @@ class Stores:
     def fresh(self, backend: str, label: str) -> str:
         # Never reuse a URL within the process: the product caches stored case ids per URL (db/bulk.py).
         self.made += 1
-        label = f"{label}_{self.made}"
+        label = f"{label}_{self.made}".lower()  # PostgreSQL folds the unquoted search_path
         if backend == "sqlite":
             return f"sqlite:///{self.dir / label}.db"
         schema = f"bench_ingest_{os.getpid()}_{label}"
