@@ -6,17 +6,15 @@ import re
 
 ASSERTION, TIMEOUT, ERROR, INFRASTRUCTURE = "assertion", "timeout", "error", "infrastructure"
 
-_TIMEOUT = re.compile(
-    r"\btime[d ]?out\b|TimeoutError|TimeoutException|deadline exceeded|exceeded .*time limit",
-    re.IGNORECASE,
-)
+# Matched against lower-cased text: with re.IGNORECASE the engine cannot skip ahead on the
+# alternatives' first characters, and one search of a 4 KB traceback cost ~100 us (a third of ingest).
+_TIMEOUT = re.compile(r"\btime[d ]?out\b|timeouterror|timeoutexception|deadline exceeded|exceeded .*time limit")
 _INFRA = re.compile(
-    r"connection refused|ECONNREFUSED|ConnectionRefusedError|"
-    r"name or service not known|temporary failure in name resolution|getaddrinfo|ENOTFOUND|"
+    r"connection refused|econnrefused|connectionrefusederror|"
+    r"name or service not known|temporary failure in name resolution|getaddrinfo|enotfound|"
     r"nodename nor servname|could not resolve host|no route to host|network is unreachable|"
-    r"no space left on device|ENOSPC|disk full|"
-    r"out of memory|MemoryError|OOMKilled|cannot allocate memory|ENOMEM",
-    re.IGNORECASE,
+    r"no space left on device|enospc|disk full|"
+    r"out of memory|memoryerror|oomkilled|cannot allocate memory|enomem"
 )
 _ASSERTION = re.compile(r"assert|expect", re.IGNORECASE)
 
@@ -42,10 +40,10 @@ def categorise(
         return TIMEOUT
     if infrastructure:
         return INFRASTRUCTURE
-    head = f"{error_type or ''}\n{message or ''}\n{(stack_trace or '')[:4096]}"
-    if _INFRA.search(head):
+    short = f"{error_type or ''}\n{message or ''}".lower()
+    if _INFRA.search(short) or (stack_trace and _INFRA.search(stack_trace[:4096].lower())):
         return INFRASTRUCTURE
-    if _TIMEOUT.search(f"{error_type or ''}\n{message or ''}"):
+    if _TIMEOUT.search(short):
         return TIMEOUT
     if status == "failed" or _ASSERTION.search(error_type or ""):
         return ASSERTION
