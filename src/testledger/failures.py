@@ -8,7 +8,7 @@ ASSERTION, TIMEOUT, ERROR, INFRASTRUCTURE = "assertion", "timeout", "error", "in
 
 # Matched against lower-cased text: with re.IGNORECASE the engine cannot skip ahead on the
 # alternatives' first characters, and one search of a 4 KB traceback cost ~100 us (a third of ingest).
-_TIMEOUT = re.compile(r"\btime[d ]?out\b|timeouterror|timeoutexception|deadline exceeded|exceeded .*time limit")
+_TIMEOUT = re.compile(r"\btimed? ?out\b|timeouterror|timeoutexception|deadline exceeded|exceeded .*time limit")
 _INFRA = re.compile(
     r"connection refused|econnrefused|connectionrefusederror|"
     r"name or service not known|temporary failure in name resolution|getaddrinfo|enotfound|"
