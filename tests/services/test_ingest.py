@@ -161,3 +161,13 @@ def test_partial_ingest_rolls_back_cases_of_a_failed_file_cleanly(store: Store, 
     assert execution(store, key).totals.tests == 2
     again = ingest(store, [write(tmp_path, "c_same_tests.xml", f"<testsuite>{cases}</testsuite>")])
     assert execution(store, again).totals.tests == 5200
+
+
+def test_a_store_recreated_at_the_same_path_gets_its_cases_again(tmp_path: Path) -> None:
+    report = write(tmp_path, "a.xml", PASSING)
+    path = tmp_path / "store" / "testledger.db"
+    for _ in range(2):  # same URL, new file: nothing remembered about the old store may be trusted
+        store = Store(f"sqlite:///{path}")
+        assert execution(store, ingest(store, [report])).totals.tests == 2
+        store.dispose()
+        path.unlink()

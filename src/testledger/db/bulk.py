@@ -43,10 +43,11 @@ _COUNTERS = text(
     "infra_faults = infra_faults + :infra WHERE id = :run_id"
 )
 
-#: Case ids known to be stored, per (database URL, workspace). Ids enter only after their
+#: Case ids known to be stored, per (database URL, workspace id, workspace creation time: a store
+#: deleted and created again at the same URL is a new key). Ids enter only after their
 #: transaction commits and pending ones are dropped on any rollback (savepoints included), so an id
 #: here always has its row: writers can skip re-sending the cases of every known test.
-_STORED_CASES: dict[tuple[str, int], set[int]] = {}
+_STORED_CASES: dict[tuple[str, int, str], set[int]] = {}
 _STORED_CASES_LIMIT = 2_000_000
 _PENDING = "testledger.pending_cases"
 
@@ -125,7 +126,10 @@ class ResultWriter:
         self._sqlite = self.session.get_bind().dialect.name == "sqlite"
         self._run = self.run_id.hex if self._sqlite else str(self.run_id)
         self._created: Any = sqlite_datetime(self.now) if self._sqlite else self.now
-        self._cache_key = (str(self.session.get_bind().engine.url), self.workspace_id)
+        born = self.session.connection().execute(
+            text("SELECT created_at FROM workspaces WHERE id = :id"), {"id": self.workspace_id}
+        ).scalar()
+        self._cache_key = (str(self.session.get_bind().engine.url), self.workspace_id, str(born))
 
     def add(self, result: NewResult) -> None:
         self._buffer.append(result)
@@ -194,8 +198,8 @@ def forget_stored_cases() -> None:
     _STORED_CASES.clear()
 
 
-def _remember_after_commit(session: Session, key: tuple[str, int], ids: list[int]) -> None:
-    pending: dict[tuple[str, int], set[int]] | None = session.info.get(_PENDING)
+def _remember_after_commit(session: Session, key: tuple[str, int, str], ids: list[int]) -> None:
+    pending: dict[tuple[str, int, str], set[int]] | None = session.info.get(_PENDING)
     if pending is None:
         pending = session.info[_PENDING] = {}
         event.listen(session, "after_commit", _commit_pending)
