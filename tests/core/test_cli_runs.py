@@ -102,3 +102,12 @@ def test_version_and_db_commands(cli: Any) -> None:
     assert "already at revision" in cli("db", "upgrade").stdout
     info = json.loads(cli("db", "info", "--json").stdout)
     assert info["revision"] == info["head"]
+
+
+def test_ingest_summary_names_twenty_failures_and_counts_the_rest(cli: Any, tmp_path: Path) -> None:
+    cases = "".join(f'<testcase classname="c" name="t{i}"><failure message="m{i}"/></testcase>' for i in range(25))
+    report = tmp_path / "many.xml"
+    report.write_text(f"<testsuite>{cases}<testcase classname='c' name='ok'/></testsuite>")
+    out = cli("ingest", str(report), "-p", "unit").stdout
+    assert out.count("✗") == 20 and "c::t19: m19" in out and "t20" not in out
+    assert "… and 5 more" in out

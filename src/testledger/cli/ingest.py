@@ -9,6 +9,8 @@ import typer
 
 from testledger.cli import context as ctx
 
+SUMMARY_FAILURES = 20
+
 
 def ingest(
     reports: list[str] = typer.Argument(..., help="Report files, folders (searched recursively) or globs."),
@@ -53,7 +55,11 @@ def ingest(
             revision=revision or defaults["revision"], branch=branch or defaults["branch"],
             build_url=build_url or defaults["build_url"], labels=ctx.parse_pairs(label, flag="--label") or None,
         )
-        execution = get_execution(db, workspace=ws, key=outcome.run_key)
+        # The summary names at most 20 failing cases: no model for each of 100k passed results.
+        execution = get_execution(
+            db, workspace=ws, key=outcome.run_key, statuses=None if as_json else ("failed", "error"),
+            case_limit=None if as_json else SUMMARY_FAILURES + 1,
+        )
     for failed in outcome.failed_files:
         sys.stderr.write(f"warning: skipped {failed.error}\n")
     if as_json:
@@ -67,6 +73,8 @@ def ingest(
 
 
 def _summary(outcome: object, execution: object) -> None:
+    from rich.markup import escape
+
     from testledger.cli.render import console, styled
     from testledger.schemas import ExecutionOut
     from testledger.services.ingest import IngestOutcome
@@ -84,11 +92,12 @@ def _summary(outcome: object, execution: object) -> None:
     if duplicates:
         line += f"; {duplicates} file(s) already ingested, skipped"
     out.print(line)
-    failing = [c for c in execution.cases or [] if c.status in ("FAILED", "ERROR")]
-    for case in failing[:20]:
-        out.print(f"  [red]✗[/] {case.case_key}: {case.error or ''}", markup=True, highlight=False)
-    if len(failing) > 20:
-        out.print(f"  … and {len(failing) - 20} more; `testledger runs show {execution.execution_id}` lists all")
+    failing = [c for c in execution.cases or [] if c.parent_index is None]
+    for case in failing[:SUMMARY_FAILURES]:
+        out.print(f"  [red]✗[/] {escape(case.case_key)}: {escape(case.error or '')}")
+    more = t.failed + t.errors - SUMMARY_FAILURES
+    if more > 0:
+        out.print(f"  … and {more} more; `testledger runs show {execution.execution_id}` lists all")
 
 
 def export(

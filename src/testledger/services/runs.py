@@ -140,18 +140,29 @@ def totals_of(run: Run) -> lifecycle.Totals:
 # -- reading -----------------------------------------------------------------------------------
 
 
-def get_execution(db: Session, *, workspace: str | None, key: str, with_cases: bool = True) -> ExecutionOut:
-    """A run in the seed's execution shape, with its cases in index order."""
+def get_execution(
+    db: Session,
+    *,
+    workspace: str | None,
+    key: str,
+    with_cases: bool = True,
+    statuses: Sequence[str] | None = None,
+    case_limit: int | None = None,
+) -> ExecutionOut:
+    """A run in the seed's execution shape, with its cases in index order (only those with one of
+    `statuses`, and at most `case_limit` of them, when given)."""
     row = db.execute(_run_query().where(Run.key == key)).one_or_none()
     if row is None or (workspace is not None and row.workspace != workspace):
         raise NotFound(f"run '{key}' not found")
     execution = _execution(row)
     if with_cases:
-        execution.cases = list_cases(db, run_id=row.Run.id)
+        execution.cases = list_cases(db, run_id=row.Run.id, statuses=statuses, limit=case_limit)
     return execution
 
 
-def list_cases(db: Session, *, run_id: uuid.UUID) -> list[CaseOut]:
+def list_cases(
+    db: Session, *, run_id: uuid.UUID, statuses: Sequence[str] | None = None, limit: int | None = None
+) -> list[CaseOut]:
     query = (
         select(
             CaseResult.idx, CaseResult.parent_idx, CaseResult.status, CaseResult.duration_ms,
@@ -161,7 +172,10 @@ def list_cases(db: Session, *, run_id: uuid.UUID) -> list[CaseOut]:
         .join(Case, Case.id == CaseResult.case_id)
         .where(CaseResult.run_id == run_id)
         .order_by(CaseResult.idx)
+        .limit(limit)
     )
+    if statuses is not None:
+        query = query.where(CaseResult.status.in_(statuses))
     return [
         CaseOut(
             index=r.idx, parent_index=r.parent_idx, case_key=r.key or display_key(r.classname, r.name),
