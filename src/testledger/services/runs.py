@@ -85,12 +85,15 @@ def transition(
     to: str,
     result: str | None = None,
     error: str | None = None,
+    run: Run | None = None,
 ) -> Run:
     """Move a run along its lifecycle; terminal runs are immutable and `completed_at` is set once.
 
     `result` only applies to `completed`; when omitted it is derived from the case results.
+    A caller that already holds the run row in this transaction may pass it as `run`.
     """
-    run = find_run(db, workspace=workspace, key=key, for_update=True)
+    if run is None or run.key != key:
+        run = find_run(db, workspace=workspace, key=key, for_update=True)
     lifecycle.check_transition(run.key, run.status, to)
     if result is not None and to != lifecycle.COMPLETED:
         raise Invalid(f"a result applies only to a completed run, not to '{to}'")
