@@ -126,9 +126,12 @@ class ResultWriter:
         self._sqlite = self.session.get_bind().dialect.name == "sqlite"
         self._run = self.run_id.hex if self._sqlite else str(self.run_id)
         self._created: Any = sqlite_datetime(self.now) if self._sqlite else self.now
-        born = self.session.connection().execute(
-            text("SELECT created_at FROM workspaces WHERE id = :id"), {"id": self.workspace_id}
-        ).scalar()
+        born = self.session.info.get(("testledger.workspace_born", self.workspace_id))
+        if born is None:
+            born = self.session.connection().execute(
+                text("SELECT created_at FROM workspaces WHERE id = :id"), {"id": self.workspace_id}
+            ).scalar()
+            self.session.info[("testledger.workspace_born", self.workspace_id)] = born
         self._cache_key = (str(self.session.get_bind().engine.url), self.workspace_id, str(born))
 
     def add(self, result: NewResult) -> None:

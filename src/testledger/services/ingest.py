@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from testledger import lifecycle
@@ -69,7 +69,7 @@ def ingest_files(
         if run.status in lifecycle.TERMINAL:
             raise Conflict(f"run '{run_key}' is already {run.status}; ingest into an open run or omit --run")
     else:
-        run = runs.create_run(db, workspace=workspace, actor=actor, executor="ingest", **run_fields)
+        run = runs.create_run(db, workspace=workspace, actor=actor, executor="ingest", started=True, **run_fields)
     if run.status == lifecycle.PENDING:
         runs.transition(db, workspace=workspace, key=run.key, to=lifecycle.RUNNING, run=run)
     outcome = IngestOutcome(run_key=run.key)
@@ -92,13 +92,13 @@ def ingest_files(
         raise Invalid("no report could be read; nothing was stored: " + "; ".join(f.error or "" for f in outcome.files))
     db.refresh(run)
     if finish and not run_key:
-        runs.transition(db, workspace=workspace, key=run.key, to=lifecycle.COMPLETED, run=run)
         # The run's duration is the test time its reports state, not how long ingesting took.
-        run.duration_ms = round(db.scalar(
+        report_ms = db.scalar(
             select(func.coalesce(func.sum(CaseResult.duration_ms), 0))
             .where(CaseResult.run_id == run.id, CaseResult.parent_idx.is_(None))
-        ) or 0)
-        db.flush()
+        )
+        runs.transition(db, workspace=workspace, key=run.key, to=lifecycle.COMPLETED, run=run,
+                        duration_ms=round(report_ms or 0))
     return outcome
 
 
@@ -117,12 +117,11 @@ def _ingest_file(db: Session, *, run: Run, path: Path, first_idx: int, max_bytes
         cases = get_parser(info.format).parse(replay, name=path.name, info=info)
         next_idx, entries = _write_cases(db, run=run, cases=cases, first_idx=first_idx)
     out.format, out.dialect, out.cases, out.entries = info.format, info.dialect, next_idx - first_idx, entries
-    db.add(ReportFile(
+    db.execute(insert(ReportFile).values(
         run_id=run.id, name=path.name, format=info.format, dialect=info.dialect, sha256=sha256, bytes=size,
-        cases=out.cases, entries=dataclasses.asdict(entries),
+        cases=out.cases, entries=dataclasses.asdict(entries), ingested_at=utcnow(),
         suites=[dataclasses.asdict(s) for s in info.suites] or None, notes=info.notes or None,
     ))
-    db.flush()
     return next_idx
 
 

@@ -39,8 +39,10 @@ def create_run(
     labels: dict[str, str] | None = None,
     executor: str | None = None,
     pipeline_version: int | None = None,
+    started: bool = False,
 ) -> Run:
-    """A new `pending` run with its key `<WORKSPACE>-<MMDD>-<n>`."""
+    """A new `pending` run with its key `<WORKSPACE>-<MMDD>-<n>`; `running` at once when `started`
+    (ingest and `runs start`, where nothing waits between creating and starting)."""
     if trigger not in lifecycle.TRIGGERS:
         raise Invalid(f"unknown trigger '{trigger}' (expected one of {', '.join(lifecycle.TRIGGERS)})")
     env = lifecycle.normalise_environment(environment, list(allowed_environments))
@@ -54,7 +56,9 @@ def create_run(
         key=f"{ws.key}-{now:%m%d}-{number}", workspace_id=ws.id,
         test_definition_id=pipeline.id if pipeline else None,
         pipeline_version=pipeline_version,
-        status=lifecycle.PENDING, created_at=now, environment=env, triggered_by=actor, trigger=trigger,
+        status=lifecycle.RUNNING if started else lifecycle.PENDING, created_at=now,
+        started_at=now if started else None, heartbeat_at=now if started else None, environment=env,
+        triggered_by=actor, trigger=trigger,
         parameters=parameters, revision=revision, branch=branch, build_url=build_url, labels=labels,
         executor=executor, cancel_requested=False,
         tests=0, passed=0, failed=0, errors=0, skipped=0, flaky=0, infra_faults=0,
@@ -86,11 +90,13 @@ def transition(
     result: str | None = None,
     error: str | None = None,
     run: Run | None = None,
+    duration_ms: int | None = None,
 ) -> Run:
     """Move a run along its lifecycle; terminal runs are immutable and `completed_at` is set once.
 
     `result` only applies to `completed`; when omitted it is derived from the case results.
-    A caller that already holds the run row in this transaction may pass it as `run`.
+    A caller that already holds the run row in this transaction may pass it as `run`; `duration_ms`
+    replaces the wall-clock duration where the run's time is known better (an ingested report's).
     """
     if run is None or run.key != key:
         run = find_run(db, workspace=workspace, key=key, for_update=True)
@@ -107,7 +113,7 @@ def transition(
         run.heartbeat_at = now
     else:
         run.completed_at = now
-        run.duration_ms = _duration_ms(run.started_at, now)
+        run.duration_ms = _duration_ms(run.started_at, now) if duration_ms is None else duration_ms
         if to == lifecycle.COMPLETED:
             run.result = result or lifecycle.derive_result(totals_of(run), run_error=error is not None)
     run.status = to
