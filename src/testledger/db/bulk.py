@@ -31,11 +31,16 @@ _SQLITE_RESULTS = (
 _SQLITE_CASES = (
     f"INSERT OR IGNORE INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join('?' * len(CASE_COLUMNS))})"
 )
-# One round trip for a whole batch of cases, instead of one per case with executemany.
-_PG_CASES = (
-    f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) SELECT * FROM unnest("
-    "%s::bigint[], %s::int[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
-    "%s::timestamptz[]) ON CONFLICT (id) DO NOTHING"
+# New cases travel by COPY into a session-local table, then one INSERT ... ON CONFLICT moves them:
+# COPY cannot skip conflicts itself, and array parameters (unnest) cost ~13 us a case to encode.
+_PG_CASES_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS testledger_new_cases "
+    "(LIKE cases INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+_PG_CASES_COPY = f"COPY testledger_new_cases ({', '.join(CASE_COLUMNS)}) FROM STDIN"
+_PG_CASES_MOVE = (
+    f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) SELECT {', '.join(CASE_COLUMNS)} FROM testledger_new_cases "
+    "ON CONFLICT (id) DO NOTHING; TRUNCATE testledger_new_cases"
 )
 _COUNTERS = text(
     "UPDATE test_runs SET tests = tests + :tests, passed = passed + :passed, failed = failed + :failed, "
@@ -227,7 +232,11 @@ def _copy_postgresql(conn: Any, cases: list[tuple[Any, ...]], rows: list[tuple[A
     raw = conn.connection.driver_connection
     with raw.cursor() as cur:
         if cases:
-            cur.execute(_PG_CASES, [list(column) for column in zip(*cases, strict=True)])
+            cur.execute(_PG_CASES_STAGE)
+            with cur.copy(_PG_CASES_COPY) as copy:
+                for case in cases:
+                    copy.write_row(case)
+            cur.execute(_PG_CASES_MOVE)
         with cur.copy(f"COPY case_results ({', '.join(RESULT_COLUMNS)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
