@@ -107,8 +107,7 @@ def start(
     as_json: bool = typer.Option(False, "--json", help="Print the run as JSON instead of its key."),
 ) -> None:
     """Start a run by hand (status running) and print its key, for CI scripts to bracket a job."""
-    from testledger import lifecycle
-    from testledger.services.runs import create_run, get_execution, transition
+    from testledger.services.runs import create_run, get_execution
 
     defaults = ctx.ci_defaults()
     ws = ctx.resolve_workspace(workspace)
@@ -119,9 +118,8 @@ def start(
             trigger=trigger or ctx.default_trigger(),
             revision=revision or defaults["revision"], branch=branch or defaults["branch"],
             build_url=build_url or defaults["build_url"], labels=ctx.parse_pairs(label, flag="--label") or None,
-            executor="cli",
+            executor="cli", started=True,
         )
-        transition(db, workspace=ws, key=run.key, to=lifecycle.RUNNING)
         execution = get_execution(db, workspace=ws, key=run.key, with_cases=False)
     if as_json:
         ctx.print_json(execution)
