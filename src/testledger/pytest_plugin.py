@@ -4,6 +4,7 @@ written to the testledger store as it finishes, so a crashed session keeps what 
 from __future__ import annotations
 
 import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,12 @@ class Recorder:
         with self.store.write() as db:
             if opt("--testledger-run"):
                 run = runs.find_run(db, workspace=self.workspace, key=opt("--testledger-run"))
+                if run.status in ("completed", "cancelled", "timeout"):
+                    from testledger.errors import Conflict
+
+                    raise Conflict(
+                        f"run '{run.key}' is already {run.status}; pass an open run to --testledger-run"
+                    )
                 self.joined = True
                 if run.status == "pending":
                     runs.transition(db, workspace=self.workspace, key=run.key, to="running")
@@ -89,10 +96,9 @@ class Recorder:
                 run = runs.create_run(
                     db, workspace=self.workspace, actor=actor(), environment=env,
                     allowed_environments=settings.environments, pipeline_key=pipeline, trigger="manual",
-                    executor=f"pytest:{os.getpid()}", revision=ci["revision"], branch=ci["branch"],
-                    build_url=ci["build_url"],
+                    executor=f"pytest:{socket.gethostname()}:{os.getpid()}", revision=ci["revision"],
+                    branch=ci["branch"], build_url=ci["build_url"], started=True,
                 )
-                runs.transition(db, workspace=self.workspace, key=run.key, to="running")
             self.run_key = run.key
             self.workspace_id = run.workspace_id
 

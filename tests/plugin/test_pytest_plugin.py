@@ -65,9 +65,12 @@ def test_four(): pass
     result = pytester.runpytest_subprocess("--testledger", "-p", "no:cacheprovider")
     assert result.ret == 3
     run = json.loads(cli("runs", "list", "--json").stdout)[0]
-    assert run["status"] == "RUNNING"  # nobody finished it: `testledger refresh` repairs such runs
+    assert run["status"] == "RUNNING"  # nobody finished it
     shown = json.loads(cli("runs", "show", run["execution_id"], "--json").stdout)
     assert [(c["name"], c["status"]) for c in shown["cases"]] == [("test_one", "PASSED"), ("test_two", "FAILED")]
+    repaired = json.loads(cli("refresh", run["execution_id"], "--json").stdout)  # its process is gone
+    assert (repaired["status"], repaired["result"]) == ("COMPLETED", "ERROR")
+    assert "is gone" in repaired["error"] and len(repaired["cases"]) == 2
 
 
 def test_joining_an_open_run_leaves_it_open(pytester: pytest.Pytester, cli: Any) -> None:

@@ -150,6 +150,13 @@ class ResultWriter:
         """The not-yet-written top-level result of this case, if any."""
         return self._by_case.get(case_id)
 
+    def discard(self) -> None:
+        """Forget what is buffered, after the caller rolled back to a savepoint: the cases written
+        since may be gone too, so every case is sent again (the insert skips those that exist)."""
+        self._buffer.clear()
+        self._by_case.clear()
+        self._known_cases.clear()
+
     def flush(self) -> None:
         if not self._buffer:
             return

@@ -28,6 +28,9 @@ from testledger.services.pipelines import find_pipeline
 
 #: Executors that beat; runs bracketed by `runs start`/`runs finish` ("cli") are never repaired.
 HEARTBEATING = ("local:", "celery:")
+#: Executors that do not beat (a pytest session writes only when a test ends, and a test may take
+#: long) but name their host and process: repaired only once that process is gone.
+PROCESS_BOUND = ("pytest:",)
 
 
 def local_executor_id() -> str:
@@ -158,12 +161,14 @@ def _pid_alive(pid: int) -> bool:
 def stuck_reason(run: Run, *, now: datetime, stale_after: float, host: str | None = None) -> str | None:
     """Why this unfinished run will never finish on its own, or None while its executor is alive."""
     executor = run.executor or ""
-    if run.status in lifecycle.TERMINAL or not executor.startswith(HEARTBEATING):
+    if run.status in lifecycle.TERMINAL or not executor.startswith(HEARTBEATING + PROCESS_BOUND):
         return None
     parts = executor.split(":")
-    local = parts[0] == "local" and len(parts) == 3 and parts[2].isdigit()
-    if local and parts[1] == (host or socket.gethostname()) and not _pid_alive(int(parts[2])):
+    on_this_host = parts[0] in ("local", "pytest") and len(parts) == 3 and parts[2].isdigit()
+    if on_this_host and parts[1] == (host or socket.gethostname()) and not _pid_alive(int(parts[2])):
         return f"executor {executor} is gone (process {parts[2]} is not running)"
+    if executor.startswith(PROCESS_BOUND):
+        return None
     last = run.heartbeat_at or run.created_at
     age = (now - last).total_seconds()
     if age > stale_after:
@@ -208,7 +213,7 @@ def refresh_run(
 
 def repair_stuck_runs(db: Session, *, now: datetime, stale_after: float) -> list[str]:
     """Repair every stuck run (for a scheduler's periodic sweep); returns the keys repaired."""
-    heartbeating = or_(*(Run.executor.startswith(prefix) for prefix in HEARTBEATING))
+    heartbeating = or_(*(Run.executor.startswith(prefix) for prefix in HEARTBEATING + PROCESS_BOUND))
     candidates = db.scalars(
         select(Run).where(Run.status.in_((lifecycle.PENDING, lifecycle.RUNNING)), heartbeating).order_by(Run.created_at)
     ).all()

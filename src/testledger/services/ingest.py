@@ -74,20 +74,17 @@ def ingest_files(
         runs.transition(db, workspace=workspace, key=run.key, to=lifecycle.RUNNING, run=run)
     outcome = IngestOutcome(run_key=run.key)
     next_idx = runs.next_result_index(db, run_id=run.id) if run_key else 0
-    for path in paths:
-        file_outcome = FileOutcome(path=str(path))
-        outcome.files.append(file_outcome)
-        savepoint = db.begin_nested() if partial else None
-        try:
-            next_idx = _ingest_file(db, run=run, path=path, first_idx=next_idx, max_bytes=max_bytes, out=file_outcome)
-        except ReportParseError as exc:
-            if savepoint is None:
-                raise Invalid(f"{exc}; nothing was stored") from exc
-            savepoint.rollback()
-            file_outcome.error = str(exc)
-            continue
-        if savepoint is not None:
-            savepoint.commit()
+    # One writer for all files: small files share batches instead of paying a write each.
+    writer = ResultWriter(db, run_id=run.id, workspace_id=run.workspace_id, now=utcnow())
+    # Hundreds of thousands of short-lived, acyclic objects: collection passes only cost time here.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _ingest_all(db, run=run, paths=paths, writer=writer, first_idx=next_idx, max_bytes=max_bytes,
+                    partial=partial, outcome=outcome)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     if partial and outcome.files and len(outcome.failed_files) == len(outcome.files):
         raise Invalid("no report could be read; nothing was stored: " + "; ".join(f.error or "" for f in outcome.files))
     db.refresh(run)
@@ -102,7 +99,36 @@ def ingest_files(
     return outcome
 
 
-def _ingest_file(db: Session, *, run: Run, path: Path, first_idx: int, max_bytes: int, out: FileOutcome) -> int:
+def _ingest_all(
+    db: Session, *, run: Run, paths: Sequence[Path], writer: ResultWriter, first_idx: int, max_bytes: int,
+    partial: bool, outcome: IngestOutcome,
+) -> None:
+    """Each file in turn; with `partial`, each in a savepoint of its own that a parse error rolls back."""
+    next_idx = first_idx
+    for path in paths:
+        file_outcome = FileOutcome(path=str(path))
+        outcome.files.append(file_outcome)
+        savepoint = db.begin_nested() if partial else None
+        try:
+            next_idx = _ingest_file(db, run=run, path=path, writer=writer, first_idx=next_idx, max_bytes=max_bytes,
+                                    out=file_outcome)
+            if savepoint is not None:
+                writer.flush()  # this file's rows belong inside its savepoint
+        except ReportParseError as exc:
+            if savepoint is None:
+                raise Invalid(f"{exc}; nothing was stored") from exc
+            savepoint.rollback()
+            writer.discard()
+            file_outcome.error = str(exc)
+            continue
+        if savepoint is not None:
+            savepoint.commit()
+    writer.flush()
+
+
+def _ingest_file(
+    db: Session, *, run: Run, path: Path, writer: ResultWriter, first_idx: int, max_bytes: int, out: FileOutcome
+) -> int:
     from testledger.ingest.detect import HEAD_SIZE, detect_format
     from testledger.ingest.parsers import get_parser
     from testledger.ingest.parsers.stream import peek
@@ -115,7 +141,7 @@ def _ingest_file(db: Session, *, run: Run, path: Path, first_idx: int, max_bytes
         head, replay = peek(stream, HEAD_SIZE)
         info = ReportInfo(format=detect_format(head, name=path.name))
         cases = get_parser(info.format).parse(replay, name=path.name, info=info)
-        next_idx, entries = _write_cases(db, run=run, cases=cases, first_idx=first_idx)
+        next_idx, entries = _write_cases(db, run=run, writer=writer, cases=cases, first_idx=first_idx)
     out.format, out.dialect, out.cases, out.entries = info.format, info.dialect, next_idx - first_idx, entries
     db.execute(insert(ReportFile).values(
         run_id=run.id, name=path.name, format=info.format, dialect=info.dialect, sha256=sha256, bytes=size,
@@ -125,7 +151,9 @@ def _ingest_file(db: Session, *, run: Run, path: Path, first_idx: int, max_bytes
     return next_idx
 
 
-def _write_cases(db: Session, *, run: Run, cases: Any, first_idx: int) -> tuple[int, lifecycle.Totals]:
+def _write_cases(
+    db: Session, *, run: Run, writer: ResultWriter, cases: Any, first_idx: int
+) -> tuple[int, lifecycle.Totals]:
     """Stream parsed cases into the store; returns the next index and the raw entry counts.
 
     A test that appears again after it failed or errored in the same report is a rerun (pytest-
@@ -133,20 +161,9 @@ def _write_cases(db: Session, *, run: Run, cases: Any, first_idx: int) -> tuple[
     A repeat after a pass or skip is not a retry (retries only follow failures): it is kept as a
     result of its own, as parameterised tests with identical names need.
     """
-    writer = ResultWriter(db, run_id=run.id, workspace_id=run.workspace_id, now=utcnow())
     entries = lifecycle.Totals()
     retryable: dict[int, int] = {}  # case id -> index of its result while that result is failing
-    idx = first_idx
-    # Hundreds of thousands of short-lived, acyclic objects: collection passes only cost time here.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        idx = _stream_cases(db, run, cases, writer, entries, retryable, idx)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    writer.flush()
-    return idx, entries
+    return _stream_cases(db, run, cases, writer, entries, retryable, first_idx), entries
 
 
 def _stream_cases(
