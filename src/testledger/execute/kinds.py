@@ -103,8 +103,13 @@ def run_pytest(ctx: CaseContext, spec: dict[str, Any]) -> AttemptResult:
         result.failure_category = "error" if all(c.status == "error" for c in bad) else "assertion"
         return result
     result.status = "error"
+    tail = ctx.output.tail_text(4096)
+    if "No module named pytest" in tail:
+        result.message = f"pytest is not installed for {sys.executable} (pip install pytest)"
+        result.failure_category = "infrastructure"
+        return result
     result.message = f"pytest exit code {code} ({_PYTEST_EXIT.get(code or 0, 'unexpected')})"
-    result.decide_category(evidence=ctx.output.tail_text(4096))
+    result.decide_category(evidence=tail)
     return result
 
 
