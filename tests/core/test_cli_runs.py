@@ -111,3 +111,19 @@ def test_ingest_summary_names_twenty_failures_and_counts_the_rest(cli: Any, tmp_
     out = cli("ingest", str(report), "-p", "unit").stdout
     assert out.count("✗") == 20 and "c::t19: m19" in out and "t20" not in out
     assert "… and 5 more" in out
+
+
+def test_case_shows_one_result_in_full(cli: Any, tmp_path: Path) -> None:
+    report = tmp_path / "r.xml"
+    report.write_text('<testsuite name="s"><testcase classname="c" name="flaky" time="2">'
+                      '<flakyFailure message="first try broke" type="IOError">trace one</flakyFailure>'
+                      '<system-out>hello out</system-out></testcase></testsuite>')
+    key = json.loads(cli("ingest", str(report), "-p", "unit", "--json").stdout)["execution_id"]
+    detail = json.loads(cli("runs", "case", key, "0", "--json").stdout)
+    assert detail["status"] == "PASSED" and detail["flaky"] is True and detail["stdout"] == "hello out"
+    assert [a["status"] for a in detail["attempt_details"]] == ["FAILED", "PASSED"]
+    assert detail["attempt_details"][0]["message"] == "first try broke"
+    shown = cli("runs", "case", key, "0").stdout
+    assert "attempt 1: FAILED" in shown and "hello out" in shown
+    missing = cli("runs", "case", key, "5")
+    assert missing.code == 4 and "has no case 5" in missing.stderr

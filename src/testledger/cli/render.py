@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
-from testledger.schemas import CaseOut, ExecutionOut
+from testledger.schemas import CaseDetailOut, CaseOut, ExecutionOut
 
 STATUS_STYLE = {
     "PASSED": "green", "FAILED": "red", "ERROR": "bold red", "SKIPPED": "yellow",
@@ -84,6 +85,32 @@ def _case_node(parent: Tree, case: CaseOut) -> Tree:
         category = f"[dim]{case.failure_category}:[/] " if case.failure_category else ""
         node.add(f"{category}[red]{escape(case.error)}[/]")
     return node
+
+
+def case_detail(case: CaseDetailOut) -> Group:
+    """Everything about one case result, for `runs case`."""
+    lines: list[RenderableType] = [
+        Text.from_markup(f"[bold]Case {case.index}: {escape(case.name)}[/] - {styled(case.status)} "
+                         f"({format_duration(case.duration_ms)})"),
+        Text(f"key: {case.case_key}" + (f"   suite: {case.suite}" if case.suite else "")),
+    ]
+    if case.failure_category:
+        lines.append(Text(f"category: {case.failure_category}"))
+    if case.message:
+        lines.append(Text.from_markup(f"[red]{escape(case.message)}[/]"))
+    for number, attempt in enumerate(case.attempt_details, 1):
+        first = (attempt.message or "").strip()
+        detail = f": {first.splitlines()[0]}" if first else ""
+        lines.append(Text(f"attempt {number}: {attempt.status} ({format_duration(attempt.duration_ms)}){detail}"))
+    for title, body in (("stack trace", case.stack_trace), ("stdout", case.stdout), ("stderr", case.stderr)):
+        if body:
+            lines.append(Text.from_markup(f"[dim]-- {title} --[/]"))
+            lines.append(Text(body.rstrip()))
+    for path in case.attachments:
+        lines.append(Text(f"attachment: {path}"))
+    if case.log_ref:
+        lines.append(Text(f"log: {case.log_ref}"))
+    return Group(*lines)
 
 
 def runs_table(executions: list[ExecutionOut]) -> Table:

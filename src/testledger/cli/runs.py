@@ -92,6 +92,26 @@ def show(
     console().print(execution_tree(execution, show_all=show_all))
 
 
+@app.command("case")
+def case(
+    key: str = typer.Argument(..., help="Run key."),
+    index: int = typer.Argument(..., help="0-based case index (the seed's caseIndex), as `runs show` numbers them."),
+    workspace: str | None = ctx.workspace_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the case as JSON."),
+) -> None:
+    """Show one case result in full: message, stack trace, output, attempts, attachments, log."""
+    from testledger.services.runs import get_case
+
+    with ctx.store().read() as db:
+        detail = get_case(db, workspace=ctx.resolve_workspace(workspace), key=key, index=index)
+    if as_json:
+        ctx.print_json(detail)
+        return
+    from testledger.cli.render import case_detail, console
+
+    console().print(case_detail(detail))
+
+
 @app.command("start")
 def start(
     pipeline: str = typer.Option(..., "--pipeline", "-p", help="Pipeline key (created if new)."),

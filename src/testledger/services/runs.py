@@ -16,7 +16,7 @@ from testledger.db.bulk import NewResult, write_results
 from testledger.db.tables import Case, CaseResult, Pipeline, Run, Workspace
 from testledger.db.types import utcnow
 from testledger.errors import Conflict, Invalid, NotFound
-from testledger.schemas import CaseOut, ExecutionOut, RunPage, TotalsOut
+from testledger.schemas import AttemptOut, CaseDetailOut, CaseOut, ExecutionOut, RunPage, TotalsOut
 from testledger.services.pipelines import ensure_pipeline
 from testledger.services.workspaces import ensure_workspace, next_run_number
 
@@ -195,6 +195,34 @@ def list_cases(
         )
         for r in db.execute(query)
     ]
+
+
+def get_case(db: Session, *, workspace: str | None, key: str, index: int) -> CaseDetailOut:
+    """One case result with everything recorded about it: the seed's `get_execution_case`."""
+    run = find_run(db, workspace=workspace, key=key)
+    row = db.execute(
+        select(CaseResult, Case.key, Case.name, Case.suite, Case.classname)
+        .join(Case, Case.id == CaseResult.case_id)
+        .where(CaseResult.run_id == run.id, CaseResult.idx == index)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"run '{key}' has no case {index} (cases are numbered from 0; `runs show {key}` lists them)")
+    r: CaseResult = row.CaseResult
+    return CaseDetailOut(
+        index=r.idx, parent_index=r.parent_idx, case_key=row.key or display_key(row.classname, row.name),
+        name=row.name, suite=row.suite or None, classname=row.classname or None, status=r.status.upper(),
+        duration_ms=None if r.duration_ms is None else round(r.duration_ms),
+        error=error_text(r.status, r.error_type, r.message), failure_category=r.failure_category,
+        attempts=r.attempt_count, flaky=bool(r.flaky), runtime_id=r.worker, message=r.message,
+        error_type=r.error_type, stack_trace=r.stack_trace, stdout=r.stdout, stderr=r.stderr,
+        properties=r.properties, started_at=r.started_at, completed_at=r.completed_at, log_ref=r.log_ref,
+        attachments=r.attachments or [],
+        attempt_details=[
+            AttemptOut(status=a.get("status", "error").upper(), duration_ms=a.get("duration_ms"),
+                       message=a.get("message"), error_type=a.get("error_type"))
+            for a in r.attempts or []
+        ],
+    )
 
 
 def display_key(classname: str | None, name: str) -> str:
