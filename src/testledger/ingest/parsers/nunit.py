@@ -14,6 +14,7 @@ from testledger.ingest.parsers.xml_safety import (
     expect_root,
     iter_xml,
     local_name,
+    name_value_pairs,
     release,
     text_of,
 )
@@ -142,14 +143,5 @@ def _read_outcome(elem: Element, case: ParsedCase) -> None:
         elif tag == "attachments":
             case.attachments = [path for path in (child_text(item, "filePath") for item in child) if path]
         elif tag == "properties":
-            _read_properties(child, case)
+            case.properties = name_value_pairs(child, "property", case.properties)
 
-
-def _read_properties(elem: Element, case: ParsedCase) -> None:
-    for item in elem:
-        if isinstance(item.tag, str) and local_name(item.tag) == "property":
-            key, value = item.get("name"), item.get("value")
-            if key is not None and value is not None:
-                if case.properties is None:
-                    case.properties = {}
-                case.properties.setdefault(key, value)

@@ -132,6 +132,18 @@ def source_line(elem: Element) -> int | None:
     return line if isinstance(line, int) else None
 
 
+def name_value_pairs(elem: Element, tag: str, into: dict[str, str] | None) -> dict[str, str] | None:
+    """`<tag name=".." value=".."/>` children (NUnit properties, xUnit traits) added to `into`;
+    the first value of a repeated name wins. Returns the dict, created only when there is a pair."""
+    for item in elem:
+        if isinstance(item.tag, str) and local_name(item.tag) == tag:
+            key, value = item.get("name"), item.get("value")
+            if key is not None and value is not None:
+                into = {} if into is None else into
+                into.setdefault(key, value)
+    return into
+
+
 def release(elem: Element) -> None:
     """Free a consumed element and its already-consumed siblings so memory stays flat."""
     elem.clear()

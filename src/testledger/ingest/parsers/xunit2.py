@@ -15,6 +15,7 @@ from testledger.ingest.parsers.xml_safety import (
     expect_root,
     iter_xml,
     local_name,
+    name_value_pairs,
     release,
     text_of,
 )
@@ -76,15 +77,6 @@ def _case(elem: Element, assembly: str) -> ParsedCase:
         elif tag == "output":
             case.stdout = text_of(child) or None
         elif tag == "traits":
-            _read_traits(child, case)
+            case.properties = name_value_pairs(child, "trait", case.properties)
     return case
 
-
-def _read_traits(elem: Element, case: ParsedCase) -> None:
-    for trait in elem:
-        if isinstance(trait.tag, str) and local_name(trait.tag) == "trait":
-            key, value = trait.get("name"), trait.get("value")
-            if key is not None and value is not None:
-                if case.properties is None:
-                    case.properties = {}
-                case.properties.setdefault(key, value)
