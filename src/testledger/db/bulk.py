@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,37 +107,75 @@ class NewResult:
     attachments: list[str] | None = None
 
 
-@dataclass
-class ResultWriter:
-    """Buffers results of one run and writes them in batches, with their cases and run counters.
+class RowBuilder:
+    """Turns results of one run into the row tuples the drivers take (no database needed, so a
+    parsing process can build rows while this one writes them)."""
 
-    Call `add` per result and `flush` before the transaction commits; `flush` also runs every
-    `batch` rows so memory stays bounded on a 100k-case report. Until a flush, a buffered result
-    can still be changed in place (`buffered`), which is how reruns become attempts cheaply.
-    """
+    def __init__(self, *, run_id: uuid.UUID, workspace_id: int, now: datetime, sqlite: bool,
+                 stored: Collection[int] = ()) -> None:
+        self.sqlite = sqlite
+        self.workspace_id = workspace_id
+        self.run = run_id.hex if sqlite else str(run_id)
+        self._created: Any = sqlite_datetime(now) if sqlite else now
+        self._stored = stored
+        self._known: set[int] = set()
 
-    session: Session
-    run_id: uuid.UUID
-    workspace_id: int
-    now: datetime
-    batch: int = 5000
-    counters: Totals = field(default_factory=Totals)
-    written: int = 0
-    _buffer: list[NewResult] = field(default_factory=list)
-    _by_case: dict[int, NewResult] = field(default_factory=dict)
-    _known_cases: set[int] = field(default_factory=set)
+    def rows(self, results: list[NewResult]) -> Batch:
+        cases: list[tuple[Any, ...]] = []
+        rows: list[tuple[Any, ...]] = []
+        counts = Totals()
+        for r in results:
+            if r.case.id not in self._known:
+                self._known.add(r.case.id)
+                if r.case.id not in self._stored:
+                    cases.append(self._case_row(r.case))
+            rows.append(self._result_row(r))
+            if r.parent_idx is None:
+                counts.count(r.status, flaky=r.flaky, category=r.failure_category)
+        return Batch(cases, rows, counts)
 
-    def __post_init__(self) -> None:
-        self._sqlite = self.session.get_bind().dialect.name == "sqlite"
-        self._run = self.run_id.hex if self._sqlite else str(self.run_id)
-        self._created: Any = sqlite_datetime(self.now) if self._sqlite else self.now
-        born = self.session.info.get(("testledger.workspace_born", self.workspace_id))
-        if born is None:
-            born = self.session.connection().execute(
-                text("SELECT created_at FROM workspaces WHERE id = :id"), {"id": self.workspace_id}
-            ).scalar()
-            self.session.info[("testledger.workspace_born", self.workspace_id)] = born
-        self._cache_key = (str(self.session.get_bind().engine.url), self.workspace_id, str(born))
+    def forget_known(self) -> None:
+        """Send every case again from now on (after a rollback took some of them away)."""
+        self._known.clear()
+
+    def _case_row(self, case: NewCase) -> tuple[Any, ...]:
+        return (
+            case.id, self.workspace_id, case.identity, case.kind, case.key, case.name,
+            case.suite, case.classname, self._created,
+        )
+
+    def _result_row(self, r: NewResult) -> tuple[Any, ...]:
+        if self.sqlite:
+            flaky: Any = int(r.flaky)
+            started: Any = sqlite_datetime(r.started_at)
+            completed: Any = sqlite_datetime(r.completed_at)
+        else:
+            flaky, started, completed = r.flaky, r.started_at, r.completed_at
+        return (
+            self.run, r.idx, r.parent_idx, r.case.id, r.status, r.duration_ms, r.message, r.error_type,
+            r.failure_category, r.stack_trace, r.stdout, r.stderr, _json(r.properties),
+            len(r.attempts) if r.attempts else 1, _json(r.attempts), flaky, r.worker, started, completed,
+            r.log_ref, _json(r.attachments),
+        )
+
+
+@dataclass(slots=True)
+class Batch:
+    """Rows ready for the store: new cases, results, and what they add to the run's counters."""
+
+    cases: list[tuple[Any, ...]]
+    rows: list[tuple[Any, ...]]
+    counts: Totals
+
+
+class ResultBuffer:
+    """Results waiting to be written in batches of `batch`. Until then a buffered result can still
+    change in place (`buffered`), which is how reruns become attempts cheaply."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+        self._buffer: list[NewResult] = []
+        self._by_case: dict[int, NewResult] = {}
 
     def add(self, result: NewResult) -> None:
         self._buffer.append(result)
@@ -150,62 +188,75 @@ class ResultWriter:
         """The not-yet-written top-level result of this case, if any."""
         return self._by_case.get(case_id)
 
+    def flush(self) -> None:
+        if self._buffer:
+            results, self._buffer, self._by_case = self._buffer, [], {}
+            self._write(results)
+
+    def discard(self) -> None:
+        self._buffer, self._by_case = [], {}
+
+    def _write(self, results: list[NewResult]) -> None:
+        raise NotImplementedError
+
+
+class ResultWriter(ResultBuffer):
+    """Writes results of one run in batches into the session's transaction, with their cases and
+    the run's counters. Call `add` per result and `flush` before the transaction commits."""
+
+    def __init__(
+        self, session: Session, *, run_id: uuid.UUID, workspace_id: int, now: datetime, batch: int = 5000
+    ) -> None:
+        super().__init__(batch)
+        self.session = session
+        self.counters = Totals()
+        self.written = 0
+        self.sqlite = session.get_bind().dialect.name == "sqlite"
+        self.cache_key = stored_cases_key(session, workspace_id)
+        self.builder = RowBuilder(run_id=run_id, workspace_id=workspace_id, now=now, sqlite=self.sqlite,
+                                  stored=_STORED_CASES.get(self.cache_key, frozenset()))
+
     def discard(self) -> None:
         """Forget what is buffered, after the caller rolled back to a savepoint: the cases written
         since may be gone too, so every case is sent again (the insert skips those that exist)."""
-        self._buffer.clear()
-        self._by_case.clear()
-        self._known_cases.clear()
+        super().discard()
+        self.builder.forget_known()
 
-    def flush(self) -> None:
-        if not self._buffer:
-            return
-        cases: list[tuple[Any, ...]] = []
-        rows: list[tuple[Any, ...]] = []
-        pending = Totals()
-        stored = _STORED_CASES.get(self._cache_key, ())
-        for r in self._buffer:
-            if r.case.id not in self._known_cases:
-                self._known_cases.add(r.case.id)
-                if r.case.id not in stored:
-                    cases.append(self._case_row(r.case))
-            rows.append(self._result_row(r))
-            if r.parent_idx is None:
-                pending.count(r.status, flaky=r.flaky, category=r.failure_category)
+    def _write(self, results: list[NewResult]) -> None:
+        self.write_batch(self.builder.rows(results))
+
+    def write_batch(self, batch: Batch) -> None:
+        """Put rows built here or elsewhere (a parsing process) into the transaction."""
         conn = self.session.connection()
-        if self._sqlite:
-            if cases:
-                conn.exec_driver_sql(_SQLITE_CASES, cases)
-            conn.exec_driver_sql(_SQLITE_RESULTS, rows)
+        if self.sqlite:
+            if batch.cases:
+                conn.exec_driver_sql(_SQLITE_CASES, batch.cases)
+            conn.exec_driver_sql(_SQLITE_RESULTS, batch.rows)
         else:
-            _copy_postgresql(conn, cases, rows)
-        if cases:
-            _remember_after_commit(self.session, self._cache_key, [c[0] for c in cases])
-        add_to_counters(self.session, run_id=self._run, delta=pending)
-        self.counters.add(pending)
-        self.written += len(rows)
-        self._buffer.clear()
-        self._by_case.clear()
+            _copy_postgresql(conn, batch.cases, batch.rows)
+        if batch.cases:
+            _remember_after_commit(self.session, self.cache_key, [c[0] for c in batch.cases])
+        add_to_counters(self.session, run_id=self.builder.run, delta=batch.counts)
+        self.counters.add(batch.counts)
+        self.written += len(batch.rows)
 
-    def _case_row(self, case: NewCase) -> tuple[Any, ...]:
-        return (
-            case.id, self.workspace_id, case.identity, case.kind, case.key, case.name,
-            case.suite, case.classname, self._created,
-        )
 
-    def _result_row(self, r: NewResult) -> tuple[Any, ...]:
-        if self._sqlite:
-            flaky: Any = int(r.flaky)
-            started: Any = sqlite_datetime(r.started_at)
-            completed: Any = sqlite_datetime(r.completed_at)
-        else:
-            flaky, started, completed = r.flaky, r.started_at, r.completed_at
-        return (
-            self._run, r.idx, r.parent_idx, r.case.id, r.status, r.duration_ms, r.message, r.error_type,
-            r.failure_category, r.stack_trace, r.stdout, r.stderr, _json(r.properties),
-            len(r.attempts) if r.attempts else 1, _json(r.attempts), flaky, r.worker, started, completed,
-            r.log_ref, _json(r.attachments),
-        )
+def stored_cases_key(session: Session, workspace_id: int) -> tuple[str, int, str]:
+    """Where the ids of this workspace's stored cases are remembered: URL, workspace, and its creation
+    time (a store deleted and created again at the same URL must not inherit the old ids)."""
+    marker = ("testledger.workspace_born", workspace_id)
+    born = session.info.get(marker)
+    if born is None:
+        born = session.connection().execute(
+            text("SELECT created_at FROM workspaces WHERE id = :id"), {"id": workspace_id}
+        ).scalar()
+        session.info[marker] = born
+    return (str(session.get_bind().engine.url), workspace_id, str(born))
+
+
+def stored_case_ids(key: tuple[str, int, str]) -> frozenset[int]:
+    """A snapshot of the case ids known to be stored under `key` (for a parsing process)."""
+    return frozenset(_STORED_CASES.get(key, ()))
 
 
 def forget_stored_cases() -> None:
