@@ -44,6 +44,11 @@ class Settings(BaseSettings):
         default=512 * 1024 * 1024,
         description="Largest report (after gunzip) that ingest accepts, in bytes.",
     )
+    parse_process_min_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        description="Reports at least this large (on disk) are parsed in a second process while the first "
+        "writes; -1 turns it off.",
+    )
     sqlite_busy_timeout_ms: int = Field(
         default=30_000, description="How long a SQLite writer waits for another writer's lock."
     )

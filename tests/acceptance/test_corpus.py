@@ -62,7 +62,7 @@ def totals_match(row: Row, got: tuple[int, ...]) -> bool:
     )
 
 
-def check(store: Store, row: Row) -> tuple[bool, str]:
+def check(store: Store, row: Row, *, offload: bool) -> tuple[bool, str]:
     """(ok, detail) for one manifest row, ingesting it as its own run."""
     path = CORPUS / row.path
     with store.read() as db:
@@ -72,6 +72,7 @@ def check(store: Store, row: Row) -> tuple[bool, str]:
             outcome = ingest_files(
                 db, workspace="WKS", paths=[path], actor="acceptance", max_bytes=64 << 20,
                 pipeline_key=row.format, environment="ci", allowed_environments=["ci"],
+                parse_process_min_bytes=0 if offload else None,
             )
             e = get_execution(db, workspace="WKS", key=outcome.run_key, with_cases=False)
             entries = db.scalar(select(ReportFile.entries).where(ReportFile.run_id == e.id)) or {}
@@ -102,18 +103,21 @@ def check(store: Store, row: Row) -> tuple[bool, str]:
 
 
 @pytest.mark.skipif(not (CORPUS / "MANIFEST.tsv").exists(), reason="shared corpus not present")
-def test_every_corpus_file_matches_its_manifest_row(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("offload", [False, True], ids=["parsed-here", "parse-process"])
+def test_every_corpus_file_matches_its_manifest_row(
+    store: Store, offload: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
     table: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     failures = []
     for row in manifest():
-        ok, detail = check(store, row)
+        ok, detail = check(store, row, offload=offload)
         stats = table[row.format]
         stats[0] += 1
         stats[1 if ok else 2] += 1
         if not ok:
             failures.append(f"{row.path} [{row.expect}]: {detail}")
     with capsys.disabled():
-        print(f"\ncorpus on {store.dialect}")
+        print(f"\ncorpus on {store.dialect}, {'parsed in a second process' if offload else 'parsed in process'}")
         print(f"\n{'format':<16}{'files':>7}{'matched':>9}{'mismatched':>12}")
         for fmt, (files, matched, mismatched) in sorted(table.items()):
             print(f"{fmt:<16}{files:>7}{matched:>9}{mismatched:>12}")

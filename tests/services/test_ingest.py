@@ -171,3 +171,36 @@ def test_a_store_recreated_at_the_same_path_gets_its_cases_again(tmp_path: Path)
         assert execution(store, ingest(store, [report])).totals.tests == 2
         store.dispose()
         path.unlink()
+
+
+def _big_report(cases: int, *, broken: bool = False) -> str:
+    body = "".join(
+        f'<testcase classname="c{i % 7}" name="t{i}" time="0.0{i % 10}">'
+        + (f'<failure message="m{i}" type="AssertionError">trace {i}</failure>' if i % 50 == 0 else "")
+        + (f"<system-out>out {i}</system-out>" if i % 9 == 0 else "")
+        + "</testcase>"
+        for i in range(cases)
+    )
+    rerun = '<testcase classname="c0" name="t0" time="1"/>'  # t0 failed first: a rerun 11k entries later
+    return f"<testsuites><testsuite name='big'>{body}{rerun}</testsuite>" + ("<testcase" if broken else "</testsuites>")
+
+
+def test_a_second_parsing_process_stores_the_same_as_parsing_here(store: Store, tmp_path: Path) -> None:
+    report = write(tmp_path, "big.xml", _big_report(11_000))
+    here = execution(store, ingest(store, [report]))
+    there = execution(store, ingest(store, [report], parse_process_min_bytes=0))
+    assert there.totals == here.totals
+    assert (here.totals.tests, here.totals.flaky) == (11_000, 1)
+    assert [c.model_dump(exclude={"runtime_id"}) for c in there.cases or []] == [
+        c.model_dump(exclude={"runtime_id"}) for c in here.cases or []
+    ]
+
+
+def test_a_parse_error_in_the_second_process_stores_nothing(store: Store, tmp_path: Path) -> None:
+    good = write(tmp_path, "a_good.xml", PASSING)
+    broken = write(tmp_path, "b_broken.xml", _big_report(11_000, broken=True))
+    with pytest.raises(Invalid, match=r"b_broken\.xml:\d+: .*nothing was stored"):
+        ingest(store, [good, broken], parse_process_min_bytes=0)
+    assert count(store, Run) == 0 and count(store, CaseResult) == 0
+    key = ingest(store, [broken, good], partial=True, parse_process_min_bytes=0)
+    assert execution(store, key).totals.tests == 2

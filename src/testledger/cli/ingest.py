@@ -51,6 +51,7 @@ def ingest(
         outcome = ingest_files(
             db, workspace=ws, paths=paths, actor=ctx.actor(), max_bytes=settings.max_report_bytes,
             run_key=run_key, partial=partial, pipeline_key=pipeline, environment=env,
+            parse_process_min_bytes=None if settings.parse_process_min_bytes < 0 else settings.parse_process_min_bytes,
             allowed_environments=settings.environments, trigger=trigger or ctx.default_trigger(),
             revision=revision or defaults["revision"], branch=branch or defaults["branch"],
             build_url=build_url or defaults["build_url"], labels=ctx.parse_pairs(label, flag="--label") or None,

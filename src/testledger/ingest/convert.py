@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from testledger.caseid import case_id, reported_identity
-from testledger.db.bulk import NewCase, NewResult
+from testledger.db.bulk import NewCase, NewResult, ResultBuffer
 from testledger.failures import categorise
 from testledger.ingest.model import Attempt, ParsedCase
+from testledger.lifecycle import Totals
 
 
 def attempt_dict(a: Attempt | ParsedCase) -> dict[str, Any]:
@@ -65,3 +67,41 @@ def merge_rerun(earlier: NewResult, later: NewResult) -> None:
         earlier.properties = {**(earlier.properties or {}), **later.properties}
     if later.attachments:
         earlier.attachments = [*(earlier.attachments or []), *later.attachments]
+
+
+#: Called for the rare rerun whose first attempt was already written: (its index, the later entry).
+StoredRerun = Callable[[int, NewResult], None]
+
+
+def stream_results(
+    cases: Iterable[ParsedCase], buffer: ResultBuffer, *, first_idx: int, workspace_id: int,
+    stored_rerun: StoredRerun,
+) -> tuple[int, Totals]:
+    """Feed parsed cases to `buffer` as results; returns the next index and the raw entry counts.
+
+    A test that appears again after it failed or errored in the same report is a rerun (pytest-
+    rerunfailures, gotestsum --rerun-fails, ...) and becomes another attempt of the first result.
+    A repeat after a pass or skip is not a retry (retries only follow failures): it is kept as a
+    result of its own, as parameterised tests with identical names need.
+    """
+    entries = Totals()
+    retryable: dict[int, int] = {}  # case id -> index of its result while that result is failing
+    idx = first_idx
+    for case in cases:
+        result = to_result(case, idx=idx, workspace_id=workspace_id)
+        entries.count(result.status, flaky=result.flaky, category=result.failure_category)
+        earlier_idx = retryable.pop(result.case.id, None)
+        if earlier_idx is None:
+            buffer.add(result)
+            idx += 1
+            earlier_idx = result.idx
+        else:
+            earlier = buffer.buffered(result.case.id)
+            if earlier is not None and earlier.idx == earlier_idx:
+                merge_rerun(earlier, result)
+            else:
+                buffer.flush()
+                stored_rerun(earlier_idx, result)
+        if result.status in ("failed", "error"):
+            retryable[result.case.id] = earlier_idx
+    return idx, entries

@@ -13,11 +13,12 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from testledger import lifecycle
-from testledger.db.bulk import NewResult, ResultWriter, add_to_counters
+from testledger.db.bulk import NewResult, ResultWriter, add_to_counters, stored_case_ids
 from testledger.db.tables import CaseResult, ReportFile, Run
 from testledger.db.types import utcnow
 from testledger.errors import Conflict, Invalid
-from testledger.ingest.convert import merge_rerun, to_result
+from testledger.ingest import parse_process
+from testledger.ingest.convert import StoredRerun, merge_rerun, stream_results
 from testledger.ingest.model import ReportInfo, ReportParseError
 from testledger.ingest.sources import file_digest, open_report
 from testledger.services import runs
@@ -55,6 +56,7 @@ def ingest_files(
     run_key: str | None = None,
     partial: bool = False,
     finish: bool = True,
+    parse_process_min_bytes: int | None = None,
     **run_fields: Any,
 ) -> IngestOutcome:
     """Ingest `paths` into one run: a new one (created from `run_fields`) or the open run `run_key`.
@@ -62,7 +64,8 @@ def ingest_files(
     All-or-nothing: a file that fails to parse raises `Invalid` and the caller's transaction stores
     nothing, unless `partial` keeps the files that parse (each file is then its own savepoint).
     A file whose content was already ingested into the run is skipped. A new run is completed
-    when `finish` is set; a run named by `run_key` stays open for `runs finish`.
+    when `finish` is set; a run named by `run_key` stays open for `runs finish`. Files of at least
+    `parse_process_min_bytes` are parsed in a second process while this one writes (None: never).
     """
     if run_key:
         run = runs.find_run(db, workspace=workspace, key=run_key, for_update=True)
@@ -81,7 +84,7 @@ def ingest_files(
     gc.disable()
     try:
         _ingest_all(db, run=run, paths=paths, writer=writer, first_idx=next_idx, max_bytes=max_bytes,
-                    partial=partial, outcome=outcome)
+                    partial=partial, outcome=outcome, offload_from=parse_process_min_bytes)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -101,7 +104,7 @@ def ingest_files(
 
 def _ingest_all(
     db: Session, *, run: Run, paths: Sequence[Path], writer: ResultWriter, first_idx: int, max_bytes: int,
-    partial: bool, outcome: IngestOutcome,
+    partial: bool, outcome: IngestOutcome, offload_from: int | None,
 ) -> None:
     """Each file in turn; with `partial`, each in a savepoint of its own that a parse error rolls back."""
     next_idx = first_idx
@@ -111,7 +114,7 @@ def _ingest_all(
         savepoint = db.begin_nested() if partial else None
         try:
             next_idx = _ingest_file(db, run=run, path=path, writer=writer, first_idx=next_idx, max_bytes=max_bytes,
-                                    out=file_outcome)
+                                    out=file_outcome, offload_from=offload_from)
             if savepoint is not None:
                 writer.flush()  # this file's rows belong inside its savepoint
         except ReportParseError as exc:
@@ -127,21 +130,29 @@ def _ingest_all(
 
 
 def _ingest_file(
-    db: Session, *, run: Run, path: Path, writer: ResultWriter, first_idx: int, max_bytes: int, out: FileOutcome
+    db: Session, *, run: Run, path: Path, writer: ResultWriter, first_idx: int, max_bytes: int, out: FileOutcome,
+    offload_from: int | None,
 ) -> int:
-    from testledger.ingest.detect import HEAD_SIZE, detect_format
-    from testledger.ingest.parsers import get_parser
-    from testledger.ingest.parsers.stream import peek
-
     sha256, size = file_digest(path)
     if db.scalar(select(ReportFile.id).where(ReportFile.run_id == run.id, ReportFile.sha256 == sha256)):
         out.duplicate = True
         return first_idx
-    with open_report(path, max_bytes=max_bytes) as stream:
-        head, replay = peek(stream, HEAD_SIZE)
-        info = ReportInfo(format=detect_format(head, name=path.name))
-        cases = get_parser(info.format).parse(replay, name=path.name, info=info)
-        next_idx, entries = _write_cases(db, run=run, writer=writer, cases=cases, first_idx=first_idx)
+
+    def stored_rerun(idx: int, later: NewResult) -> None:
+        _merge_into_stored(db, run=run, idx=idx, later=later, writer=writer)
+
+    if offload_from is not None and size >= offload_from and parse_process.available():
+        writer.flush()  # rows of earlier files first: the child numbers its results after them
+        job = parse_process.ParseJob(
+            path=path, max_bytes=max_bytes, run_id=run.id, workspace_id=run.workspace_id, now=utcnow(),
+            sqlite=writer.sqlite, stored=stored_case_ids(writer.cache_key), first_idx=first_idx,
+            batch=writer.batch,
+        )
+        parsed = parse_process.parse_elsewhere(job, write=writer.write_batch, stored_rerun=stored_rerun)
+        next_idx, entries, info = parsed.next_idx, parsed.entries, parsed.info
+    else:
+        next_idx, entries, info = _parse_here(path, writer=writer, first_idx=first_idx, max_bytes=max_bytes,
+                                              workspace_id=run.workspace_id, stored_rerun=stored_rerun)
     out.format, out.dialect, out.cases, out.entries = info.format, info.dialect, next_idx - first_idx, entries
     db.execute(insert(ReportFile).values(
         run_id=run.id, name=path.name, format=info.format, dialect=info.dialect, sha256=sha256, bytes=size,
@@ -151,48 +162,26 @@ def _ingest_file(
     return next_idx
 
 
-def _write_cases(
-    db: Session, *, run: Run, writer: ResultWriter, cases: Any, first_idx: int
-) -> tuple[int, lifecycle.Totals]:
-    """Stream parsed cases into the store; returns the next index and the raw entry counts.
+def _parse_here(
+    path: Path, *, writer: ResultWriter, first_idx: int, max_bytes: int, workspace_id: int,
+    stored_rerun: StoredRerun,
+) -> tuple[int, lifecycle.Totals, ReportInfo]:
+    from testledger.ingest.detect import HEAD_SIZE, detect_format
+    from testledger.ingest.parsers import get_parser
+    from testledger.ingest.parsers.stream import peek
 
-    A test that appears again after it failed or errored in the same report is a rerun (pytest-
-    rerunfailures, gotestsum --rerun-fails, ...) and becomes another attempt of the first result.
-    A repeat after a pass or skip is not a retry (retries only follow failures): it is kept as a
-    result of its own, as parameterised tests with identical names need.
-    """
-    entries = lifecycle.Totals()
-    retryable: dict[int, int] = {}  # case id -> index of its result while that result is failing
-    return _stream_cases(db, run, cases, writer, entries, retryable, first_idx), entries
-
-
-def _stream_cases(
-    db: Session, run: Run, cases: Any, writer: ResultWriter, entries: lifecycle.Totals,
-    retryable: dict[int, int], idx: int,
-) -> int:
-    for case in cases:
-        result = to_result(case, idx=idx, workspace_id=run.workspace_id)
-        entries.count(result.status, flaky=result.flaky, category=result.failure_category)
-        earlier_idx = retryable.pop(result.case.id, None)
-        if earlier_idx is None:
-            writer.add(result)
-            idx += 1
-            earlier_idx, merged_status = result.idx, result.status
-        else:
-            earlier = writer.buffered(result.case.id)
-            if earlier is not None and earlier.idx == earlier_idx:
-                merge_rerun(earlier, result)
-            else:
-                writer.flush()
-                _merge_into_stored(db, run=run, idx=earlier_idx, later=result)
-            merged_status = result.status
-        if merged_status in ("failed", "error"):
-            retryable[result.case.id] = earlier_idx
-    return idx
+    with open_report(path, max_bytes=max_bytes) as stream:
+        head, replay = peek(stream, HEAD_SIZE)
+        info = ReportInfo(format=detect_format(head, name=path.name))
+        cases = get_parser(info.format).parse(replay, name=path.name, info=info)
+        next_idx, entries = stream_results(cases, writer, first_idx=first_idx, workspace_id=workspace_id,
+                                           stored_rerun=stored_rerun)
+    return next_idx, entries, info
 
 
-def _merge_into_stored(db: Session, *, run: Run, idx: int, later: NewResult) -> None:
+def _merge_into_stored(db: Session, *, run: Run, idx: int, later: NewResult, writer: ResultWriter) -> None:
     """The rare rerun whose first attempt was already written in an earlier batch."""
+    writer.flush()
     row = db.scalars(select(CaseResult).where(CaseResult.run_id == run.id, CaseResult.idx == idx)).one()
     earlier = NewResult(
         idx=idx, case=later.case, status=row.status, duration_ms=row.duration_ms, message=row.message,
