@@ -204,3 +204,20 @@ def test_a_parse_error_in_the_second_process_stores_nothing(store: Store, tmp_pa
     assert count(store, Run) == 0 and count(store, CaseResult) == 0
     key = ingest(store, [broken, good], partial=True, parse_process_min_bytes=0)
     assert execution(store, key).totals.tests == 2
+
+
+def test_second_process_resends_cases_of_a_report_that_was_rolled_back(store: Store, tmp_path: Path) -> None:
+    # Both reports hold the same 5,200 tests; the first breaks after a full batch was written, and its
+    # savepoint takes those new cases away: the second must send them again.
+    cases = "".join(f'<testcase classname="c" name="t{i}"/>' for i in range(5200))
+    broken = write(tmp_path, "a_broken.xml", f"<testsuite>{cases}<testcase>")
+    good = write(tmp_path, "b_good.xml", f"<testsuite>{cases}</testsuite>")
+    copy = write(tmp_path, "c_same_content.xml", f"<testsuite>{cases}</testsuite>")
+    with store.write() as db:
+        outcome = ingest_files(db, workspace="WKS", paths=[broken, good, copy], actor="t", max_bytes=1 << 24,
+                               pipeline_key="unit", environment="ci", allowed_environments=ENVS, partial=True,
+                               parse_process_min_bytes=0)
+    assert [(f.error is not None, f.duplicate, f.cases) for f in outcome.files] == [
+        (True, False, 0), (False, False, 5200), (False, True, 0),
+    ]
+    assert execution(store, outcome.run_key).totals.tests == 5200

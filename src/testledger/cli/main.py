@@ -67,7 +67,7 @@ def run() -> None:
         _fail(str(exc), EXIT_INVALID)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
-    except Exception as exc:
+    except Exception as exc:  # the last line of defence: database errors get one clear line too
         _fail_unexpected(exc)
 
 

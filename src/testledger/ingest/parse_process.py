@@ -1,5 +1,5 @@
-"""Reading a large report in a second process while this one writes its rows: parsing and
-converting take one core, the database driver the other.
+"""Reading reports in a second process while this one writes their rows: parsing and converting
+take one core, the database driver the other.
 
 The child parses, converts and builds row tuples (no database); it sends them in batches through a
 pipe. A reader thread here keeps the pipe drained, so the child never waits while a batch is being
@@ -17,15 +17,14 @@ import sys
 import threading
 import traceback
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from testledger.db.bulk import Batch, NewResult, ResultBuffer, RowBuilder
-from testledger.ingest.convert import StoredRerun, stream_results
+from testledger.ingest.convert import stream_results
 from testledger.ingest.model import ReportInfo, ReportParseError
 from testledger.lifecycle import Totals
 
@@ -38,7 +37,7 @@ def available() -> bool:
 
 @dataclass(frozen=True, slots=True)
 class ParseJob:
-    path: Path
+    paths: tuple[Path, ...]
     max_bytes: int
     run_id: uuid.UUID
     workspace_id: int
@@ -46,18 +45,23 @@ class ParseJob:
     sqlite: bool
     stored: frozenset[int]
     first_idx: int
+    #: Go on after a report that cannot be read (its rows are rolled back by the receiver).
+    partial: bool
     batch: int = 5000
 
 
-@dataclass(frozen=True, slots=True)
-class Parsed:
-    next_idx: int
-    entries: Totals
-    info: ReportInfo
+class ReportSink(Protocol):
+    """What the writing side does with the stream of one job, report by report."""
+
+    def file_started(self, number: int) -> None: ...
+    def write(self, batch: Batch) -> None: ...
+    def stored_rerun(self, idx: int, later: NewResult) -> None: ...
+    def file_done(self, number: int, next_idx: int, entries: Totals, info: ReportInfo) -> None: ...
+    def file_failed(self, number: int, error: ReportParseError) -> None: ...
 
 
-def parse_elsewhere(job: ParseJob, *, write: Callable[[Batch], None], stored_rerun: StoredRerun) -> Parsed:
-    """Parse `job.path` in a child process, calling `write` for each batch of rows as it arrives."""
+def parse_elsewhere(job: ParseJob, sink: ReportSink) -> None:
+    """Parse `job.paths` in a child process, handing `sink` each event in order as it arrives."""
     ctx = multiprocessing.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_child_main, args=(sender, job), name="testledger-parse", daemon=True)
@@ -68,21 +72,7 @@ def parse_elsewhere(job: ParseJob, *, write: Callable[[Batch], None], stored_rer
     reader = threading.Thread(target=_drain, args=(receiver, inbox, stop), name="testledger-parse-reader", daemon=True)
     reader.start()
     try:
-        while True:
-            message = inbox.get()
-            kind = message[0]
-            if kind == "batch":
-                write(message[1])
-            elif kind == "rerun":
-                stored_rerun(message[1], message[2])
-            elif kind == "done":
-                return Parsed(next_idx=message[1], entries=message[2], info=message[3])
-            elif kind == "parse-error":
-                raise ReportParseError(message[1], file=message[2], line=message[3])
-            else:
-                child.join(5)
-                detail = message[1] if kind == "crash" else f"exit code {child.exitcode}"
-                raise RuntimeError(f"the report parser process for {job.path.name} failed: {detail}")
+        _dispatch(inbox, sink, child, job)
     finally:
         stop.set()
         if child.is_alive():
@@ -90,6 +80,29 @@ def parse_elsewhere(job: ParseJob, *, write: Callable[[Batch], None], stored_rer
         child.join()
         receiver.close()
         reader.join(5)
+
+
+def _dispatch(inbox: queue.Queue[tuple[Any, ...]], sink: ReportSink, child: Any, job: ParseJob) -> None:
+    while True:
+        message = inbox.get()
+        kind = message[0]
+        if kind == "batch":
+            sink.write(message[1])
+        elif kind == "rerun":
+            sink.stored_rerun(message[1], message[2])
+        elif kind == "file":
+            sink.file_started(message[1])
+        elif kind == "file-done":
+            sink.file_done(*message[1:])
+        elif kind == "file-error":
+            sink.file_failed(message[1], ReportParseError(message[2], file=message[3], line=message[4]))
+        elif kind == "all-done":
+            return
+        else:
+            child.join(5)
+            detail = message[1] if kind == "crash" else f"it ended with exit code {child.exitcode}"
+            names = ", ".join(p.name for p in job.paths[:3]) + (", ..." if len(job.paths) > 3 else "")
+            raise RuntimeError(f"the report parser process (reading {names}) failed: {detail}")
 
 
 def _drain(receiver: Connection, inbox: queue.Queue[tuple[Any, ...]], stop: threading.Event) -> None:
@@ -104,7 +117,7 @@ def _drain(receiver: Connection, inbox: queue.Queue[tuple[Any, ...]], stop: thre
                 break
             except queue.Full:
                 continue
-        if message[0] in ("done", "parse-error", "crash", "ended"):
+        if message[0] in ("all-done", "crash", "ended"):
             return
 
 
@@ -123,9 +136,8 @@ class _PipeBuffer(ResultBuffer):
 def _child_main(sender: Connection, job: ParseJob) -> None:
     gc.disable()  # short-lived acyclic objects only; and nothing of the parent's may be finalised here
     try:
-        sender.send(("done", *_parse(sender, job)))
-    except ReportParseError as exc:
-        sender.send(("parse-error", exc.reason, exc.file, exc.line))
+        _parse_all(sender, job)
+        sender.send(("all-done",))
     except BaseException:
         sender.send(("crash", traceback.format_exc(limit=8)))
     finally:
@@ -133,24 +145,41 @@ def _child_main(sender: Connection, job: ParseJob) -> None:
         os._exit(0)
 
 
-def _parse(sender: Connection, job: ParseJob) -> tuple[int, Totals, ReportInfo]:
+def _parse_all(sender: Connection, job: ParseJob) -> None:
+    builder = RowBuilder(run_id=job.run_id, workspace_id=job.workspace_id, now=job.now, sqlite=job.sqlite,
+                         stored=job.stored)
+    buffer = _PipeBuffer(sender, builder, job.batch)
+    next_idx = job.first_idx
+    for number, path in enumerate(job.paths):
+        sender.send(("file", number))
+        try:
+            next_idx, entries, info = _parse(sender, buffer, path, job, first_idx=next_idx)
+        except ReportParseError as exc:
+            buffer.discard()
+            builder.forget_known()  # the receiver rolls this report back, cases included
+            sender.send(("file-error", number, exc.reason, exc.file, exc.line))
+            if not job.partial:
+                return
+            continue
+        sender.send(("file-done", number, next_idx, entries, info))
+
+
+def _parse(
+    sender: Connection, buffer: _PipeBuffer, path: Path, job: ParseJob, *, first_idx: int
+) -> tuple[int, Totals, ReportInfo]:
     from testledger.ingest.detect import HEAD_SIZE, detect_format
     from testledger.ingest.parsers import get_parser
     from testledger.ingest.parsers.stream import peek
     from testledger.ingest.sources import open_report
 
-    builder = RowBuilder(run_id=job.run_id, workspace_id=job.workspace_id, now=job.now, sqlite=job.sqlite,
-                         stored=job.stored)
-    buffer = _PipeBuffer(sender, builder, job.batch)
-
     def stored_rerun(idx: int, later: NewResult) -> None:
         sender.send(("rerun", idx, later))
 
-    with open_report(job.path, max_bytes=job.max_bytes) as stream:
+    with open_report(path, max_bytes=job.max_bytes) as stream:
         head, replay = peek(stream, HEAD_SIZE)
-        info = ReportInfo(format=detect_format(head, name=job.path.name))
-        cases = get_parser(info.format).parse(replay, name=job.path.name, info=info)
-        next_idx, entries = stream_results(cases, buffer, first_idx=job.first_idx, workspace_id=job.workspace_id,
+        info = ReportInfo(format=detect_format(head, name=path.name))
+        cases = get_parser(info.format).parse(replay, name=path.name, info=info)
+        next_idx, entries = stream_results(cases, buffer, first_idx=first_idx, workspace_id=job.workspace_id,
                                            stored_rerun=stored_rerun)
         buffer.flush()
     return next_idx, entries, info

@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from testledger import lifecycle
-from testledger.db.bulk import NewResult, ResultWriter, add_to_counters, stored_case_ids
+from testledger.db.bulk import Batch, NewResult, ResultWriter, add_to_counters, stored_case_ids
 from testledger.db.tables import CaseResult, ReportFile, Run
 from testledger.db.types import utcnow
 from testledger.errors import Conflict, Invalid
@@ -106,60 +106,97 @@ def _ingest_all(
     db: Session, *, run: Run, paths: Sequence[Path], writer: ResultWriter, first_idx: int, max_bytes: int,
     partial: bool, outcome: IngestOutcome, offload_from: int | None,
 ) -> None:
-    """Each file in turn; with `partial`, each in a savepoint of its own that a parse error rolls back."""
-    next_idx = first_idx
-    for path in paths:
-        file_outcome = FileOutcome(path=str(path))
-        outcome.files.append(file_outcome)
-        savepoint = db.begin_nested() if partial else None
-        try:
-            next_idx = _ingest_file(db, run=run, path=path, writer=writer, first_idx=next_idx, max_bytes=max_bytes,
-                                    out=file_outcome, offload_from=offload_from)
-            if savepoint is not None:
-                writer.flush()  # this file's rows belong inside its savepoint
-        except ReportParseError as exc:
-            if savepoint is None:
-                raise Invalid(f"{exc}; nothing was stored") from exc
-            savepoint.rollback()
-            writer.discard()
-            file_outcome.error = str(exc)
-            continue
-        if savepoint is not None:
-            savepoint.commit()
+    """Each new file in turn; with `partial`, each in a savepoint of its own that a parse error rolls back."""
+    reports = _new_reports(db, run=run, paths=paths, outcome=outcome)
+    sink = _RunSink(db, run=run, writer=writer, partial=partial, reports=reports, first_idx=first_idx)
+    total = sum(r.size for r in reports)
+    if reports and offload_from is not None and total >= offload_from and parse_process.available():
+        job = parse_process.ParseJob(
+            paths=tuple(r.path for r in reports), max_bytes=max_bytes, run_id=run.id, workspace_id=run.workspace_id,
+            now=utcnow(), sqlite=writer.sqlite, stored=stored_case_ids(writer.cache_key), first_idx=first_idx,
+            partial=partial, batch=writer.batch,
+        )
+        parse_process.parse_elsewhere(job, sink)
+    else:
+        for number, report in enumerate(reports):
+            sink.file_started(number)
+            try:
+                next_idx, entries, info = _parse_here(
+                    report.path, writer=writer, first_idx=sink.next_idx, max_bytes=max_bytes,
+                    workspace_id=run.workspace_id, stored_rerun=sink.stored_rerun,
+                )
+            except ReportParseError as exc:
+                sink.file_failed(number, exc)
+                continue
+            sink.file_done(number, next_idx, entries, info)
     writer.flush()
 
 
-def _ingest_file(
-    db: Session, *, run: Run, path: Path, writer: ResultWriter, first_idx: int, max_bytes: int, out: FileOutcome,
-    offload_from: int | None,
-) -> int:
-    sha256, size = file_digest(path)
-    if db.scalar(select(ReportFile.id).where(ReportFile.run_id == run.id, ReportFile.sha256 == sha256)):
-        out.duplicate = True
-        return first_idx
+@dataclass
+class _Report:
+    path: Path
+    sha256: str
+    size: int
+    outcome: FileOutcome
 
-    def stored_rerun(idx: int, later: NewResult) -> None:
-        _merge_into_stored(db, run=run, idx=idx, later=later, writer=writer)
 
-    if offload_from is not None and size >= offload_from and parse_process.available():
-        writer.flush()  # rows of earlier files first: the child numbers its results after them
-        job = parse_process.ParseJob(
-            path=path, max_bytes=max_bytes, run_id=run.id, workspace_id=run.workspace_id, now=utcnow(),
-            sqlite=writer.sqlite, stored=stored_case_ids(writer.cache_key), first_idx=first_idx,
-            batch=writer.batch,
-        )
-        parsed = parse_process.parse_elsewhere(job, write=writer.write_batch, stored_rerun=stored_rerun)
-        next_idx, entries, info = parsed.next_idx, parsed.entries, parsed.info
-    else:
-        next_idx, entries, info = _parse_here(path, writer=writer, first_idx=first_idx, max_bytes=max_bytes,
-                                              workspace_id=run.workspace_id, stored_rerun=stored_rerun)
-    out.format, out.dialect, out.cases, out.entries = info.format, info.dialect, next_idx - first_idx, entries
-    db.execute(insert(ReportFile).values(
-        run_id=run.id, name=path.name, format=info.format, dialect=info.dialect, sha256=sha256, bytes=size,
-        cases=out.cases, entries=dataclasses.asdict(entries), ingested_at=utcnow(),
-        suites=[dataclasses.asdict(s) for s in info.suites] or None, notes=info.notes or None,
-    ))
-    return next_idx
+def _new_reports(db: Session, *, run: Run, paths: Sequence[Path], outcome: IngestOutcome) -> list[_Report]:
+    """The files whose content this run has not seen; the others are marked duplicates."""
+    seen = set(db.scalars(select(ReportFile.sha256).where(ReportFile.run_id == run.id)))
+    reports = []
+    for path in paths:
+        file_outcome = FileOutcome(path=str(path))
+        outcome.files.append(file_outcome)
+        sha256, size = file_digest(path)
+        if sha256 in seen:
+            file_outcome.duplicate = True
+            continue
+        seen.add(sha256)
+        reports.append(_Report(path, sha256, size, file_outcome))
+    return reports
+
+
+class _RunSink:
+    """Puts the reports' rows into the run, report by report (parsed here or in a second process)."""
+
+    def __init__(
+        self, db: Session, *, run: Run, writer: ResultWriter, partial: bool, reports: list[_Report], first_idx: int
+    ) -> None:
+        self.db, self.run, self.writer, self.partial, self.reports = db, run, writer, partial, reports
+        self.next_idx = first_idx
+        self._savepoint: Any = None
+
+    def file_started(self, number: int) -> None:
+        if self.partial:
+            self._savepoint = self.db.begin_nested()
+
+    def write(self, batch: Batch) -> None:
+        self.writer.write_batch(batch)
+
+    def stored_rerun(self, idx: int, later: NewResult) -> None:
+        _merge_into_stored(self.db, run=self.run, idx=idx, later=later, writer=self.writer)
+
+    def file_done(self, number: int, next_idx: int, entries: lifecycle.Totals, info: ReportInfo) -> None:
+        report, out = self.reports[number], self.reports[number].outcome
+        out.format, out.dialect, out.cases, out.entries = info.format, info.dialect, next_idx - self.next_idx, entries
+        self.next_idx = next_idx
+        if self.partial:
+            self.writer.flush()  # this report's rows belong inside its savepoint
+        self.db.execute(insert(ReportFile).values(
+            run_id=self.run.id, name=report.path.name, format=info.format, dialect=info.dialect,
+            sha256=report.sha256, bytes=report.size, cases=out.cases, entries=dataclasses.asdict(entries),
+            ingested_at=utcnow(), suites=[dataclasses.asdict(s) for s in info.suites] or None,
+            notes=info.notes or None,
+        ))
+        if self._savepoint is not None:
+            self._savepoint.commit()
+
+    def file_failed(self, number: int, error: ReportParseError) -> None:
+        if not self.partial:
+            raise Invalid(f"{error}; nothing was stored") from error
+        self._savepoint.rollback()
+        self.writer.discard()
+        self.reports[number].outcome.error = str(error)
 
 
 def _parse_here(
