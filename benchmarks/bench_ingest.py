@@ -38,7 +38,7 @@ from testledger.services import runs
 from testledger.services.ingest import ingest_files
 from testledger.services.pipelines import ensure_pipeline
 from testledger.services.workspaces import ensure_workspace
-from testledger.settings import get_settings
+from testledger.settings import Settings, get_settings
 
 WORKSPACE = "WKS"  # the CLI's default workspace, so CLI and in-process ingests see the same cases
 PIPELINE = "bench"
@@ -363,6 +363,8 @@ def ingest_in_process(store: Store, sources: Sequence[Path], *, run_per_file: bo
             ingest_files(
                 db, workspace=WORKSPACE, paths=group, actor="bench", max_bytes=max_bytes, pipeline_key=PIPELINE,
                 environment="ci", allowed_environments=["ci"], trigger="api",
+                # as `testledger ingest` does with the default TESTLEDGER_PARSE_PROCESS_MIN_BYTES
+                parse_process_min_bytes=Settings().parse_process_min_bytes,
             )
     return time.perf_counter() - start
 

@@ -162,6 +162,7 @@ def _parse_all(sender: Connection, job: ParseJob) -> None:
                 return
             continue
         sender.send(("file-done", number, next_idx, entries, info))
+    buffer.flush()
 
 
 def _parse(
@@ -181,5 +182,6 @@ def _parse(
         cases = get_parser(info.format).parse(replay, name=path.name, info=info)
         next_idx, entries = stream_results(cases, buffer, first_idx=first_idx, workspace_id=job.workspace_id,
                                            stored_rerun=stored_rerun)
-        buffer.flush()
+    if job.partial:
+        buffer.flush()  # the receiver keeps each report in a savepoint: its rows must arrive before it ends
     return next_idx, entries, info
