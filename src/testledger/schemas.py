@@ -94,3 +94,32 @@ class ExecutionOut(BaseModel):
 class RunPage(BaseModel):
     items: list[ExecutionOut]
     next_cursor: str | None = Field(description="Pass back as `cursor` for the next page; null on the last.")
+
+
+class PipelineCaseOut(BaseModel):
+    index: int
+    key: str
+    name: str
+    kind: str
+
+
+class PipelineOut(BaseModel):
+    """A pipeline and its current version (secret parameter values shown as `***`)."""
+
+    key: str
+    name: str
+    workspace: str
+    version: int
+    environment: str | None = None
+    parameters: dict[str, Any] | None = None
+    timeout_s: float | None = None
+    parallelism: int
+    retries: int
+    fail_fast: bool
+    updated_at: datetime
+    cases: list[PipelineCaseOut] | None = None
+
+
+class AppliedOut(BaseModel):
+    pipeline: PipelineOut
+    created: bool = Field(description="False when the document equals the current version (no new version).")

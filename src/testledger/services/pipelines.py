@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,6 +14,7 @@ from testledger.db.ids import uuid7
 from testledger.db.tables import Case, Pipeline, PipelineCase, PipelineVersion, Workspace
 from testledger.db.types import utcnow
 from testledger.errors import Invalid, NotFound
+from testledger.schemas import AppliedOut, PipelineCaseOut, PipelineOut
 from testledger.services.workspaces import ensure_workspace
 
 if TYPE_CHECKING:
@@ -57,35 +56,6 @@ def ensure_pipeline(db: Session, *, workspace: Workspace, key: str, name: str | 
 
 
 # -- pipeline files ----------------------------------------------------------------------------
-
-
-class PipelineCaseOut(BaseModel):
-    index: int
-    key: str
-    name: str
-    kind: str
-
-
-class PipelineOut(BaseModel):
-    """A pipeline and its current version (secret parameter values shown as `***`)."""
-
-    key: str
-    name: str
-    workspace: str
-    version: int
-    environment: str | None = None
-    parameters: dict[str, Any] | None = None
-    timeout_s: float | None = None
-    parallelism: int
-    retries: int
-    fail_fast: bool
-    updated_at: datetime
-    cases: list[PipelineCaseOut] | None = None
-
-
-class AppliedOut(BaseModel):
-    pipeline: PipelineOut
-    created: bool = Field(description="False when the document equals the current version (no new version).")
 
 
 def apply_pipeline(db: Session, *, workspace: str, document: PipelineFile, actor: str) -> AppliedOut:
