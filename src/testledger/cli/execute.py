@@ -99,7 +99,8 @@ def _prepare_run(
         run = create_pipeline_run(
             db, workspace=ws, pipeline_key=document.spec.key if document else target, actor=ctx.actor(),
             allowed_environments=ctx.settings().environments, environment=env, overrides=overrides,
-            revision=defaults["revision"], branch=defaults["branch"], build_url=defaults["build_url"],
+            trigger=ctx.default_trigger(), revision=defaults["revision"], branch=defaults["branch"],
+            build_url=defaults["build_url"],
         )
         if not document:
             from testledger.services.pipelines import get_pipeline
