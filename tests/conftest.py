@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,8 +106,7 @@ class CliResult:
     stderr: str
 
 
-@pytest.fixture
-def cli(home: Path, monkeypatch: pytest.MonkeyPatch) -> object:
+def _invoker(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
     """Run `testledger ARGS...` in-process through the real entry point (error mapping included)."""
     from testledger.cli.main import run
 
@@ -126,3 +125,15 @@ def cli(home: Path, monkeypatch: pytest.MonkeyPatch) -> object:
         return CliResult(code, out.buffer.getvalue().decode(), err.getvalue())  # type: ignore[attr-defined]
 
     return invoke
+
+
+@pytest.fixture
+def cli(home: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """`testledger ARGS...` against this test's store (see `home`), on each backend."""
+    return _invoker(monkeypatch)
+
+
+@pytest.fixture
+def make_cli(monkeypatch: pytest.MonkeyPatch) -> Callable[[], Callable[..., CliResult]]:
+    """For fixtures that set up a store of their own before running commands against it."""
+    return lambda: _invoker(monkeypatch)

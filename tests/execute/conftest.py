@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,13 +15,6 @@ from typing import Any
 import pytest
 
 from testledger.settings import get_settings
-
-
-@dataclass
-class CliResult:
-    code: int
-    stdout: str
-    stderr: str
 
 
 @pytest.fixture
@@ -89,22 +80,9 @@ def run_json(cli: Any) -> Callable[..., Finished]:
 
 
 @pytest.fixture
-def local_cli(sqlite_only: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+def local_cli(sqlite_only: Path, make_cli: Callable[[], Callable[..., Any]]) -> Callable[..., Any]:
     """Like the `cli` fixture, on the SQLite store of `sqlite_only` only."""
-    from testledger.cli.main import run
-
-    def invoke(*args: str) -> CliResult:
-        out, err = io.StringIO(), io.StringIO()
-        monkeypatch.setattr(sys, "argv", ["testledger", *args])
-        code = 0
-        with redirect_stdout(out), redirect_stderr(err):
-            try:
-                run()
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        return CliResult(code, out.getvalue(), err.getvalue())
-
-    return invoke
+    return make_cli()
 
 
 @pytest.fixture
