@@ -92,7 +92,9 @@ def home(tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> Pat
     monkeypatch.setenv("TESTLEDGER_HOME", str(home))
     monkeypatch.setenv("TESTLEDGER_DATABASE_URL", store_url)
     monkeypatch.setenv("TESTLEDGER_ACTOR", "tester")
-    for var in ("GITHUB_SHA", "GITHUB_REF_NAME", "GITHUB_HEAD_REF", "GITHUB_RUN_ID", "CI_COMMIT_SHA"):
+    # Commands behave as on a developer's machine; tests of CI behaviour set these themselves.
+    for var in ("CI", "BUILD_URL", "GITHUB_SHA", "GITHUB_REF_NAME", "GITHUB_HEAD_REF", "GITHUB_RUN_ID",
+                "GITHUB_ACTOR", "CI_COMMIT_SHA", "CI_COMMIT_REF_NAME", "CI_JOB_URL", "GIT_COMMIT", "GIT_BRANCH"):
         monkeypatch.delenv(var, raising=False)
     get_settings.cache_clear()
     yield home

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 FAILING = ('<testsuite name="api"><testcase classname="api.Pay" name="test_pay" time="135">'
            '<failure message="Expected status 200, got 500" type="AssertionError"/></testcase>'
            '<testcase classname="api.Login" name="test_login" time="12"/></testsuite>')
@@ -127,3 +129,18 @@ def test_case_shows_one_result_in_full(cli: Any, tmp_path: Path) -> None:
     assert "attempt 1: FAILED" in shown and "hello out" in shown
     missing = cli("runs", "case", key, "5")
     assert missing.code == 4 and "has no case 5" in missing.stderr
+
+
+def test_inside_a_ci_job_runs_take_its_commit_and_the_gatekeeper_trigger(
+    cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("GITHUB_SHA", "0123abc")
+    monkeypatch.setenv("GITHUB_REF_NAME", "main")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/shop")
+    monkeypatch.setenv("GITHUB_RUN_ID", "42")
+    run = json.loads(cli("runs", "start", "-p", "e2e", "-e", "ci", "--json").stdout)
+    assert (run["trigger"], run["revision"], run["branch"]) == ("gatekeeper", "0123abc", "main")
+    assert run["build_url"] == "https://github.com/acme/shop/actions/runs/42"
+    assert json.loads(cli("runs", "start", "-p", "e2e", "-e", "ci", "--trigger", "api", "--json").stdout)[
+        "trigger"] == "api"
