@@ -78,8 +78,10 @@ def parse_elsewhere(job: ParseJob, sink: ReportSink) -> None:
         if child.is_alive():
             child.kill()
         child.join()
-        receiver.close()
+        # The child's end of the pipe is closed now, so the reader's recv() returns; only then may the
+        # pipe be closed here (closing it under a blocked recv() breaks the reader).
         reader.join(5)
+        receiver.close()
 
 
 def _dispatch(inbox: queue.Queue[tuple[Any, ...]], sink: ReportSink, child: Any, job: ParseJob) -> None:
