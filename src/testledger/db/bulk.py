@@ -210,7 +210,6 @@ class ResultWriter(ResultBuffer):
         super().__init__(batch)
         self.session = session
         self.counters = Totals()
-        self.written = 0
         self.sqlite = session.get_bind().dialect.name == "sqlite"
         self.cache_key = stored_cases_key(session, workspace_id)
         self.builder = RowBuilder(run_id=run_id, workspace_id=workspace_id, now=now, sqlite=self.sqlite,
@@ -238,7 +237,6 @@ class ResultWriter(ResultBuffer):
             _remember_after_commit(self.session, self.cache_key, [c[0] for c in batch.cases])
         add_to_counters(self.session, run_id=self.builder.run, delta=batch.counts)
         self.counters.add(batch.counts)
-        self.written += len(batch.rows)
 
 
 def stored_cases_key(session: Session, workspace_id: int) -> tuple[str, int, str]:
