@@ -31,7 +31,8 @@ def ingest(
 ) -> None:
     """Ingest test reports (JUnit, CTRF, TRX, NUnit, xUnit, TAP, go test, Cucumber, mocha, jest; gzip ok).
 
-    All files go into one run, which is completed and summarised; the exit code is 1 when it failed.
+    All files go into one new run, which is completed and summarised (exit code 1 when it failed),
+    or into the open run named by --run, which stays open for `testledger runs finish`.
     A file that cannot be parsed stores nothing (with --partial, only that file is left out).
     Ingesting the same file twice into one run does not duplicate its results.
     """

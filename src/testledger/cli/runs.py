@@ -10,7 +10,7 @@ import typer
 
 from testledger.cli import context as ctx
 
-app = typer.Typer(help="List, show, start and finish runs.", no_args_is_help=True)
+app = typer.Typer(help="List and show runs and their cases; start and finish runs by hand.", no_args_is_help=True)
 
 _RELATIVE = re.compile(r"^(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
