@@ -68,6 +68,11 @@ class CommandSpec(_Strict):
 class PytestSpec(_Strict):
     target: str = Field(min_length=1, description="What pytest collects: a path, a node id, `-k` is in args.")
     args: list[str] = Field(default_factory=list)
+    python: str | None = Field(
+        default=None,
+        description="Interpreter that has pytest and the project installed, e.g. .venv/bin/python "
+        "(relative to the case's working directory; default: the one testledger runs under).",
+    )
     workdir: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
 

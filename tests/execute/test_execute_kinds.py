@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -115,3 +116,29 @@ def test_pytest_tests_become_sub_results(
     assert subs["test_bad"]["failure_category"] == "assertion"
     assert subs["test_broken"]["status"] == "ERROR" or "kaput" in subs["test_broken"]["error"]
     assert finished.run["totals"]["tests"] == 3  # sub-results count once, through their pytest case
+
+
+def test_pytest_runs_under_the_interpreter_the_case_names(
+    sqlite_only: Path, local_run: Callable[..., Any], pipeline_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    (tmp_path / "suite").mkdir()
+    (tmp_path / "suite" / "test_where.py").write_text(
+        "import os\n\ndef test_interpreter():\n    assert os.environ.get('RUN_BY_WRAPPER') == '1'\n"
+    )
+    (tmp_path / "bin").mkdir()
+    wrapper = tmp_path / "bin" / "python-link"  # stands for a project's own interpreter
+    wrapper.write_text(f'#!/bin/sh\nRUN_BY_WRAPPER=1 exec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    path = pipeline_file("""\
+        key: py-where
+        cases:
+          - key: unit
+            pytest: {target: suite, python: bin/python-link, args: ["-p", "no:cacheprovider"]}
+          - key: missing
+            pytest: {target: suite, python: bin/no-such-python}
+        """)
+    finished = local_run(path)
+    assert finished.case("unit")["status"] == "PASSED"
+    missing = finished.case("missing")
+    assert missing["status"] == "ERROR" and missing["failure_category"] == "infrastructure"
+    assert "cannot start the process" in missing["error"]

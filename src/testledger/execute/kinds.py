@@ -83,7 +83,8 @@ def run_pytest(ctx: CaseContext, spec: dict[str, Any]) -> AttemptResult:
     report = ctx.attachments / "junit.xml"
     ctx.attachments.mkdir(parents=True, exist_ok=True)
     report.unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "pytest", spec["target"], *spec.get("args", []), f"--junitxml={report}"]
+    python = str(_workdir(ctx, spec) / spec["python"]) if spec.get("python") else sys.executable
+    argv = [python, "-m", "pytest", spec["target"], *spec.get("args", []), f"--junitxml={report}"]
     started, outcome = _start(ctx, argv, spec)
     result = AttemptResult(status="passed", started_at=started, duration_ms=outcome.duration_ms)
     if report.exists():
@@ -105,7 +106,7 @@ def run_pytest(ctx: CaseContext, spec: dict[str, Any]) -> AttemptResult:
     result.status = "error"
     tail = ctx.output.tail_text(4096)
     if "No module named pytest" in tail:
-        result.message = f"pytest is not installed for {sys.executable} (pip install pytest)"
+        result.message = f"pytest is not installed for {argv[0]} (pip install pytest there, or set `python:`)"
         result.failure_category = "infrastructure"
         return result
     result.message = f"pytest exit code {code} ({_PYTEST_EXIT.get(code or 0, 'unexpected')})"
