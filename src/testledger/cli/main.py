@@ -77,8 +77,12 @@ def _fail(message: str, code: int) -> None:
 
 
 def _fail_unexpected(exc: Exception) -> None:
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import IntegrityError, OperationalError
 
     if isinstance(exc, OperationalError):
         _fail(f"the store is unavailable: {str(exc.orig).strip().splitlines()[0]}", EXIT_STORE)
+    if isinstance(exc, IntegrityError):
+        # Two writers raced for the same new row (on PostgreSQL, e.g. two applies of one pipeline).
+        _fail("another command changed the same data at the same time; nothing was stored: run it again",
+              EXIT_INVALID)
     raise exc
