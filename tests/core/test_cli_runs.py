@@ -144,3 +144,13 @@ def test_inside_a_ci_job_runs_take_its_commit_and_the_gatekeeper_trigger(
     assert run["build_url"] == "https://github.com/acme/shop/actions/runs/42"
     assert json.loads(cli("runs", "start", "-p", "e2e", "-e", "ci", "--trigger", "api", "--json").stdout)[
         "trigger"] == "api"
+
+
+def test_unreachable_store_is_exit_5_without_the_password(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from testledger.settings import get_settings
+
+    monkeypatch.setenv("TESTLEDGER_DATABASE_URL", "postgresql+psycopg://tl:hunter2@127.0.0.1:9/test")
+    get_settings.cache_clear()
+    result = cli("runs", "list")
+    assert result.code == 5 and result.stderr.startswith("error: cannot open the store at postgresql")
+    assert "hunter2" not in result.stderr and "***" in result.stderr

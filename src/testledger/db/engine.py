@@ -84,11 +84,11 @@ class Store:
 
     # -- schema -------------------------------------------------------------------------------
     def revision(self) -> str | None:
-        try:
-            with self._read_engine.connect() as conn:
+        with self._read_engine.connect() as conn:  # a store that cannot be reached raises here
+            try:
                 return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        except (OperationalError, ProgrammingError):
-            return None
+            except (OperationalError, ProgrammingError):  # no version table: an empty store
+                return None
 
     def upgrade(self) -> None:
         """Run every pending migration (`testledger db upgrade`)."""
@@ -101,7 +101,8 @@ class Store:
         try:
             current = self.revision()
         except OperationalError as exc:
-            raise Unavailable(f"cannot open the store at {self.safe_url}: {exc.orig}") from exc
+            reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+            raise Unavailable(f"cannot open the store at {self.safe_url}: {reason}") from exc
         if current == HEAD_REVISION:
             return
         if migrate:
