@@ -9,6 +9,7 @@ from testledger.ingest.model import ParsedCase, ReportInfo
 from testledger.ingest.parsers.guard import guarded
 from testledger.ingest.parsers.values import number_to_ms, seconds_to_ms, to_int
 from testledger.ingest.parsers.xml_safety import (
+    ClosedElements,
     Element,
     child_text,
     expect_root,
@@ -38,18 +39,10 @@ class CTestParser:
         return guarded(self._cases(stream, name), name=name, what="CTest XML")
 
     def _cases(self, stream: IO[bytes], name: str) -> Iterator[ParsedCase]:
-        suite = ""
-        depth = 0
-        for event, elem in iter_xml(stream, name=name, what="a CTest dashboard report"):
-            if event == "start":
-                if depth == 0:
-                    expect_root(elem, ("Site",), name=name, what="a CTest dashboard report")
-                    suite = elem.get("BuildName") or elem.get("Name") or ""
-                depth += 1
-                continue
-            depth -= 1
-            if local_name(elem.tag) == "Test" and elem.get("Status") is not None:
-                yield _ctest_case(elem, suite)
+        walk = ClosedElements(stream, name=name, what="a CTest dashboard report", roots=("Site",))
+        for _depth, tag, elem in walk:
+            if tag == "Test" and elem.get("Status") is not None:
+                yield _ctest_case(elem, walk.root_attribute("BuildName", "Name"))
                 release(elem)
 
 
@@ -140,15 +133,7 @@ class CppUnitParser:
         return guarded(self._cases(stream, name), name=name, what="CppUnit XML")
 
     def _cases(self, stream: IO[bytes], name: str) -> Iterator[ParsedCase]:
-        depth = 0
-        for event, elem in iter_xml(stream, name=name, what="a CppUnit report"):
-            if event == "start":
-                if depth == 0:
-                    expect_root(elem, ("TestRun",), name=name, what="a CppUnit report")
-                depth += 1
-                continue
-            depth -= 1
-            tag = local_name(elem.tag)
+        for depth, tag, elem in ClosedElements(stream, name=name, what="a CppUnit report", roots=("TestRun",)):
             if depth == 2 and tag in ("FailedTest", "Test"):
                 yield _cppunit_case(elem, failed=tag == "FailedTest")
                 release(elem)
@@ -181,18 +166,10 @@ class QtTestParser:
         return guarded(self._cases(stream, name), name=name, what="QtTestLib XML")
 
     def _cases(self, stream: IO[bytes], name: str) -> Iterator[ParsedCase]:
-        suite = ""
-        depth = 0
-        for event, elem in iter_xml(stream, name=name, what="a QtTestLib report"):
-            if event == "start":
-                if depth == 0:
-                    expect_root(elem, ("TestCase",), name=name, what="a QtTestLib report")
-                    suite = elem.get("name") or ""
-                depth += 1
-                continue
-            depth -= 1
-            if local_name(elem.tag) == "TestFunction":
-                yield _qt_case(elem, suite)
+        walk = ClosedElements(stream, name=name, what="a QtTestLib report", roots=("TestCase",))
+        for _depth, tag, elem in walk:
+            if tag == "TestFunction":
+                yield _qt_case(elem, walk.root_attribute("name"))
                 release(elem)
 
 
@@ -236,15 +213,7 @@ class CheckParser:
 
     def _cases(self, stream: IO[bytes], name: str) -> Iterator[ParsedCase]:
         suite = ""
-        depth = 0
-        for event, elem in iter_xml(stream, name=name, what="a libcheck report"):
-            tag = local_name(elem.tag)
-            if event == "start":
-                if depth == 0:
-                    expect_root(elem, ("testsuites",), name=name, what="a libcheck report")
-                depth += 1
-                continue
-            depth -= 1
+        for depth, tag, elem in ClosedElements(stream, name=name, what="a libcheck report", roots=("testsuites",)):
             if tag == "title" and depth == 2:
                 suite = _strip(text_of(elem))
             elif tag == "test":
@@ -282,15 +251,8 @@ class CUnitParser:
     def _cases(self, stream: IO[bytes], name: str, info: ReportInfo) -> Iterator[ParsedCase]:
         suite = ""
         pending: ParsedCase | None = None
-        depth = 0
-        for event, elem in iter_xml(stream, name=name, what="a CUnit report"):
-            tag = local_name(elem.tag)
-            if event == "start":
-                if depth == 0:
-                    expect_root(elem, ("CUNIT_TEST_RUN_REPORT",), name=name, what="a CUnit report")
-                depth += 1
-                continue
-            depth -= 1
+        roots = ("CUNIT_TEST_RUN_REPORT",)
+        for _depth, tag, elem in ClosedElements(stream, name=name, what="a CUnit report", roots=roots):
             if tag == "SUITE_NAME":
                 suite = _strip(text_of(elem))
             elif tag in ("CUNIT_RUN_TEST_SUCCESS", "CUNIT_RUN_TEST_FAILURE"):

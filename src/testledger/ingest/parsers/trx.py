@@ -11,10 +11,9 @@ from testledger.ingest.parsers.guard import guarded
 from testledger.ingest.parsers.nunit import assembly_name
 from testledger.ingest.parsers.values import timespan_to_ms
 from testledger.ingest.parsers.xml_safety import (
+    ClosedElements,
     Element,
     child_text,
-    expect_root,
-    iter_xml,
     local_name,
     release,
     text_of,
@@ -48,15 +47,7 @@ class TrxParser:
         # writers put after <Results>. Results seen before their definition wait in memory.
         definitions: dict[str, _Definition] = {}
         waiting: list[tuple[str, ParsedCase]] = []
-        depth = 0
-        for event, elem in iter_xml(stream, name=name, what="a TRX report"):
-            if event == "start":
-                if depth == 0:
-                    expect_root(elem, ("TestRun",), name=name, what="a TRX report")
-                depth += 1
-                continue
-            depth -= 1
-            tag = local_name(elem.tag)
+        for _depth, tag, elem in ClosedElements(stream, name=name, what="a TRX report", roots=("TestRun",)):
             if tag == "UnitTestResult" and _is_top_level(elem):
                 test_id, case = _result(elem)
                 known = definitions.get(test_id)

@@ -76,6 +76,35 @@ def _refuse_entity_declarations(root: Element, *, name: str) -> None:
         )
 
 
+class ClosedElements:
+    """Walk a report element by element as each one closes: ``(depth, local tag, element)``, with
+    depth 0 for the root. The root is checked against `roots` when it opens and kept in `root`."""
+
+    def __init__(self, stream: IO[bytes], *, name: str, what: str, roots: tuple[str, ...]) -> None:
+        self.stream, self.name, self.what, self.roots = stream, name, what, roots
+        self.root: Element | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, str, Element]]:
+        depth = 0
+        for event, elem in iter_xml(self.stream, name=self.name, what=self.what):
+            if event == "start":
+                if depth == 0:
+                    expect_root(elem, self.roots, name=self.name, what=self.what)
+                    self.root = elem
+                depth += 1
+                continue
+            depth -= 1
+            yield depth, local_name(elem.tag), elem
+
+    def root_attribute(self, *names: str) -> str:
+        """The first of the root's attributes that is set, or ''."""
+        for attr in names:
+            value = self.root.get(attr) if self.root is not None else None
+            if value:
+                return value
+        return ""
+
+
 def syntax_error(exc: etree.XMLSyntaxError, *, name: str) -> ReportParseError:
     """libxml2's complaint as a ReportParseError: file, line and a one-line reason."""
     message = exc.msg or "syntax error"
