@@ -12,7 +12,8 @@ from testledger.ingest.model import Attempt, ParsedCase
 from testledger.lifecycle import Totals
 
 
-def attempt_dict(a: Attempt | ParsedCase) -> dict[str, Any]:
+def attempt_dict(a: Attempt | ParsedCase | NewResult) -> dict[str, Any]:
+    """One try as stored in `case_results.attempts`: its status and whatever else it has."""
     data: dict[str, Any] = {"status": a.status}
     for name in ("duration_ms", "message", "error_type", "stack_trace", "stdout", "stderr"):
         value = getattr(a, name)
@@ -40,14 +41,7 @@ def to_result(case: ParsedCase, *, idx: int, workspace_id: int) -> NewResult:
 
 
 def _attempts_of(r: NewResult) -> list[dict[str, Any]]:
-    if r.attempts:
-        return list(r.attempts)
-    data: dict[str, Any] = {"status": r.status}
-    for name in ("duration_ms", "message", "error_type", "stack_trace", "stdout", "stderr"):
-        value = getattr(r, name)
-        if value is not None:
-            data[name] = value
-    return [data]
+    return list(r.attempts) if r.attempts else [attempt_dict(r)]
 
 
 def merge_rerun(earlier: NewResult, later: NewResult) -> None:
