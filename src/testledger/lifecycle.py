@@ -14,6 +14,13 @@ RESULTS = ("passed", "failed", "error", "skipped")
 CASE_STATUSES = ("passed", "failed", "error", "skipped")
 FAILURE_CATEGORIES = ("assertion", "timeout", "error", "infrastructure")
 TRIGGERS = ("manual", "plan", "gatekeeper", "api")
+#: Why a case never started, by what stopped its run early. One rule for all three: such a case is
+#: SKIPPED with this reason (a case that was running when the run's time limit hit it FAILED, timeout).
+NOT_RUN = {
+    "timeout": "not run: run time limit reached",
+    "cancelled": "not run: cancelled",
+    "fail_fast": "not run: fail_fast",
+}
 
 #: pending may end without running: cancelled before start, or completed with nothing run (skipped),
 #: e.g. `runs start` followed by `runs finish` when the CI job had nothing to test.
@@ -66,13 +73,16 @@ class Totals:
         else:
             self.skipped += sign
         self.flaky += sign * flaky
-        self.infra_faults += sign * (category == "infrastructure")
+        # Only a case that could not give a verdict (an error of the infrastructure) makes a run
+        # ERROR; a test's own failure, whatever its category, makes it FAILED.
+        self.infra_faults += sign * (status == "error" and category == "infrastructure")
 
 
 def derive_result(totals: Totals, *, run_error: bool = False) -> str:
     """The seed's rule: an infrastructure fault -> error; any failure -> failed; nothing ran ->
     skipped; otherwise passed. A case `error` (an exception in the test) is a test failure, not an
-    infrastructure fault: only the `infrastructure` category or a run-level fault makes `error`."""
+    infrastructure fault: only an `error` case of category `infrastructure` (it could not run, or
+    its environment failed it) or a run-level fault makes `error`; a `failed` case never does."""
     if run_error or totals.infra_faults:
         return "error"
     if totals.failed or totals.errors:

@@ -37,7 +37,9 @@ class CaseOut(BaseModel):
     classname: str | None = None
     status: str = Field(description="PASSED, FAILED, ERROR or SKIPPED.")
     duration_ms: int | None = None
-    error: str | None = Field(default=None, description="`ErrorType: message` of a non-passed case.")
+    error: str | None = Field(
+        default=None, description="`ErrorType: message` of a failed case; why a skipped case did not run."
+    )
     failure_category: str | None = Field(
         default=None, description="assertion, timeout, error or infrastructure for a non-passed case."
     )

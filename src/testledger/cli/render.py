@@ -74,14 +74,17 @@ def execution_tree(execution: ExecutionOut, *, show_all: bool = False) -> Tree:
 
 
 def _case_node(parent: Tree, case: CaseOut) -> Tree:
-    prefix = f"Case {case.index}: " if case.parent_index is None else ""
+    # Sub-results carry their own index too: it is what `runs case KEY N` and `logs --case` take.
+    prefix = f"Case {case.index}: " if case.parent_index is None else f"{case.index}: "
     label = f"{prefix}{escape(case.name)} - {styled(case.status)} ({format_duration(case.duration_ms)})"
     if case.flaky:
         label += " [magenta]flaky[/]"
     if case.attempts > 1:
         label += f" [dim]{case.attempts} attempts[/]"
     node = parent.add(label)
-    if case.error:
+    if case.error and case.status == "SKIPPED":  # why it did not run
+        node.add(f"[yellow]{escape(case.error)}[/]")
+    elif case.error:
         category = f"[dim]{case.failure_category}:[/] " if case.failure_category else ""
         node.add(f"{category}[red]{escape(case.error)}[/]")
     return node

@@ -230,9 +230,12 @@ def display_key(classname: str | None, name: str) -> str:
 
 
 def error_text(status: str, error_type: str | None, message: str | None) -> str | None:
-    if status in ("passed", "skipped"):
-        return None
+    """`ErrorType: message` of a case that did not pass; for a skipped one, why it did not run."""
     first = (message or "").strip().splitlines()[0] if (message or "").strip() else ""
+    if status == "passed" or (status == "skipped" and not first):
+        return None
+    if status == "skipped":
+        return first
     if error_type and first:
         return first if first.startswith(error_type) else f"{error_type}: {first}"
     return error_type or first or status
