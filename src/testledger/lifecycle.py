@@ -47,7 +47,7 @@ def check_transition(key: str, current: str, target: str) -> None:
 
 @dataclass(slots=True)
 class Totals:
-    """Top-level case counts of a run (or of a batch of results on its way to one)."""
+    """Test counts of a run (or of a batch of results on its way to one): leaf results, never groups."""
 
     tests: int = 0
     passed: int = 0

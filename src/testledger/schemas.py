@@ -14,7 +14,9 @@ from pydantic import BaseModel, Field
 
 
 class TotalsOut(BaseModel):
-    tests: int = Field(description="Top-level cases recorded (sub-results of a pytest case count once).")
+    tests: int = Field(
+        description="Tests recorded: leaf results (a pipeline case with sub-results is a group; its tests count)."
+    )
     passed: int
     failed: int
     errors: int

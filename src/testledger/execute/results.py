@@ -28,7 +28,7 @@ def case_results(report: CaseReport, *, plan: RunPlan, worker: str, next_sub: in
         attempts=[mask.data(a.as_attempt()) for a in report.attempts] if retried else None,
         flaky=final.status == "passed" and retried, worker=worker,
         started_at=first.started_at, completed_at=report.completed_at or first.started_at,
-        log_ref=report.log_ref, attachments=report.attachments or None,
+        log_ref=report.log_ref, attachments=report.attachments or None, group=bool(final.sub_cases),
     )
     results = [top]
     for parsed in final.sub_cases:
