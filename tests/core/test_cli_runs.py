@@ -47,6 +47,31 @@ def test_start_finish_brackets_a_ci_job(cli: Any, tmp_path: Path) -> None:
     assert again.code == 3 and "already completed" in again.stderr
 
 
+def test_finishing_passed_over_failures_needs_force_and_is_noted(cli: Any, tmp_path: Path) -> None:
+    key = cli("runs", "start", "--pipeline", "payments", "--env", "ci").stdout.strip()
+    report = tmp_path / "report.xml"
+    report.write_text(FAILING)
+    assert cli("ingest", str(report), "--run", key).code == 0
+    refused = cli("runs", "finish", key, "--result", "passed")
+    assert refused.code == 3 and "--force" in refused.stderr and "1 failed" in refused.stderr
+    assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert json.loads(cli("runs", "show", key, "--json").stdout)["status"] == "RUNNING"  # nothing changed
+    forced = cli("runs", "finish", key, "--result", "passed", "--force", "--json")
+    assert forced.code == 0
+    shown = json.loads(forced.stdout)
+    assert shown["result"] == "PASSED"
+    assert shown["labels"]["result_override"] == "passed set by tester over failed (1 failed, 0 errors)"
+    assert "Result override: passed set by tester over failed" in cli("runs", "show", key).stdout
+
+
+def test_finishing_with_a_stricter_result_needs_no_force(cli: Any) -> None:
+    key = cli("runs", "start", "--pipeline", "build", "--env", "ci").stdout.strip()
+    finished = cli("runs", "finish", key, "--result", "failed", "--json")  # e.g. the build broke before tests
+    assert finished.code == 1
+    note = json.loads(finished.stdout)["labels"]["result_override"]
+    assert note == "failed set by tester over skipped (0 failed, 0 errors)"
+
+
 def test_show_draws_the_execution_tree(cli: Any, tmp_path: Path) -> None:
     report = tmp_path / "report.xml"
     report.write_text(FAILING)

@@ -54,6 +54,9 @@ def execution_tree(execution: ExecutionOut, *, show_all: bool = False) -> Tree:
         tree.add(f"Revision: {escape(execution.revision)}")
     if execution.error:
         tree.add(f"Error: [red]{escape(execution.error)}[/]")
+    override = (execution.labels or {}).get("result_override")
+    if override:
+        tree.add(f"Result override: [yellow]{escape(override)}[/]")
     t = execution.totals
     tree.add(
         f"Totals: {t.tests} tests, [green]{t.passed} passed[/], [red]{t.failed} failed[/], "

@@ -154,6 +154,9 @@ def finish(
     result: str | None = typer.Option(
         None, "--result", help="passed, failed, error or skipped (default: derived from the cases)."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Record a --result milder than the cases give (passed over failures); noted on the run."
+    ),
     no_fail: bool = typer.Option(False, "--no-fail", help="Exit 0 even when the run failed."),
     workspace: str | None = ctx.workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the run as JSON."),
@@ -163,7 +166,8 @@ def finish(
 
     ws = ctx.resolve_workspace(workspace)
     with ctx.store().write() as db:
-        transition(db, workspace=ws, key=key, to=status.lower(), result=result and result.lower())
+        transition(db, workspace=ws, key=key, to=status.lower(), result=result and result.lower(), force=force,
+                   actor=ctx.actor())
         execution = get_execution(db, workspace=ws, key=key)
     if as_json:
         ctx.print_json(execution)
