@@ -88,9 +88,10 @@ def test_ingest_exit_codes_and_summary(cli: Any, tmp_path: Path) -> None:
     failing.write_text(FAILING)
     passing.write_text('<testsuite><testcase classname="a" name="b"/></testsuite>')
     result = cli("ingest", str(failing), "-p", "unit")
-    assert result.code == 1 and "1 file(s), 2 tests: 1 passed, 1 failed" in result.stdout
+    assert result.code == 1 and "1 file, 2 tests: 1 passed, 1 failed, 0 errors, 0 skipped" in result.stdout
     assert cli("ingest", str(failing), "-p", "unit", "--no-fail").code == 0
-    assert cli("ingest", str(passing), "-p", "unit").code == 0
+    passed = cli("ingest", str(passing), "-p", "unit")
+    assert passed.code == 0 and "1 file, 1 test: 1 passed, 0 failed, 0 errors, 0 skipped" in passed.stdout
     missing = cli("ingest", str(tmp_path / "nope.xml"), "-p", "unit")
     assert (missing.code, missing.stderr.startswith("error: report file")) == (4, True)
     bad = tmp_path / "bad.xml"
@@ -112,6 +113,22 @@ def test_list_filters_by_status_and_pipeline(cli: Any, tmp_path: Path) -> None:
     assert [r["pipeline_key"] for r in failed] == ["api"]
     assert len(json.loads(cli("runs", "list", "-p", "api", "--json").stdout)) == 2
     assert cli("runs", "list", "--from", "yesterday").code == 3
+
+
+def test_list_shows_status_and_result_as_show_does_with_failed_and_errors_apart(cli: Any, tmp_path: Path) -> None:
+    report = tmp_path / "r.xml"
+    report.write_text('<testsuite name="api"><testcase classname="a" name="fails"><failure message="x"/></testcase>'
+                      '<testcase classname="a" name="errs"><error message="y"/></testcase>'
+                      '<testcase classname="a" name="errs2"><error message="z"/></testcase></testsuite>')
+    key = json.loads(cli("ingest", str(report), "-p", "api", "--json", "--no-fail").stdout)["execution_id"]
+    shown = cli("runs", "show", key).stdout
+    assert "Status: COMPLETED" in shown and "Result: FAILED" in shown
+    assert "Totals: 3 tests, 0 passed, 1 failed, 2 errors, 0 skipped" in shown
+    listed = cli("runs", "list").stdout.splitlines()
+    header, row = listed[0].split(), listed[1].split()
+    assert header[:9] == ["Run", "Pipeline", "Env", "Status", "Result", "Tests", "Failed", "Errors", "Duration"]
+    assert "Created (UTC)" in listed[0]
+    assert row[:8] == [key, "api", "ci", "COMPLETED", "FAILED", "3", "1", "2"]
 
 
 def test_export_to_file(cli: Any, tmp_path: Path) -> None:

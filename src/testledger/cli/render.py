@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
@@ -17,6 +19,11 @@ STATUS_STYLE = {
 }
 #: Above this many cases `runs show` lists the ones that did not pass and counts the rest.
 TREE_LIMIT = 200
+
+
+def count_of(number: int, noun: str, plural: str | None = None) -> str:
+    """A count whose noun agrees with it: `1 case`, `2 cases`, `0 files`."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
 
 
 def format_duration(ms: float | None) -> str:
@@ -59,8 +66,8 @@ def execution_tree(execution: ExecutionOut, *, show_all: bool = False) -> Tree:
         tree.add(f"Result override: [yellow]{escape(override)}[/]")
     t = execution.totals
     tree.add(
-        f"Totals: {t.tests} tests, [green]{t.passed} passed[/], [red]{t.failed} failed[/], "
-        f"[bold red]{t.errors} errors[/], [yellow]{t.skipped} skipped[/]"
+        f"Totals: {count_of(t.tests, 'test')}, [green]{t.passed} passed[/], [red]{t.failed} failed[/], "
+        f"[bold red]{count_of(t.errors, 'error')}[/], [yellow]{t.skipped} skipped[/]"
         + (f", {t.flaky} flaky" if t.flaky else "")
     )
     cases = execution.cases or []
@@ -72,7 +79,7 @@ def execution_tree(execution: ExecutionOut, *, show_all: bool = False) -> Tree:
         parent = nodes.get(case.parent_index, branch) if case.parent_index is not None else branch
         nodes[case.index] = _case_node(parent, case)
     if len(shown) < len(cases):
-        branch.add(f"[dim]… and {len(cases) - len(shown)} passed cases (--all lists them)[/]")
+        branch.add(f"[dim]… and {count_of(len(cases) - len(shown), 'passed case')} (--all lists them)[/]")
     return tree
 
 
@@ -120,15 +127,17 @@ def case_detail(case: CaseDetailOut) -> Group:
 
 
 def runs_table(executions: list[ExecutionOut]) -> Table:
+    """Runs with status and result as `runs show` prints them; failed and errors apart; UTC times."""
     table = Table(box=None, header_style="bold")
-    for column in ("Run", "Pipeline", "Env", "Status", "Tests", "Failed", "Duration", "Created"):
+    for column in ("Run", "Pipeline", "Env", "Status", "Result", "Tests", "Failed", "Errors", "Duration",
+                   "Created (UTC)"):
         table.add_column(column)
     for e in executions:
         t = e.totals
         table.add_row(
             escape(e.execution_id), escape(e.pipeline_key or "-"), escape(e.environment),
-            styled(e.test_run_status), str(t.tests), str(t.failed + t.errors),
-            format_duration(e.duration_ms), e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            styled(e.status), styled(e.result), str(t.tests), str(t.failed), str(t.errors),
+            format_duration(e.duration_ms), e.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
         )
     return table
 

@@ -67,7 +67,10 @@ def list_runs(
     if not page.items:
         out.print("No runs found.")
         return
-    out.print(runs_table(page.items))
+    table = runs_table(page.items)
+    if not out.is_terminal:  # a log or a pipe has no width to fit: never cut a key or a time short
+        out.width = max(out.width, out.measure(table, options=out.options.update_width(10_000)).maximum)
+    out.print(table)
     if page.next_cursor:
         out.print(f"[dim]More: --cursor {page.next_cursor}[/]")
 
