@@ -78,6 +78,13 @@ class Totals:
         self.infra_faults += sign * (status == "error" and category == "infrastructure")
 
 
+def is_group(status: str, *, has_tests: bool, a_test_failed: bool) -> bool:
+    """Whether a pipeline case with sub-results is only the group of its tests (not counted; its
+    tests are). One that failed while none of its tests did (pytest crashed or was interrupted after
+    they passed) counts as a test itself, so the tests that passed never hide its failure."""
+    return has_tests and (status not in ("failed", "error") or a_test_failed)
+
+
 def derive_result(totals: Totals, *, run_error: bool = False) -> str:
     """The seed's rule: an infrastructure fault -> error; any failure -> failed; nothing ran ->
     skipped; otherwise passed. A case `error` (an exception in the test) is a test failure, not an

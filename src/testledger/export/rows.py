@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from testledger.db.tables import Case, CaseResult
+from testledger.lifecycle import is_group
 
 
 @dataclass(slots=True)
@@ -39,10 +40,15 @@ class ExportRow:
 
 def export_rows(db: Session, *, run_id: uuid.UUID, batch: int = 2000) -> Iterator[ExportRow]:
     """Results in index order; with sub-results, each group is followed by its own tests."""
-    groups = set(db.scalars(
-        select(CaseResult.parent_idx).where(CaseResult.run_id == run_id, CaseResult.parent_idx.is_not(None))
-        .distinct()
-    ))
+    bad = case((CaseResult.status.in_(("failed", "error")), 1), else_=0)
+    # parent index -> whether any of its tests failed (see `lifecycle.is_group`)
+    parents: dict[int, bool] = {
+        int(parent): bool(any_bad) for parent, any_bad in db.execute(
+            select(CaseResult.parent_idx, func.max(bad))
+            .where(CaseResult.run_id == run_id, CaseResult.parent_idx.is_not(None))
+            .group_by(CaseResult.parent_idx)
+        )
+    }
     query = (
         select(
             CaseResult.idx, CaseResult.parent_idx, Case.key, Case.name, Case.suite, Case.classname,
@@ -54,7 +60,7 @@ def export_rows(db: Session, *, run_id: uuid.UUID, batch: int = 2000) -> Iterato
         .where(CaseResult.run_id == run_id)
         .execution_options(yield_per=batch)
     )
-    if groups:  # only runs of pipelines have sub-results, and they are small: a sort is cheap there
+    if parents:  # only runs of pipelines have sub-results, and they are small: a sort is cheap there
         query = query.order_by(
             func.coalesce(CaseResult.parent_idx, CaseResult.idx), CaseResult.parent_idx.is_not(None), CaseResult.idx
         )
@@ -66,5 +72,5 @@ def export_rows(db: Session, *, run_id: uuid.UUID, batch: int = 2000) -> Iterato
             classname=r.classname or "", status=r.status, duration_ms=r.duration_ms, message=r.message,
             error_type=r.error_type, stack_trace=r.stack_trace, stdout=r.stdout, stderr=r.stderr,
             properties=r.properties, attempts=r.attempts, flaky=bool(r.flaky), attachments=r.attachments,
-            group=r.idx in groups,
+            group=is_group(r.status, has_tests=r.idx in parents, a_test_failed=parents.get(r.idx, False)),
         )
