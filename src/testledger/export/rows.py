@@ -66,11 +66,13 @@ def export_rows(db: Session, *, run_id: uuid.UUID, batch: int = 2000) -> Iterato
         )
     else:  # large ingested runs stream in the order of the (run_id, idx) index
         query = query.order_by(CaseResult.idx)
-    for r in db.execute(query):
+    # Rows unpacked as plain tuples: attribute access on SQLAlchemy rows cost more than the writing.
+    for (idx, parent_idx, key, name, suite, classname, status, duration_ms, message, error_type, stack_trace,
+         stdout, stderr, properties, attempts, flaky, attachments) in db.execute(query).tuples():
         yield ExportRow(
-            idx=r.idx, parent_idx=r.parent_idx, key=r.key, name=r.name, suite=r.suite or "",
-            classname=r.classname or "", status=r.status, duration_ms=r.duration_ms, message=r.message,
-            error_type=r.error_type, stack_trace=r.stack_trace, stdout=r.stdout, stderr=r.stderr,
-            properties=r.properties, attempts=r.attempts, flaky=bool(r.flaky), attachments=r.attachments,
-            group=is_group(r.status, has_tests=r.idx in parents, a_test_failed=parents.get(r.idx, False)),
+            idx=idx, parent_idx=parent_idx, key=key, name=name, suite=suite or "", classname=classname or "",
+            status=status, duration_ms=duration_ms, message=message, error_type=error_type,
+            stack_trace=stack_trace, stdout=stdout, stderr=stderr, properties=properties, attempts=attempts,
+            flaky=bool(flaky), attachments=attachments,
+            group=bool(parents) and is_group(status, has_tests=idx in parents, a_test_failed=parents.get(idx, False)),
         )
