@@ -66,9 +66,9 @@ def export_rows(db: Session, *, run_id: uuid.UUID, batch: int = 2000) -> Iterato
         )
     else:  # large ingested runs stream in the order of the (run_id, idx) index
         query = query.order_by(CaseResult.idx)
-    # Rows unpacked as plain tuples: attribute access on SQLAlchemy rows cost more than the writing.
+    # Rows unpacked as tuples: attribute access on SQLAlchemy rows cost more than the writing.
     for (idx, parent_idx, key, name, suite, classname, status, duration_ms, message, error_type, stack_trace,
-         stdout, stderr, properties, attempts, flaky, attachments) in db.execute(query).tuples():
+         stdout, stderr, properties, attempts, flaky, attachments) in db.execute(query):
         yield ExportRow(
             idx=idx, parent_idx=parent_idx, key=key, name=name, suite=suite or "", classname=classname or "",
             status=status, duration_ms=duration_ms, message=message, error_type=error_type,
