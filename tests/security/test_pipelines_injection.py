@@ -117,3 +117,25 @@ def test_a_secret_is_never_on_a_case_command_line(cli: Any, tmp_path: Path) -> N
         assert f"TL_PARAM_S={secret}".encode() in environ  # it arrives through the environment
     finally:
         assert process.wait(timeout=30) == 0, process.stderr.read() if process.stderr else ""
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("command: |\n      cat <<'EOF'\n      ${{ params.s }}\n      EOF", "quoted here-document"),
+        ("pytest: {target: tests, args: ['--token=${{ params.s }}']}", "cannot be on pytest's command line"),
+        ("command: {run: 'true', env: {TL_PARAM_S: forged}}", "variables named TL_PARAM_*"),
+    ],
+)
+def test_uses_that_would_defeat_the_rules_are_refused(tmp_path: Path, cli: Any, case: str, message: str) -> None:
+    text = f"key: refuse\nparameters:\n  s: {{secret: true}}\ncases:\n  - key: a\n    {case}\n"
+    path = write_pipeline(tmp_path, text)
+    result = cli("pipelines", "validate", str(path))
+    assert result.code == 3 and message in result.stderr and f"{path}:" in result.stderr, result.stderr
+
+
+def test_parameters_that_would_share_a_variable_are_refused(tmp_path: Path, cli: Any) -> None:
+    text = "key: clash\nparameters: {base-url: a, base_url: b}\ncases:\n  - {key: a, command: 'true'}\n"
+    path = write_pipeline(tmp_path, text)
+    result = cli("pipelines", "validate", str(path))
+    assert result.code == 3 and "TL_PARAM_BASE_URL" in result.stderr
