@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pipelines_support import run_json, write_pipeline
 
 ATTACKS = [
@@ -125,6 +127,7 @@ def test_a_secret_is_never_on_a_case_command_line(cli: Any, tmp_path: Path) -> N
         ("command: |\n      cat <<'EOF'\n      ${{ params.s }}\n      EOF", "quoted here-document"),
         ("pytest: {target: tests, args: ['--token=${{ params.s }}']}", "cannot be on pytest's command line"),
         ("command: {run: 'true', env: {TL_PARAM_S: forged}}", "variables named TL_PARAM_*"),
+        ("command: 'echo $((1 + ${{ params.s }}))'", "inside $((...))"),
     ],
 )
 def test_uses_that_would_defeat_the_rules_are_refused(tmp_path: Path, cli: Any, case: str, message: str) -> None:
@@ -139,3 +142,22 @@ def test_parameters_that_would_share_a_variable_are_refused(tmp_path: Path, cli:
     path = write_pipeline(tmp_path, text)
     result = cli("pipelines", "validate", str(path))
     assert result.code == 3 and "TL_PARAM_BASE_URL" in result.stderr
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.text(alphabet=st.sampled_from(list("$`'\"\\;&|()<>{}*?~#! \n\tEOFab")), max_size=30))
+def test_any_value_arrives_verbatim_in_every_context(tmp_path: Path, value: str) -> None:
+    """The command text as the case's shell gets it: each context prints exactly the value, nothing else runs."""
+    from testledger.execute.parameters import parameter_environment, shell_text
+
+    template = (
+        "printf '<%s>' ${{ params.x }} \"${{ params.x }}\" '${{ params.x }}' \"$(printf %s \"${{ params.x }}\")\"\n"
+        "cat <<EOF\n${{ params.x }}\nEOF\n"
+    )
+    done = subprocess.run(
+        ["/bin/sh", "-c", shell_text(template)], cwd=tmp_path, capture_output=True, text=True, timeout=10,
+        env={"PATH": os.environ["PATH"], **parameter_environment({"x": value})},
+    )
+    substituted = value.rstrip("\n")  # $(...) drops trailing new lines, as it does for any output
+    assert done.stdout == f"<{value}>" * 3 + f"<{substituted}>{value}\n", done.stderr
+    assert list(tmp_path.iterdir()) == []

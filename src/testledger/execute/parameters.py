@@ -8,6 +8,7 @@ variable, written for the quoting context it sits in, so it is always one word o
     double quotes      echo "v=${{ params.x }}"      ->  echo "v=${TL_PARAM_X}"
     single quotes      echo 'v=${{ params.x }}'      ->  echo 'v='"${TL_PARAM_X}"''
     here-document      <<EOF ... ${{ params.x }}     ->  ${TL_PARAM_X} (no quotes: they would be text)
+    arithmetic         $(( ${{ params.x }} + 1 ))    ->  refused (bash evaluates `a[$(cmd)]` there)
 
 A shell expands a variable's value without ever reading it as code, so whatever the value holds
 (`$(...)`, quotes, `;`, new lines) stays data; and because the command line holds only the
@@ -45,8 +46,8 @@ class _Scanner:
     def __init__(self, text: str) -> None:
         self.text, self.at = text, 0
         self.out: list[str] = []
-        #: Open contexts: "sh" (unquoted: the top level, `$(...)`, backticks) or "dq" (double quotes),
-        #: each with its count of open plain parentheses.
+        #: Open contexts: "sh" (unquoted: the top level, `$(...)`, backticks), "dq" (double quotes) or
+        #: "ar" (`$((...))`), each with its count of open plain parentheses.
         self.stack: list[list[str | int]] = [["sh", 0]]
         self.heredocs: list[tuple[str, bool, bool]] = []
 
@@ -54,6 +55,11 @@ class _Scanner:
         text = self.text
         while self.at < len(text):
             ref = PARAM_REF.match(text, self.at)
+            if ref and self.stack[-1][0] == "ar":
+                raise ValueError(
+                    "a parameter cannot be used inside $((...)), where some shells evaluate a value as code; "
+                    f"check that ${env_name(ref[1])} is a number first, then use the variable"
+                )
             if ref:
                 quoted = self.stack[-1][0] == "dq"
                 self.out.append(_braced(ref) if quoted else f'"{_braced(ref)}"')
@@ -75,10 +81,14 @@ class _Scanner:
         if char == '"':
             self.stack.pop()
         elif self.text.startswith("$(", self.at):
-            self.stack.append(["sh", 0])
-            self._emit("$(")
+            self._open_substitution()
             return
         self._emit(char)
+
+    def _open_substitution(self) -> None:
+        arithmetic = self.text.startswith("$((", self.at)
+        self.stack.append(["ar" if arithmetic else "sh", 0])
+        self._emit("$((" if arithmetic else "$(")
 
     def _unquoted(self, char: str) -> None:
         text, frame = self.text, self.stack[-1]
@@ -94,8 +104,7 @@ class _Scanner:
             self.stack.append(["dq", 0])
             self._emit(char)
         elif text.startswith("$(", self.at):
-            self.stack.append(["sh", 0])
-            self._emit("$(")
+            self._open_substitution()
         elif char == "(":
             frame[1] = int(frame[1]) + 1
             self._emit(char)
@@ -103,7 +112,8 @@ class _Scanner:
             if int(frame[1]):
                 frame[1] = int(frame[1]) - 1
             elif len(self.stack) > 1:
-                self.stack.pop()
+                closed = self.stack.pop()[0]
+                char = "))" if closed == "ar" and text.startswith("))", self.at) else char
             self._emit(char)
         elif char == "<" and text.startswith("<<", self.at) and not text.startswith("<<<", self.at):
             self._heredoc_operator()
