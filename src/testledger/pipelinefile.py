@@ -279,12 +279,14 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 
 def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, marks: _Marks, reading: _Reading) -> Any:
     """Plain data from the node graph, within the value budget (an alias is built again at each use)."""
+    first_visit = id(node) not in reading.budget.seen
     reading.budget.spend(node)
     marks.values.setdefault(path, _mark(node))
     if len(path) > MAX_DEPTH:  # aliases nest too: `&a [*a]` is a cycle, a chain of them is deep
         raise DocumentLimit(problem=f"the document nests deeper than {MAX_DEPTH} levels", problem_mark=node.start_mark)
     if isinstance(node, yaml.MappingNode):
-        _duplicate_keys(node, reading.problems)
+        if first_visit:  # flattening merges in place: a second visit (an alias) would see merged keys twice
+            _duplicate_keys(node, reading.problems)
         loader.flatten_mapping(node)
         data: dict[str, Any] = {}
         for key_node, value_node in node.value:  # merged keys first, the mapping's own after: own keys win

@@ -74,9 +74,11 @@ def test_a_reasonable_pipeline_with_aliases_still_works() -> None:
     document = parse_pipeline(
         "key: ok\nenv: &common {A: '1'}\ncases:\n"
         "  - {key: a, command: {run: 'true', env: *common}}\n"
-        "  - {key: b, command: {run: 'true', env: {<<: *common, B: '2'}}}\n"
+        "  - {key: b, command: {run: 'true', env: &merged {<<: *common, A: '0', B: '2'}}}\n"
+        "  - {key: c, command: {run: 'true', env: *merged}}\n"
     )
-    assert document.spec.cases[1].command is not None and document.spec.cases[1].command.env == {"A": "1", "B": "2"}
+    envs = [case.command.env for case in document.spec.cases if case.command is not None]
+    assert envs == [{"A": "1"}, {"A": "0", "B": "2"}, {"A": "0", "B": "2"}]  # own keys win over merged ones
 
 
 @pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", ".NaN", "99999999999h", "1e400", "8d", "700000000s"])

@@ -141,3 +141,13 @@ def test_the_stored_source_is_the_file_as_written(cli: Any, store_url: str, tmp_
         engine.dispose()
     assert stored == path.read_text()
     assert parse_pipeline(stored).spec == parse_pipeline(path.read_text()).spec
+
+
+def test_a_version_stored_before_the_rule_no_longer_uses_its_secret_value() -> None:
+    from testledger.pipelinefile import PipelineSpec
+
+    legacy = {"key": "old", "parameters": {"token": {"value": "legacy-s3cret", "secret": True}, "plain": {"value": 1}},
+              "cases": [{"key": "a", "command": {"run": "true"}}]}
+    spec = PipelineSpec.from_stored(legacy)
+    assert spec.parameters["token"].value is None and spec.parameters["plain"].value == 1
+    assert "legacy-s3cret" not in json.dumps(spec.stored())
