@@ -27,7 +27,6 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, No
 MAX_DURATION_S = 7 * 86400.0
 MASK = "***"
 KINDS = ("command", "pytest", "http")
-__all__ = ["MAX_DEPTH", "MAX_DOCUMENT_BYTES", "PARAM_REF"]
 
 
 def parse_duration(value: Any) -> float:
