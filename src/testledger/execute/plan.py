@@ -113,9 +113,16 @@ def masked_parameters(spec: PipelineSpec, overrides: dict[str, str]) -> dict[str
     Checks first that every parameter has a value (environment variables set, secrets given), so
     that a run that could not start is never created; files are read when the run starts.
     """
-    resolve_parameters(spec, overrides, workdir=None)
-    shown = spec.masked_parameters()
-    return {name: MASK if spec.parameters[name].secret else overrides.get(name, value) for name, value in shown.items()}
+    values, _secrets = resolve_parameters(spec, overrides, workdir=None)
+
+    def shown(name: str, parameter: Parameter) -> Any:
+        if parameter.secret:
+            return MASK
+        if name in overrides or parameter.from_env:
+            return values[name]
+        return parameter.shown()
+
+    return {name: shown(name, parameter) for name, parameter in spec.parameters.items()}
 
 
 def _case_spec(kind: str, settings: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
