@@ -276,7 +276,7 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, marks: _Marks, reading: _Reading) -> Any:
+def _build(loader: BoundedLoader, node: yaml.Node, path: Path_, marks: _Marks, reading: _Reading) -> Any:
     """Plain data from the node graph, within the value budget (an alias is built again at each use)."""
     first_visit = id(node) not in reading.budget.seen
     reading.budget.spend(node)
@@ -307,7 +307,7 @@ class _Reading:
     budget: ValueBudget
 
 
-def _scalar(loader: yaml.SafeLoader, node: yaml.Node, reading: _Reading) -> Any:
+def _scalar(loader: BoundedLoader, node: yaml.Node, reading: _Reading) -> Any:
     try:
         return loader.construct_object(node, deep=True)
     except yaml.MarkedYAMLError:

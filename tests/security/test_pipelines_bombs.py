@@ -67,7 +67,8 @@ def test_the_issue_526_byte_alias_bomb_names_the_problem(tmp_path: Path) -> None
 def test_deep_nesting_names_the_limit() -> None:
     with pytest.raises(PipelineFileError) as error:
         parse_pipeline("key: deep\ncases: " + "[" * 50_000 + "]" * 50_000 + "\n", filename="d.yaml")
-    assert "nests deeper than" in str(error.value)
+    # Our limit (64 levels), or libyaml's own when it scans that far ahead first: both name the nesting.
+    assert "nests deeper than 64 levels" in str(error.value) or "maximum nesting depth" in str(error.value)
 
 
 def test_a_reasonable_pipeline_with_aliases_still_works() -> None:
