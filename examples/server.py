@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -72,12 +73,13 @@ def healthy(port: int) -> bool:
         return False
 
 
-def start(port: int, token: str, lifetime: float) -> int:
+def start(port: int, token_env: str, lifetime: float) -> int:
     if healthy(port):
         print(f"an example server already answers on port {port}; using it")
         return 0
     child = subprocess.Popen(
-        [sys.executable, __file__, "serve", "--port", str(port), "--token", token, "--lifetime", str(lifetime)],
+        # The token stays in the environment the child inherits: on a command line, `ps` would show it.
+        [sys.executable, __file__, "serve", "--port", str(port), "--token-env", token_env, "--lifetime", str(lifetime)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     for _ in range(100):
@@ -106,13 +108,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("action", choices=["start", "stop", "serve"])
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--token", default="")
+    parser.add_argument("--token-env", default="TL_PARAM_API_TOKEN",
+                        help="Environment variable that holds the bearer token (testledger passes parameters so).")
     parser.add_argument("--lifetime", type=float, default=120.0)
     args = parser.parse_args()
     if args.action == "serve":
-        serve(args.port, args.token, args.lifetime)
+        serve(args.port, os.environ.get(args.token_env, ""), args.lifetime)
         return 0
-    return start(args.port, args.token, args.lifetime) if args.action == "start" else stop(args.port)
+    return start(args.port, args.token_env, args.lifetime) if args.action == "start" else stop(args.port)
 
 
 if __name__ == "__main__":

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-#: `${{ params.base_url }}`; the only interpolation a pipeline file knows.
-PARAM_REF = re.compile(r"\$\{\{\s*params\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
+from testledger.execute.parameters import ENV_PREFIX, PARAM_REF, env_name, shell_text
+from testledger.pipelineyaml import (
+    MAX_DEPTH,
+    MAX_DOCUMENT_BYTES,
+    BoundedLoader,
+    DocumentLimit,
+    ValueBudget,
+    size_problem,
+)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+#: The longest time limit a pipeline, a case or a request may have.
+MAX_DURATION_S = 7 * 86400.0
 MASK = "***"
 KINDS = ("command", "pytest", "http")
 
@@ -29,35 +40,77 @@ def parse_duration(value: Any) -> float:
         if not match:
             raise ValueError(f"expected a duration like 30s, 10m, 1h or 500ms, got {value!r}")
         seconds = float(match[1]) * _UNIT_SECONDS[match[2]]
-    if seconds <= 0:
-        raise ValueError(f"a duration must be positive, got {value!r}")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"a duration must be positive and finite, got {value!r}")
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"a duration must be at most 7 days, got {value!r}")
     return seconds
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
+def _no_parameter_variables(env: dict[str, str]) -> dict[str, str]:
+    taken = sorted(name for name in env if name.upper().startswith(ENV_PREFIX))
+    if taken:
+        raise ValueError(f"'{taken[0]}': variables named {ENV_PREFIX}* carry the parameters; choose another name")
+    return env
+
+
+#: Environment variables a pipeline sets; the `TL_PARAM_*` names are the parameters' own.
+Environment = Annotated[dict[str, str], AfterValidator(_no_parameter_variables)]
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Parameter(_Strict):
-    """A parameter's value; `secret: true` masks it as `***` in every log, message and output."""
+    """A parameter: a value written in the file, or read at run time from `from_env` or `from_file`.
+
+    `secret: true` masks the value as `***` in every log, message and output; a secret's value is
+    never written in the file (the file is stored), only where to read it.
+    """
 
     value: str | int | float | bool | None = None
     secret: bool = False
+    from_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,254}$",
+                                 description="Environment variable the value is read from when a run starts.")
+    from_file: str | None = Field(default=None, min_length=1, max_length=4096,
+                                  description="File the value is read from when a run starts (relative: to the "
+                                  "run's working directory); one trailing newline is dropped.")
 
     @model_validator(mode="before")
     @classmethod
     def _scalar(cls, data: Any) -> Any:
         return data if isinstance(data, dict) else {"value": data}
 
+    @model_validator(mode="after")
+    def _one_source(self) -> Parameter:
+        sources = [n for n in ("value", "from_env", "from_file") if getattr(self, n) is not None]
+        if len(sources) > 1:
+            raise ValueError(f"give one of value, from_env or from_file (found {' and '.join(sources)})")
+        if self.secret and self.value is not None:
+            raise ValueError(
+                "a secret's value must not be written in the pipeline file, which is stored: read it at run "
+                "time with `from_env: VARIABLE` or `from_file: PATH`, or pass it with --param"
+            )
+        return self
+
+    def shown(self) -> Any:
+        """The parameter as `pipelines show` and a run's parameters show it."""
+        if self.secret:
+            return MASK
+        if self.value is None and (self.from_env or self.from_file):
+            return f"(from_env {self.from_env})" if self.from_env else f"(from_file {self.from_file})"
+        return self.value
+
 
 class CommandSpec(_Strict):
     run: str = Field(min_length=1, description="Shell command, run with /bin/sh -c.")
     workdir: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
-    exit_code: int = Field(default=0, description="The exit code that means the case passed.")
+    env: Environment = Field(default_factory=dict)
+    exit_code: int = Field(default=0, ge=0, le=255, description="The exit code that means the case passed.")
 
     @model_validator(mode="before")
     @classmethod
@@ -74,7 +127,7 @@ class PytestSpec(_Strict):
         "(relative to the case's working directory; default: the one testledger runs under).",
     )
     workdir: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
+    env: Environment = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -83,9 +136,9 @@ class PytestSpec(_Strict):
 
 
 class HttpExpect(_Strict):
-    status: int = 200
+    status: int = Field(default=200, ge=100, le=599)
     json_: dict[str, Any] = Field(default_factory=dict, alias="json")
-    max_ms: float | None = Field(default=None, gt=0)
+    max_ms: float | None = Field(default=None, gt=0, le=MAX_DURATION_S * 1000)
     contains: str | None = None
 
 
@@ -135,23 +188,43 @@ class PipelineSpec(_Strict):
     workspace: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9]{1,15}$")
     environment: str | None = None
     parameters: dict[str, Parameter] = Field(default_factory=dict)
-    env: dict[str, str] = Field(default_factory=dict, description="Environment variables for every case.")
+    env: Environment = Field(default_factory=dict, description="Environment variables for every case.")
     timeout: Duration | None = Field(default=None, description="Time limit of the whole run.")
     case_timeout: Duration | None = Field(default=None, description="Default time limit of each case.")
     parallelism: int = Field(default=1, ge=1, le=256)
     retries: int = Field(default=0, ge=0, le=10)
     fail_fast: bool = False
-    cases: list[CaseSpec] = Field(min_length=1)
+    cases: list[CaseSpec] = Field(min_length=1, max_length=10_000)
 
-    def secrets(self) -> list[str]:
-        return [str(p.value) for p in self.parameters.values() if p.secret and p.value not in (None, "")]
+    @model_validator(mode="after")
+    def _parameter_names(self) -> PipelineSpec:
+        seen: dict[str, str] = {}
+        for name in self.parameters:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,99}", name):
+                raise ValueError(f"parameter name '{name}' must be letters, digits, '_' or '-', starting with a letter")
+            other = seen.setdefault(env_name(name), name)
+            if other != name:
+                raise ValueError(f"parameters '{other}' and '{name}' would both be ${env_name(name)}; rename one")
+        return self
 
     def masked_parameters(self) -> dict[str, Any]:
-        return {name: MASK if p.secret else p.value for name, p in self.parameters.items()}
+        return {name: p.shown() for name, p in self.parameters.items()}
 
     def stored(self) -> dict[str, Any]:
         """The normalised document kept as a pipeline version; equal documents give equal dicts."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> PipelineSpec:
+        """A stored version; one stored before secrets were refused in files loses its secret values
+        (they must now come from the environment, a file or --param)."""
+        params = data.get("parameters") or {}
+        if any(isinstance(p, dict) and p.get("secret") and p.get("value") is not None for p in params.values()):
+            data = {**data, "parameters": {
+                name: {k: v for k, v in p.items() if k != "value"} if isinstance(p, dict) and p.get("secret") else p
+                for name, p in params.items()
+            }}
+        return cls.model_validate(data)
 
 
 # -- reading with marks ---------------------------------------------------------------------------
@@ -187,7 +260,6 @@ class _Marks:
     def __init__(self) -> None:
         self.values: dict[Path_, tuple[int, int]] = {}
         self.keys: dict[Path_, tuple[int, int]] = {}
-        self.secret_spans: list[tuple[int, int]] = []
 
     def at(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
         table = self.keys if key else self.values
@@ -204,68 +276,80 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, marks: _Marks, problems: list[Problem]) -> Any:
-    marks.values[path] = _mark(node)
-    if len(path) > 50:
-        problems.append(Problem(*_mark(node), "document nests too deep"))
-        return None
+def _build(loader: BoundedLoader, node: yaml.Node, path: Path_, marks: _Marks, reading: _Reading) -> Any:
+    """Plain data from the node graph, within the value budget (an alias is built again at each use)."""
+    first_visit = id(node) not in reading.budget.seen
+    reading.budget.spend(node)
+    marks.values.setdefault(path, _mark(node))
+    if len(path) > MAX_DEPTH:  # aliases nest too: `&a [*a]` is a cycle, a chain of them is deep
+        raise DocumentLimit(problem=f"the document nests deeper than {MAX_DEPTH} levels", problem_mark=node.start_mark)
     if isinstance(node, yaml.MappingNode):
+        if first_visit:  # flattening merges in place: a second visit (an alias) would see merged keys twice
+            _duplicate_keys(node, reading.problems)
         loader.flatten_mapping(node)
         data: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str):
-                key = str(key)
-            if key in data:
-                problems.append(Problem(*_mark(key_node), f"duplicate key '{key}'"))
+        for key_node, value_node in node.value:  # merged keys first, the mapping's own after: own keys win
+            if not isinstance(key_node, yaml.ScalarNode):
+                reading.problems.append(Problem(*_mark(key_node), "a mapping key must be a plain value"))
+                continue
+            key = str(_scalar(loader, key_node, reading))
             marks.keys[(*path, key)] = _mark(key_node)
-            data[key] = _build(loader, value_node, (*path, key), marks, problems)
+            data[key] = _build(loader, value_node, (*path, key), marks, reading)
         return data
     if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item, (*path, i), marks, problems) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+        return [_build(loader, item, (*path, i), marks, reading) for i, item in enumerate(node.value)]
+    return _scalar(loader, node, reading)
 
 
-def _secret_spans(root: yaml.Node) -> list[tuple[int, int]]:
-    """Source offsets of secret parameter values, so a stored copy of the source can hide them."""
-    spans: list[tuple[int, int]] = []
-    params = _child(root, "parameters")
-    if not isinstance(params, yaml.MappingNode):
-        return spans
-    for _key, value in params.value:
-        if not isinstance(value, yaml.MappingNode):
-            continue
-        secret, inner = _child(value, "secret"), _child(value, "value")
-        if isinstance(secret, yaml.ScalarNode) and secret.value.lower() == "true" and inner is not None:
-            spans.append((inner.start_mark.index, inner.end_mark.index))
-    return spans
+@dataclass(slots=True)
+class _Reading:
+    problems: list[Problem]
+    budget: ValueBudget
 
 
-def _child(node: yaml.Node, name: str) -> yaml.Node | None:
-    if not isinstance(node, yaml.MappingNode):
+def _scalar(loader: BoundedLoader, node: yaml.Node, reading: _Reading) -> Any:
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.MarkedYAMLError:
+        raise
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. an integer of 100,000 digits
+        reading.problems.append(Problem(*_mark(node), f"cannot read this value: {exc}"))
         return None
-    return next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == name), None)
+
+
+def _duplicate_keys(node: yaml.MappingNode, problems: list[Problem]) -> None:
+    """A key written twice in one mapping is a mistake; a key that overrides a merged (<<) one is not."""
+    seen: set[str] = set()
+    for key_node, _value in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+            if key_node.value in seen:
+                problems.append(Problem(*_mark(key_node), f"duplicate key '{key_node.value}'"))
+            seen.add(key_node.value)
 
 
 def read_document(text: str, *, filename: str) -> tuple[dict[str, Any], _Marks]:
-    """The document as plain data with its marks; YAML syntax errors become one `PipelineFileError`."""
-    loader = yaml.SafeLoader(text)
+    """The document as plain data with its marks; YAML syntax errors and bombs become one `PipelineFileError`."""
+    if len(text) > MAX_DOCUMENT_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
+        raise PipelineFileError(filename, [Problem(1, 1, size_problem())])
+    loader = BoundedLoader(text)
+    reading = _Reading(problems=[], budget=ValueBudget())
+    marks = _Marks()
     try:
         root = loader.get_single_node()
-        problems: list[Problem] = []
-        marks = _Marks()
-        data = _build(loader, root, (), marks, problems) if root is not None else None
+        data = _build(loader, root, (), marks, reading) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise PipelineFileError(filename, [Problem(line, col, f"invalid YAML: {exc.problem or exc}")]) from None
+        message = str(exc.problem) if isinstance(exc, DocumentLimit) else f"invalid YAML: {exc.problem or exc}"
+        raise PipelineFileError(filename, [Problem(line, col, message)]) from None
+    except yaml.YAMLError as exc:  # a reader error (a control character) has no problem_mark
+        raise PipelineFileError(filename, [Problem(1, 1, f"invalid YAML: {exc}")]) from None
     finally:
         loader.dispose()
     if not isinstance(data, dict):
         raise PipelineFileError(filename, [Problem(1, 1, "a pipeline file is a mapping with key, name and cases")])
-    if problems:
-        raise PipelineFileError(filename, problems)
-    marks.secret_spans = _secret_spans(root) if root is not None else []
+    if reading.problems:
+        raise PipelineFileError(filename, reading.problems)
     return data, marks
 
 
@@ -381,9 +465,30 @@ def _check_environment(data: dict[str, Any], marks: _Marks, environments: list[s
     return [Problem(*marks.at(("environment",)), message)]
 
 
+def _check_parameter_uses(spec: PipelineSpec, marks: _Marks) -> list[Problem]:
+    """Parameters reach a shell only through `shell_text`, and a secret never reaches a command line
+    (pytest's arguments show in `ps`; a command line holds only `$TL_PARAM_*` references)."""
+    problems: list[Problem] = []
+    secrets = {name for name, p in spec.parameters.items() if p.secret}
+    for i, case in enumerate(spec.cases):
+        if case.command is not None:
+            try:
+                shell_text(case.command.run)
+            except ValueError as exc:
+                problems.append(Problem(*marks.at(("cases", i, "command", "run")), f"case '{case.key}': {exc}"))
+        if case.pytest is not None:
+            argv = [case.pytest.target, case.pytest.python or "", *case.pytest.args]
+            for name in sorted({m for arg in argv for m in PARAM_REF.findall(arg)} & secrets):
+                problems.append(Problem(
+                    *marks.at(("cases", i, "pytest")), f"case '{case.key}': secret parameter '{name}' cannot be "
+                    f"on pytest's command line, where `ps` shows it; read ${env_name(name)} in the test instead",
+                ))
+    return problems
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineFile:
-    """A validated pipeline document, its source (secret values hidden) and where it came from."""
+    """A validated pipeline document, its source as written (it holds no secret value) and where it came from."""
 
     spec: PipelineSpec
     source: str
@@ -398,15 +503,12 @@ def parse_pipeline(text: str, *, filename: str = "<pipeline>", environments: lis
         spec = PipelineSpec.model_validate(data)
     except ValidationError as exc:
         problems += [_problem(data, marks, e) for e in exc.errors()]
+    else:
+        problems += _check_parameter_uses(spec, marks)
     if problems:
         raise PipelineFileError(filename, problems)
-    return PipelineFile(spec=spec, source=_hide_secrets(text, marks.secret_spans), filename=filename)
-
-
-def _hide_secrets(text: str, spans: list[tuple[int, int]]) -> str:
-    for start, end in sorted(spans, reverse=True):
-        text = f'{text[:start]}"{MASK}"{text[end:]}'
-    return text
+    # Stored as written: secrets are refused in the file, so there is nothing to cut out of it.
+    return PipelineFile(spec=spec, source=text, filename=filename)
 
 
 def interpolate(value: Any, params: dict[str, str]) -> Any:

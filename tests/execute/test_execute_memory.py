@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 #: Runs `testledger run` in a fresh interpreter and prints its own peak RSS (KiB on Linux) at the end.
 _MEASURE = """\
 import resource, sys
@@ -30,12 +32,15 @@ def _peak_kib(path: Path) -> int:
     return int(last.split()[0].removeprefix("maxrss="))
 
 
-def test_200mb_of_output_does_not_grow_the_executor(sqlite_only: Path, pipeline_file: Callable[..., Path]) -> None:
+def test_200mb_of_output_does_not_grow_the_executor(
+    sqlite_only: Path, pipeline_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TL_TEST_LOUD_TOKEN", "sekrit-0123456789")
     base = _peak_kib(pipeline_file("key: quiet\ncases:\n  - {key: quiet, command: echo hi}\n", "quiet.yaml"))
     loud = pipeline_file("""\
         key: loud
         parameters:
-          token: {value: sekrit-0123456789, secret: true}
+          token: {from_env: TL_TEST_LOUD_TOKEN, secret: true}
         cases:
           - key: loud
             command: >-

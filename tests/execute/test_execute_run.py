@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 MIXED = """\
 key: mixed
@@ -183,20 +184,22 @@ def test_needs_and_fail_fast_skip_what_cannot_run(
 
 
 def test_secret_parameters_are_masked_everywhere(
-    sqlite_only: Path, local_run: Callable[..., Any], pipeline_file: Callable[..., Path], local_cli: Any
+    sqlite_only: Path, local_run: Callable[..., Any], pipeline_file: Callable[..., Path], local_cli: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     secret = "hunter2-very-secret"
-    path = pipeline_file(f"""\
+    monkeypatch.setenv("TL_TEST_SECRET_TOKEN", secret)
+    path = pipeline_file("""\
         key: secrets
         parameters:
-          token: {{value: {secret}, secret: true}}
-          override: {{value: default, secret: true}}
+          token: {from_env: TL_TEST_SECRET_TOKEN, secret: true}
+          override: {secret: true}
         cases:
           - key: leaks
-            command: echo "token=${{{{ params.token }}}}"; printf '%s' "${{{{ params.override }}}}" >&2; exit 4
+            command: echo "token=${{ params.token }}"; printf '%s' "${{ params.override }}" >&2; exit 4
           - key: split
             command: >-
-              python3 -c "import sys; [sys.stdout.write(c) or sys.stdout.flush() for c in '${{{{ params.token }}}}']"
+              python3 -c "import sys; [sys.stdout.write(c) or sys.stdout.flush() for c in '${{ params.token }}']"
         """)
     finished = local_run(path, "--param", "override=other-secret-value")
     dumped = json.dumps(finished.run)

@@ -20,9 +20,10 @@ def read_pipeline_file(path: Path) -> PipelineFile:
     """Read and validate a pipeline file; every problem is reported as `file:line:col: message`."""
     from testledger.errors import Invalid, NotFound
     from testledger.pipelinefile import PipelineFileError, parse_pipeline
+    from testledger.pipelineyaml import read_pipeline_text
 
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_pipeline_text(path)
     except FileNotFoundError:
         raise NotFound(f"pipeline file '{path}' not found") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from collections.abc import Iterable
 from typing import TypeVar, cast
@@ -44,6 +46,21 @@ class Masker:
     def bytes(self, value: bytes) -> bytes:
         return value if self._bytes is None else self._bytes.sub(MASK.encode(), value)
 
+    def paths(self, paths: list[str]) -> list[str]:
+        """Attachment paths with secrets masked. A file whose path holds a secret is renamed to the
+        masked path, so what is stored (and shown, and exported) still leads to the file."""
+        if self._text is None:
+            return paths
+        kept = []
+        for path in paths:
+            masked = self._text.sub(MASK, path)
+            if masked != path:
+                masked = _unused(masked)
+                with contextlib.suppress(OSError):  # not renamed: the stored path is masked all the same
+                    os.renames(path, masked)
+            kept.append(masked)
+        return kept
+
     def stream(self) -> StreamMasker:
         return StreamMasker(self)
 
@@ -82,3 +99,13 @@ class StreamMasker:
     def close(self) -> bytes:
         rest, self._carry = self._carry, b""
         return rest if self._pattern is None else self._pattern.sub(MASK.encode(), rest)
+
+
+def _unused(path: str) -> str:
+    """`path`, or `name-2.ext`, `name-3.ext`... when two masked names collide."""
+    stem, dot, ext = path.rpartition(".") if "." in os.path.basename(path) else (path, "", "")
+    number = 1
+    while os.path.lexists(path):
+        number += 1
+        path = f"{stem}-{number}{dot}{ext}"
+    return path

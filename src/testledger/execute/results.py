@@ -29,7 +29,7 @@ def case_results(report: CaseReport, *, plan: RunPlan, worker: str, next_sub: in
         attempts=[mask.data(a.as_attempt()) for a in report.attempts] if retried else None,
         flaky=final.status == "passed" and retried, worker=worker,
         started_at=first.started_at, completed_at=report.completed_at or first.started_at,
-        log_ref=report.log_ref, attachments=report.attachments or None, group=is_group(
+        log_ref=report.log_ref, attachments=mask.paths(report.attachments or []) or None, group=is_group(
             final.status, has_tests=bool(final.sub_cases),
             a_test_failed=any(sub.status in ("failed", "error") for sub in final.sub_cases),
         ),
@@ -59,6 +59,6 @@ def _sub_result(parsed: ParsedCase, *, idx: int, parent: int, plan: RunPlan, wor
              "error_type": a.error_type}
             for a in parsed.attempts
         ] or None,
-        flaky=parsed.flaky, worker=worker, attachments=parsed.attachments or None,
+        flaky=parsed.flaky, worker=worker, attachments=mask.data(parsed.attachments) or None,
     )
 

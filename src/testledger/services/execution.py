@@ -79,7 +79,7 @@ def current_spec(db: Session, *, pipeline: Pipeline, version: int | None = None)
     )
     if row is None:
         raise NotFound(f"version {number} of pipeline '{pipeline.key}' not found")
-    return PipelineSpec.model_validate(row.spec)
+    return PipelineSpec.from_stored(row.spec)
 
 
 def run_spec(db: Session, *, key: str) -> tuple[Run, PipelineSpec]:
@@ -187,7 +187,8 @@ def repair_run(db: Session, *, run: Run, reason: str, now: datetime) -> None:
     except (Invalid, NotFound):
         spec = None
     if spec is not None:
-        plan = build_plan(spec, run_key=run.key, workspace_id=run.workspace_id, overrides={}, workdir=Path.cwd())
+        plan = build_plan(spec, run_key=run.key, workspace_id=run.workspace_id, overrides={}, workdir=Path.cwd(),
+                          resolve=False)
         message = f"never finished: {reason}"
         missing = [
             NewResult(idx=c.index, case=c.case, status="error", message=message, failure_category="infrastructure",
