@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import multiprocessing
 from pathlib import Path
 
@@ -36,7 +38,8 @@ def test_sqlite_store_is_wal_with_foreign_keys(tmp_path: Path) -> None:
 def test_postgresql_store_waits_for_db_upgrade(pg_url: str) -> None:
     from sqlalchemy import create_engine
 
-    schema = "tl_unmigrated_probe"
+    # A name of its own: parallel test sessions share the database.
+    schema = f"tl_unmigrated_{uuid.uuid4().hex[:8]}"
     admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE; CREATE SCHEMA "{schema}"'))
