@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *, 
     app = FastAPI(title="testledger", version=__version__, description=DESCRIPTION)
     app.state.ledger = state
     for module in (health, executions, test_runs, ingest, logs, pipelines, tokens):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=problems.RESPONSES)
     problems.install(app)
     app.add_middleware(BodyLimit, default=settings.api_max_body_bytes, uploads=settings.api_max_upload_bytes,
                        upload_paths=frozenset({ingest.PATH}))

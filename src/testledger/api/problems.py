@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 
@@ -26,6 +27,23 @@ TITLES = {
 DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (LogSignatureRejected, 403), (NotFound, 404), (Conflict, 409), (Invalid, 422), (Unavailable, 503),
 )
+
+
+class ProblemOut(BaseModel):
+    """An error (RFC 9457): `detail` says what is wrong and how to fix it."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = Field(default=None, description="Each invalid field, for 422.")
+
+
+#: Declared on every route, so clients (and schemathesis) know the shape of each error they may get.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ProblemOut, "description": TITLES[code], "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/ProblemOut"}}}}
+    for code in (401, 403, 404, 409, 413, 422, 503)
+}
 
 
 def problem(status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:

@@ -25,7 +25,7 @@ DOCUMENT_BODY: dict[str, Any] = {
 }
 
 
-class ProblemOut(BaseModel):
+class DocumentProblemOut(BaseModel):
     line: int
     column: int
     message: str
@@ -35,7 +35,7 @@ class ValidationOut(BaseModel):
     valid: bool
     key: str | None = None
     cases: int | None = None
-    problems: list[ProblemOut]
+    problems: list[DocumentProblemOut]
 
 
 class PipelineDocumentInvalid(Invalid):
@@ -65,7 +65,7 @@ async def validate(_principal: Viewer, state: State, request: Request) -> Valida
     try:
         document = await _document(request, state)
     except PipelineDocumentInvalid as exc:
-        return ValidationOut(valid=False, problems=[ProblemOut(line=p.line, column=p.column, message=p.message)
+        return ValidationOut(valid=False, problems=[DocumentProblemOut(line=p.line, column=p.column, message=p.message)
                                                     for p in exc.problems])
     return ValidationOut(valid=True, key=document.spec.key, cases=len(document.spec.cases), problems=[])
 
