@@ -128,13 +128,16 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(sqlite_template:
     shutil.copy(sqlite_template, home / "testledger.db")
     store_url = f"sqlite:///{home / 'testledger.db'}"
     store = Store(store_url)
-    seed(store, home)
+    _tokens, _other, run_key = seed(store, home)
     store.dispose()
+    # Real identifiers, so the fuzzer reaches past 404 into each route's own logic.
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(f'[parameters]\nkey = "{run_key}"\nindex = 1\n')
     process, url = serve(home, store_url, "--no-auth")
     try:
         operations = len([m for p in httpx.get(f"{url}/openapi.json").json()["paths"].values() for m in p])
         result = subprocess.run(
-            [shutil.which("schemathesis") or "schemathesis", "run", f"{url}/openapi.json",
+            [shutil.which("schemathesis") or "schemathesis", "--config-file", str(config), "run", f"{url}/openapi.json",
              "--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,"
              "content_type_conformance", "--phases", "examples,coverage,fuzzing", "--max-examples", "25",
              "--workers", "1", "--request-timeout", "20", "--suppress-health-check", "all"],

@@ -53,7 +53,8 @@ def runs_workspace(db: ReadDb, key: str) -> str:
 
 
 @router.get("/api/v1/logs/{key}/{index}", name="read_log", response_class=Response,
-            responses={200: {"content": {"text/plain": {}}}, 206: {"content": {"text/plain": {}}}},
+            responses={200: {"content": {"text/plain": {}}}, 206: {"content": {"text/plain": {}}},
+                       416: {"description": "The range starts past the end of the log"}},
             summary="A case's log, for the holder of a valid X-Sign (Range and ?tail= supported)")
 def read_log(
     state: State, db: ReadDb, key: Key, index: Index,
