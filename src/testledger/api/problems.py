@@ -41,7 +41,8 @@ class ProblemOut(BaseModel):
 
 #: Declared on every route, so clients (and schemathesis) know the shape of each error they may get.
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ProblemOut, "description": TITLES[code], "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/ProblemOut"}}}}
+    code: {"model": ProblemOut, "description": TITLES[code],
+           "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/ProblemOut"}}}}
     for code in (400, 401, 403, 404, 409, 413, 422, 503)
 }
 
