@@ -139,6 +139,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"`GET {PATH}` on a SQLite store of {args.runs:,} runs; wrk -t2 -c{args.connections} -d{args.seconds}s "
           f"on loopback, one server worker; best of {args.rounds} alternating rounds.\n")
     print(markdown_table(["server", "requests/s", "p50 ms", "p99 ms", "of baseline"], rows))
+    names = list(servers)
+    ratios = [f"{api[0] / bare[0]:.0%}" for bare, api in zip(results[names[0]], results[names[1]], strict=True)]
+    print(f"\nRatio in each round (same store, back to back): {', '.join(ratios)}")
 
 
 if __name__ == "__main__":

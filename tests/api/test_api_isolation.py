@@ -7,6 +7,7 @@ The table below names a check for every route the app has; a new route without o
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -132,15 +133,15 @@ ROUTES: dict[tuple[str, str], Check] = {
 }
 
 
-def app_routes() -> set[tuple[str, str]]:
+def app_routes(home: Path) -> set[tuple[str, str]]:
     from testledger.settings import Settings
 
-    paths = create_app(Settings(database_url="sqlite://")).openapi()["paths"]
+    paths = create_app(Settings(home=home, database_url="sqlite://")).openapi()["paths"]
     return {(method.upper(), path) for path, operations in paths.items() for method in operations}
 
 
-def test_every_route_has_an_isolation_check() -> None:
-    assert app_routes() - PUBLIC == set(ROUTES)
+def test_every_route_has_an_isolation_check(tmp_path: Path) -> None:
+    assert app_routes(tmp_path) - PUBLIC == set(ROUTES)
 
 
 @pytest.mark.parametrize("route", sorted(ROUTES), ids=lambda r: f"{r[0]} {r[1]}")
