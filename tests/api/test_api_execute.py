@@ -137,3 +137,27 @@ def test_signing_key_file_is_private(api: Api) -> None:
     key_file = api.settings.home / signing.KEY_FILE
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert signing.load_signing_key(home=api.settings.home, configured=None) == api.client.app.state.ledger.signing_key  # type: ignore[attr-defined]
+
+
+def test_attachments_are_served_to_a_valid_signature_only_from_the_attachments_directory(api: Api) -> None:
+    from sqlalchemy import update
+
+    from testledger.db.tables import CaseResult, Run
+
+    inside = api.settings.attachments_dir / api.run_key / "1" / "screen.png"
+    inside.parent.mkdir(parents=True)
+    inside.write_bytes(b"\x89PNG fake")
+    outside = api.settings.home / "secret.txt"
+    outside.write_text("not for you")
+    with api.store.write() as db:
+        run_id = db.query(Run.id).filter(Run.key == api.run_key).scalar()
+        db.execute(update(CaseResult).where(CaseResult.run_id == run_id, CaseResult.idx == 1)
+                   .values(attachments=[str(inside), str(outside)]))
+    signed = _sign(api, api.run_key, 1)
+    headers = {"X-Sign": signed["sign"], "X-Operator-Id": signed["operatorId"]}
+    base = f"/api/v1/logs/{api.run_key}/1/attachments"
+    got = api.client.get(f"{base}/0", headers=headers)
+    assert got.status_code == 200 and got.content == b"\x89PNG fake"
+    assert api.client.get(f"{base}/1", headers=headers).status_code == 404  # outside the attachments directory
+    assert api.client.get(f"{base}/2", headers=headers).status_code == 404
+    assert api.client.get(f"{base}/0", headers={**headers, "X-Operator-Id": "mallory"}).status_code == 403

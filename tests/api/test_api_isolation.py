@@ -55,7 +55,7 @@ def _post(path: str, **kwargs: Any) -> Check:
                                                     **kwargs))
 
 
-def _read_log(api: Api, ctx: dict[str, Any]) -> None:
+def _read_log(api: Api, ctx: dict[str, Any], suffix: str = "") -> None:
     # OTHER may sign only its own runs' logs; such a signature does not open a WKS run's log.
     with api.store.write() as db:
         from apiclient import JUNIT
@@ -68,7 +68,7 @@ def _read_log(api: Api, ctx: dict[str, Any]) -> None:
                            environment="ci", allowed_environments=["ci"]).run_key
     signed = api.client.post(f"/api/v1/executions/{own}/cases/0/log-sign", headers=api.other_headers).json()
     forged = {"X-Sign": signed["sign"], "X-Operator-Id": signed["operatorId"]}
-    response = api.client.get(f"/api/v1/logs/{api.run_key}/0", headers=forged)
+    response = api.client.get(f"/api/v1/logs/{api.run_key}/0{suffix}", headers=forged)
     assert response.status_code == 403 and "another case" in response.json()["detail"]
 
 
@@ -116,6 +116,7 @@ ROUTES: dict[tuple[str, str], Check] = {
     ("POST", "/api/v1/executions/{key}/refresh"): _post("/api/v1/executions/{key}/refresh"),
     ("POST", "/api/v1/executions/{key}/cases/{index}/log-sign"): _post("/api/v1/executions/{key}/cases/0/log-sign"),
     ("GET", "/api/v1/logs/{key}/{index}"): _read_log,
+    ("GET", "/api/v1/logs/{key}/{index}/attachments/{number}"): lambda api, ctx: _read_log(api, ctx, "/attachments/0"),
     ("GET", "/api/v1/test-runs"): _list_runs("/api/v1/test-runs"),
     ("GET", "/api/v1/test-runs/{run_id}"): _get("/api/v1/test-runs/{run_id}"),
     ("POST", "/api/v1/ingest"): _ingest,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 from testledger.db.tables import CaseResult, Run
 from testledger.errors import Invalid, NotFound
 from testledger.execute.logstore import LogStore
+from testledger.services import runs
 from testledger.services.execution import case_log_ref
 
 #: The most one read returns; a client pages through a bigger log with ranges.
@@ -100,3 +102,14 @@ def _bounds(total: int, *, start: int, end: int | None, tail: int | None, max_by
     last = total if end is None else min(end, total)
     return first, min(last, first + max_bytes)
 
+
+
+def find_attachment(db: Session, *, workspace: str | None, key: str, index: int, number: int, root: Path) -> Path:
+    """Attachment `number` of a case: a file under the attachments directory, never anywhere else."""
+    case = runs.get_case(db, workspace=workspace, key=key, index=index)
+    if not 0 <= number < len(case.attachments):
+        raise NotFound(f"case {index} of {key} has no attachment {number} (it has {len(case.attachments)})")
+    path = Path(case.attachments[number]).resolve()
+    if not path.is_relative_to(root.resolve()) or not path.is_file():
+        raise NotFound(f"attachment {number} of case {index} of {key} is no longer stored")
+    return path

@@ -7,7 +7,8 @@ import shlex
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from testledger.api.deps import ReadDb, State, Viewer, visible_workspace
@@ -75,6 +76,20 @@ def read_log(
             headers["Content-Range"] = f"bytes {piece.start}-{piece.end - 1}/{piece.total}"
             return Response(piece.data, status_code=206, media_type="text/plain; charset=utf-8", headers=headers)
     return Response(piece.data, media_type="text/plain; charset=utf-8", headers=headers)
+
+
+@router.get("/api/v1/logs/{key}/{index}/attachments/{number}", response_class=FileResponse,
+            responses={200: {"content": {"application/octet-stream": {}}}},
+            summary="An attachment of the case, for the holder of a valid X-Sign for it")
+def read_attachment(
+    state: State, db: ReadDb, key: Key, index: Index, number: Annotated[int, Path(ge=0, le=10_000)],
+    x_sign: Annotated[str | None, Header(max_length=4096)] = None,
+    x_operator_id: Annotated[str | None, Header(max_length=255)] = None,
+) -> FileResponse:
+    grant = signing.verify_case_log(state.signing_key, sign=x_sign, operator=x_operator_id, run_key=key, index=index)
+    path = logs.find_attachment(db, workspace=grant.workspace, key=key, index=index, number=number,
+                                root=state.settings.attachments_dir)
+    return FileResponse(path, filename=path.name, headers={"Cache-Control": "no-store"})
 
 
 def _range(header: str) -> tuple[int, int | None]:
