@@ -97,13 +97,75 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def bench_ingest(cases: int, rounds: int) -> list[list[str]]:
+    """One JUnit file of `cases` cases: `testledger ingest` (a process of its own) against an upload to
+    `testledger serve`, each into a fresh SQLite store, alternating; seconds of the best round."""
+    from bench_ingest import make_specs, write_junit
+
+    work = Path(tempfile.mkdtemp(prefix="bench-api-ingest-"))
+    report = work / "junit.xml"
+    write_junit(report, make_specs(cases, 7))
+    times: dict[str, list[float]] = {"cli": [], "http": []}
+    for number in range(rounds):
+        for how in ("cli", "http"):
+            home = work / f"{how}-{number}"
+            home.mkdir()
+            env = {**os.environ, "TESTLEDGER_HOME": str(home), "TESTLEDGER_DATABASE_URL": f"sqlite:///{home}/t.db"}
+            times[how].append(_ingest_cli(report, env) if how == "cli" else _ingest_http(report, env, home))
+            progress(f"ingest round {number + 1}: {how} {times[how][-1]:.1f} s")
+    shutil.rmtree(work, ignore_errors=True)
+    cli, http = min(times["cli"]), min(times["http"])
+    return [[f"`testledger ingest` of {cases:,} cases (baseline)", f"{cli:.1f}", f"{cases / cli:,.0f}", "1.00"],
+            ["`POST /api/v1/ingest` of the same file", f"{http:.1f}", f"{cases / http:,.0f}", f"{http / cli:.2f}"]]
+
+
+def _ingest_cli(report: Path, env: dict[str, str]) -> float:
+    Store(env["TESTLEDGER_DATABASE_URL"]).dispose()  # both sides start from a migrated store
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "testledger", "ingest", str(report), "-p", "bench", "--no-fail"],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def _ingest_http(report: Path, env: dict[str, str], home: Path) -> float:
+    store = Store(env["TESTLEDGER_DATABASE_URL"])
+    with store.write() as session:
+        token = create_token(session, workspace="WKS", role="runner", name="bench", actor="bench").token
+    store.dispose()
+    port = free_port()
+    headers = {"Authorization": f"Bearer {token}"}
+    process = subprocess.Popen([sys.executable, "-m", "testledger", "serve", "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        started = time.perf_counter()
+        with report.open("rb") as upload:
+            response = httpx.post(f"http://127.0.0.1:{port}/api/v1/ingest", headers=headers, timeout=600,
+                                  data={"pipeline_key": "bench"}, files={"files": (report.name, upload)})
+        elapsed = time.perf_counter() - started
+        response.raise_for_status()
+        return elapsed
+    finally:
+        stop(process)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=2, help="Alternating rounds per server; the best is kept.")
+    parser.add_argument("--ingest-cases", type=int, default=100_000, help="Cases of the ingest comparison; 0: skip.")
     args = parser.parse_args(argv)
+    if args.ingest_cases:
+        ingest_rows = bench_ingest(args.ingest_cases, args.rounds)
+        print(markdown_table(["ingest", "seconds", "cases/s", "time vs baseline"], ingest_rows) + "\n")
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install -y wrk")
     home = Path(tempfile.mkdtemp(prefix="bench-api-"))

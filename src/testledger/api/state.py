@@ -24,6 +24,7 @@ class ApiState:
     metrics: Metrics = field(default_factory=Metrics)
     _executor: LocalExecutor | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _submitted: set[str] = field(default_factory=set)
 
     @property
     def log_store(self) -> FileLogStore:
@@ -42,6 +43,8 @@ class ApiState:
 
     def start_run(self, key: str, overrides: dict[str, str]) -> None:
         self.executor.submit(RunRequest(run_key=key, overrides=overrides, workdir=Path.cwd()))
+        self._submitted.add(key)
 
     def runs_here(self) -> set[str]:
-        return set() if self._executor is None else set(self._executor._runs)
+        """Runs this process executes: their cancel reaches the executor at once, not at its next sync."""
+        return set(self._submitted)

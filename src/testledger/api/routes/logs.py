@@ -17,6 +17,7 @@ from testledger.db.types import utcnow
 from testledger.errors import Invalid
 from testledger.services import logs, signing
 from testledger.services.execution import case_log_ref
+from testledger.services.runs import get_execution
 
 router = APIRouter(tags=["logs"])
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -36,7 +37,7 @@ class LogSignOut(BaseModel):
 def log_sign(principal: Viewer, state: State, db: ReadDb, request: Request, key: Key, index: Index) -> LogSignOut:
     workspace = visible_workspace(principal, None)
     found = case_log_ref(db, workspace=workspace, key=key, index=index)  # 404 for a run it cannot see
-    owner = workspace or runs_workspace(db, key)
+    owner = workspace or get_execution(db, workspace=None, key=key, with_cases=False).workspace
     ttl = state.settings.log_sign_ttl_seconds
     sign = signing.sign_case_log(state.signing_key, workspace=owner, run_key=found.run_key, index=index,
                                  operator=principal.operator, ttl_s=ttl)
@@ -45,12 +46,6 @@ def log_sign(principal: Viewer, state: State, db: ReadDb, request: Request, key:
             f"{shlex.quote(url)}")
     return LogSignOut(sign=sign, logUrl=url, operatorId=principal.operator, curlCommand=curl,
                       expiresAt=(utcnow() + timedelta(seconds=ttl)).isoformat())
-
-
-def runs_workspace(db: ReadDb, key: str) -> str:
-    from testledger.services.runs import get_execution
-
-    return get_execution(db, workspace=None, key=key, with_cases=False).workspace
 
 
 @router.get("/api/v1/logs/{key}/{index}", name="read_log", response_class=Response,
