@@ -108,3 +108,20 @@ def test_token_service_refuses_a_second_revoke(api: Api) -> None:
         revoke_token(db, workspace="OTHER", token_id=token.id)
     with pytest.raises(Conflict), api.store.write() as db:
         revoke_token(db, workspace="OTHER", token_id=token.id)
+
+
+def test_an_unexpected_fault_is_a_problem_without_a_trace(api: Api, monkeypatch: object) -> None:
+    import pytest
+
+    from testledger.services import runs
+
+    def explode(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("boom at /srv/secret/path")
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    monkeypatch.setattr(runs, "get_case", explode)
+    response = api.client.get(f"/api/v1/executions/{api.run_key}/cases/0", headers=api.as_("viewer"))
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "internal error; the server log has the details"
+    assert "boom" not in response.text and "Traceback" not in response.text
