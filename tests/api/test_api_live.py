@@ -137,7 +137,7 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(store: Store, st
              "--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,"
              "content_type_conformance", "--phases", "examples,coverage,fuzzing", "--max-examples", "25",
              "--workers", "1", "--request-timeout", "20", "--suppress-health-check", "all"],
-            capture_output=True, text=True, timeout=900,
+            capture_output=True, text=True, timeout=900, cwd=tmp_path,  # its cache stays out of the repository
         )
     finally:
         stop(process)
