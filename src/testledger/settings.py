@@ -60,6 +60,20 @@ class Settings(BaseSettings):
         description="A running run whose executor has not beaten for this long is stuck and may be repaired.",
     )
 
+    api_max_body_bytes: int = Field(
+        default=1024 * 1024, description="Largest request body the API accepts, except uploads to /ingest."
+    )
+    api_max_upload_bytes: int = Field(
+        default=512 * 1024 * 1024, description="Largest upload (all files of one request) /api/v1/ingest accepts."
+    )
+    log_sign_ttl_seconds: int = Field(
+        default=300, description="How long a signed log URL stays valid, in seconds."
+    )
+    signing_key: str | None = Field(
+        default=None,
+        description="Key that signs log URLs. Unset: a random key in $TESTLEDGER_HOME/signing.key (mode 0600).",
+    )
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

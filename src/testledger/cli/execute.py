@@ -232,18 +232,18 @@ def logs(
 ) -> None:
     """Print a case's log (stdout and stderr, secrets masked)."""
     from testledger.execute.logstore import FileLogStore
-    from testledger.services.execution import case_log_ref
+    from testledger.services.logs import find_case_log
 
     store = ctx.store()
     ws = ctx.resolve_workspace(workspace)
-    with store.read() as db:
-        found = case_log_ref(db, workspace=ws, key=key, index=case)
-    if found.finished and found.ref is None:
-        sys.stderr.write(f"case {case} of {found.run_key} printed nothing\n")
-        return
     log_store = FileLogStore(ctx.settings().logs_dir)
-    ref = found.ref or log_store.ref(found.run_key, case)
-    _print_log(log_store, ref, follow=follow, still_running=lambda: _running(store, ws, key, case))
+    with store.read() as db:
+        found = find_case_log(db, workspace=ws, key=key, index=case, log_store=log_store)
+    if found.stored is not None:  # an ingested or plugin result: its output is stored with it
+        sys.stdout.write(found.stored.decode("utf-8", "replace"))
+        return
+    assert found.ref is not None
+    _print_log(log_store, found.ref, follow=follow, still_running=lambda: _running(store, ws, key, case))
 
 
 def _running(store: Any, workspace: str, key: str, index: int) -> bool:

@@ -12,6 +12,8 @@ from testledger.cli import execute as execute_commands
 from testledger.cli import ingest as ingest_commands
 from testledger.cli import pipelines as pipelines_commands
 from testledger.cli import runs as runs_commands
+from testledger.cli import serve as serve_commands
+from testledger.cli import tokens as tokens_commands
 from testledger.cli.context import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_STORE
 
 HELP = """\
@@ -36,6 +38,8 @@ app.command("refresh")(execute_commands.refresh)
 app.command("logs")(execute_commands.logs)
 app.command("ingest")(ingest_commands.ingest)
 app.command("export")(ingest_commands.export)
+app.command("serve")(serve_commands.serve)
+app.add_typer(tokens_commands.app, name="tokens")
 
 
 def _version(value: bool) -> None:

@@ -126,3 +126,22 @@ def list_pipelines(db: Session, *, workspace: str) -> list[PipelineOut]:
         .where(Workspace.key == workspace).order_by(Pipeline.key)
     ).all()
     return [_pipeline_out(db, p, workspace, with_cases=False) for p in rows]
+
+
+def delete_pipeline(db: Session, *, workspace: str, key: str) -> None:
+    """Remove a pipeline and its versions; refused while runs refer to it (their history would lose it)."""
+    from sqlalchemy import func
+
+    from testledger.db.tables import Run
+    from testledger.errors import Conflict
+
+    ws = db.scalar(select(Workspace).where(Workspace.key == workspace))
+    if ws is None:
+        raise NotFound(f"pipeline '{key}' not found in workspace {workspace}")
+    pipeline = find_pipeline(db, workspace=ws, key=key)
+    used = db.scalar(select(func.count()).select_from(Run).where(Run.test_definition_id == pipeline.id)) or 0
+    if used:
+        raise Conflict(f"pipeline '{key}' has {used} run{'s' if used != 1 else ''}; it cannot be deleted while "
+                       "its history refers to it")
+    db.delete(pipeline)
+    db.flush()

@@ -313,7 +313,9 @@ def list_executions(
     workspace: str | None = None,
     pipeline_key: str | None = None,
     status: str | None = None,
+    result: str | None = None,
     environment: str | None = None,
+    branch: str | None = None,
     date_from: datetime | None = None,
     date_to: datetime | None = None,
     limit: int = 50,
@@ -337,8 +339,14 @@ def list_executions(
         if clause is None:
             raise Invalid(f"unknown status '{status}' (expected one of {', '.join(_STATUS_FILTERS)})")
         query = query.where(clause)
+    if result:
+        if result.lower() not in lifecycle.RESULTS:
+            raise Invalid(f"unknown result '{result}' (expected one of {', '.join(lifecycle.RESULTS)})")
+        query = query.where(Run.result == result.lower())
     if environment:
         query = query.where(Run.environment == lifecycle.ENVIRONMENT_ALIASES.get(environment, environment))
+    if branch:
+        query = query.where(Run.branch == branch)
     if date_from:
         query = query.where(Run.created_at >= date_from)
     if date_to:

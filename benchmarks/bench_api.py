@@ -1,0 +1,210 @@
+"""API benchmark: GET /api/v1/executions?limit=50 under wrk (50 connections, one server worker) beside a bare
+Starlette route returning the same rows from the same SQLite store of 100,000 runs, in the same run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_store import (
+    WORKSPACE,
+    Config,
+    SqliteBackend,
+    create_pipelines,
+    fill_runs,
+    plan_runs,
+    progress,
+)
+from common import machine_info, markdown_table
+
+from testledger.db.engine import Store
+from testledger.services.tokens import create_token
+
+PATH = "/api/v1/executions?limit=50"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def build_store(home: Path, runs: int) -> tuple[Path, str]:
+    """A SQLite store with `runs` runs over 200 pipelines, and a viewer token of their workspace."""
+    db = home / "testledger.db"
+    store = Store(f"sqlite:///{db}")
+    cfg = Config(runs=runs, results=runs, pipelines=200, tests=200, chunk_runs=1000, ingest_sample=0, calls=0, seed=1)
+    ws_id, pipeline_ids, _keys = create_pipelines(store, cfg.pipelines)
+    fill_runs(SqliteBackend(), store, plan_runs(cfg, random.Random(1)), ws_id, pipeline_ids)
+    with store.write() as session:
+        token = create_token(session, workspace=WORKSPACE, role="viewer", name="bench", actor="bench").token
+    store.dispose()
+    return db, token
+
+
+def start(command: list[str], env: dict[str, str], port: int, headers: dict[str, str]) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               cwd=Path(__file__).parent)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}{PATH}", headers=headers, timeout=5)
+            if response.status_code == 200 and len(response.json()["items"]) == 50:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit(f"server did not start: {process.communicate()[1].decode()[-2000:]}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def wrk(port: int, headers: dict[str, str], seconds: int, connections: int) -> tuple[float, float, float]:
+    """Requests/s, p50 and p99 in ms, from wrk (2 threads) on loopback."""
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    out = subprocess.run([*args, f"http://127.0.0.1:{port}{PATH}"], capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out:
+        raise SystemExit(f"wrk saw errors:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    return rps, _ms(re.search(r"50%\s+(\S+)", out)[1]), _ms(re.search(r"99%\s+(\S+)", out)[1])  # type: ignore[index]
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def bench_ingest(cases: int, rounds: int) -> list[list[str]]:
+    """One JUnit file of `cases` cases: `testledger ingest` (a process of its own) against an upload to
+    `testledger serve`, each into a fresh SQLite store, alternating; seconds of the best round."""
+    from bench_ingest import make_specs, write_junit
+
+    work = Path(tempfile.mkdtemp(prefix="bench-api-ingest-"))
+    report = work / "junit.xml"
+    write_junit(report, make_specs(cases, 7))
+    times: dict[str, list[float]] = {"cli": [], "http": []}
+    for number in range(rounds):
+        for how in ("cli", "http"):
+            home = work / f"{how}-{number}"
+            home.mkdir()
+            env = {**os.environ, "TESTLEDGER_HOME": str(home), "TESTLEDGER_DATABASE_URL": f"sqlite:///{home}/t.db"}
+            times[how].append(_ingest_cli(report, env) if how == "cli" else _ingest_http(report, env, home))
+            progress(f"ingest round {number + 1}: {how} {times[how][-1]:.1f} s")
+    shutil.rmtree(work, ignore_errors=True)
+    cli, http = min(times["cli"]), min(times["http"])
+    return [[f"`testledger ingest` of {cases:,} cases (baseline)", f"{cli:.1f}", f"{cases / cli:,.0f}", "1.00"],
+            ["`POST /api/v1/ingest` of the same file", f"{http:.1f}", f"{cases / http:,.0f}", f"{http / cli:.2f}"]]
+
+
+def _ingest_cli(report: Path, env: dict[str, str]) -> float:
+    Store(env["TESTLEDGER_DATABASE_URL"]).dispose()  # both sides start from a migrated store
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "testledger", "ingest", str(report), "-p", "bench", "--no-fail"],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def _ingest_http(report: Path, env: dict[str, str], home: Path) -> float:
+    store = Store(env["TESTLEDGER_DATABASE_URL"])
+    with store.write() as session:
+        token = create_token(session, workspace="WKS", role="runner", name="bench", actor="bench").token
+    store.dispose()
+    port = free_port()
+    headers = {"Authorization": f"Bearer {token}"}
+    process = subprocess.Popen([sys.executable, "-m", "testledger", "serve", "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        started = time.perf_counter()
+        with report.open("rb") as upload:
+            response = httpx.post(f"http://127.0.0.1:{port}/api/v1/ingest", headers=headers, timeout=600,
+                                  data={"pipeline_key": "bench"}, files={"files": (report.name, upload)})
+        elapsed = time.perf_counter() - started
+        response.raise_for_status()
+        return elapsed
+    finally:
+        stop(process)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=100_000)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=2, help="Alternating rounds per server; the best is kept.")
+    parser.add_argument("--ingest-cases", type=int, default=100_000, help="Cases of the ingest comparison; 0: skip.")
+    args = parser.parse_args(argv)
+    if args.ingest_cases:
+        ingest_rows = bench_ingest(args.ingest_cases, args.rounds)
+        print(markdown_table(["ingest", "seconds", "cases/s", "time vs baseline"], ingest_rows) + "\n")
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install -y wrk")
+    home = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    progress(f"filling {args.runs:,} runs into {home}")
+    db, token = build_store(home, args.runs)
+    env = {**os.environ, "TESTLEDGER_HOME": str(home), "TESTLEDGER_DATABASE_URL": f"sqlite:///{db}",
+           "BENCH_DB": str(db), "BENCH_WORKSPACE": WORKSPACE}
+    servers = {
+        "bare Starlette + sqlite3 (baseline)": (
+            [sys.executable, "-m", "uvicorn", "bare_api:app", "--workers", "1", "--log-level", "warning",
+             "--no-access-log"], {}),
+        "testledger serve (FastAPI, auth, response_model)": (
+            [sys.executable, "-m", "testledger", "serve", "--workers", "1"], {"Authorization": f"Bearer {token}"}),
+    }
+    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in servers}
+    for round_number in range(args.rounds):
+        for name, (command, headers) in servers.items():
+            port = free_port()
+            process = start([*command, "--host", "127.0.0.1", "--port", str(port)], env, port, headers)
+            try:
+                wrk(port, headers, 3, args.connections)  # warm-up
+                results[name].append(wrk(port, headers, args.seconds, args.connections))
+                progress(f"round {round_number + 1}: {name}: {results[name][-1][0]:,.0f} req/s")
+            finally:
+                stop(process)
+    shutil.rmtree(home, ignore_errors=True)
+    best = {name: max(runs) for name, runs in results.items()}
+    baseline = best[next(iter(servers))][0]
+    rows = [[name, f"{rps:,.0f}", f"{p50:.1f}", f"{p99:.1f}", f"{rps / baseline:.0%}"]
+            for name, (rps, p50, p99) in best.items()]
+    info = machine_info()
+    print(f"Machine: {', '.join(f'{k} {v}' for k, v in info.items())}\n")
+    print(f"`GET {PATH}` on a SQLite store of {args.runs:,} runs; wrk -t2 -c{args.connections} -d{args.seconds}s "
+          f"on loopback, one server worker; best of {args.rounds} alternating rounds.\n")
+    print(markdown_table(["server", "requests/s", "p50 ms", "p99 ms", "of baseline"], rows))
+    names = list(servers)
+    ratios = [f"{api[0] / bare[0]:.0%}" for bare, api in zip(results[names[0]], results[names[1]], strict=True)]
+    print(f"\nRatio in each round (same store, back to back): {', '.join(ratios)}")
+
+
+if __name__ == "__main__":
+    main()

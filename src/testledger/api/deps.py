@@ -1,0 +1,91 @@
+"""Dependencies every route shares, as `Annotated` aliases: the app state, sessions, and who is asking."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException
+
+from testledger.api.state import ApiState
+from testledger.errors import NotFound
+from testledger.services.tokens import ROLES, Principal, authenticate, touch_token
+
+bearer = HTTPBearer(auto_error=False, description="An API token from `testledger tokens create`.")
+NO_AUTH = Principal(token_id=None, workspace=None, role="admin", operator="local")
+
+
+def get_state(request: Request) -> ApiState:
+    state: ApiState = request.app.state.ledger
+    return state
+
+
+State = Annotated[ApiState, Depends(get_state)]
+
+
+def read_session(state: State) -> Iterator[Session]:
+    with state.store.read() as db:
+        yield db
+
+
+def write_session(state: State) -> Iterator[Session]:
+    with state.store.write() as db:
+        yield db
+
+
+ReadDb = Annotated[Session, Depends(read_session)]
+WriteDb = Annotated[Session, Depends(write_session)]
+
+
+def current_principal(
+    state: State, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    """The token's workspace and role; 401 (the same answer for every kind of bad token) otherwise."""
+    if not state.auth:
+        return NO_AUTH
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(401, "send an API token as `Authorization: Bearer <token>` (`testledger tokens create`)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    with state.store.read() as db:
+        found = authenticate(db, token=credentials.credentials)
+    if found is None:
+        raise HTTPException(401, "the API token is unknown, revoked or expired", headers={"WWW-Authenticate": "Bearer"})
+    principal, due = found
+    if due and principal.token_id is not None:
+        with state.store.write() as db:
+            touch_token(db, token_id=principal.token_id)
+    return principal
+
+
+def require(role: str) -> Callable[[Principal], Principal]:
+    """A dependency admitting tokens with at least `role` (viewer < runner < admin)."""
+    needed = ROLES.index(role)
+
+    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if ROLES.index(principal.role) < needed:
+            raise HTTPException(403, f"this needs a {role} token; yours is {principal.role}")
+        return principal
+
+    return check
+
+
+Viewer = Annotated[Principal, Depends(require("viewer"))]
+Runner = Annotated[Principal, Depends(require("runner"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+def visible_workspace(principal: Principal, requested: str | None) -> str | None:
+    """The workspace a read is limited to: the token's own; another one does not exist for it (404)."""
+    if principal.workspace is None:
+        return requested
+    if requested is not None and requested != principal.workspace:
+        raise NotFound(f"workspace '{requested}' not found")
+    return principal.workspace
+
+
+def acting_workspace(principal: Principal, requested: str | None, state: ApiState) -> str:
+    """The workspace a write goes to: the token's own, or (without auth) the one named, else the default."""
+    return visible_workspace(principal, requested) or state.settings.workspace

@@ -1,0 +1,1 @@
+"""Route modules, one per feature; each exposes a `router`."""

@@ -1,0 +1,112 @@
+"""/api/v1/executions: list, show, one case, start, cancel and refresh runs (the execution seed's shape)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field, field_validator
+
+from testledger.api.deps import ReadDb, Runner, State, Viewer, acting_workspace, visible_workspace
+from testledger.schemas import CaseDetailOut, ExecutionOut, RunPage
+from testledger.services import execution, runs
+
+router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
+
+Key = Annotated[str, Field(max_length=64, description="Run key, e.g. WKS-0601-12.")]
+Index = Annotated[int, Field(ge=0, le=10_000_000, description="0-based case index (the seed's caseIndex).")]
+
+
+def schema_response(schema: BaseModel) -> Response:
+    """A service's schema, already validated, serialised once by pydantic (FastAPI would check it again:
+    a third of the time of a 50-run page)."""
+    return Response(schema.model_dump_json(), media_type="application/json")
+
+
+@router.get("", response_model=RunPage, summary="List runs, newest first, one keyset page at a time")
+def list_executions(
+    principal: Viewer, state: State,
+    workspace: Annotated[str | None, Query(max_length=16)] = None,
+    pipeline_key: Annotated[str | None, Query(max_length=100)] = None,
+    status: Annotated[str | None, Query(max_length=20, description="Lifecycle, result or test_runs status.")] = None,
+    result: Annotated[str | None, Query(max_length=20)] = None,
+    environment: Annotated[str | None, Query(max_length=50)] = None,
+    branch: Annotated[str | None, Query(max_length=255)] = None,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=runs.MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")] = None,
+) -> Response:
+    with state.store.read() as db:
+        page = runs.list_executions(
+            db, workspace=visible_workspace(principal, workspace), pipeline_key=pipeline_key, status=status,
+            result=result, environment=environment, branch=branch, date_from=date_from, date_to=date_to,
+            limit=limit, cursor=cursor,
+        )
+    return schema_response(page)
+
+
+@router.get("/{key}", response_model=ExecutionOut, summary="One run with its cases")
+def get_execution(principal: Viewer, state: State, key: Key) -> Response:
+    with state.store.read() as db:
+        return schema_response(runs.get_execution(db, workspace=visible_workspace(principal, None), key=key))
+
+
+@router.get("/{key}/cases/{index}", response_model=CaseDetailOut, summary="One case result in full")
+def get_case(principal: Viewer, db: ReadDb, key: Key, index: Index) -> CaseDetailOut:
+    return runs.get_case(db, workspace=visible_workspace(principal, None), key=key, index=index)
+
+
+class ExecuteIn(BaseModel):
+    """Run a stored pipeline's current version on this server."""
+
+    pipeline_key: str = Field(max_length=100)
+    workspace: str | None = Field(default=None, max_length=16, description="Only without auth; a token has one.")
+    environment: str | None = Field(default=None, max_length=50)
+    parameters: dict[str, str] = Field(default_factory=dict, description="Overrides of the pipeline's parameters.")
+    revision: str | None = Field(default=None, max_length=255)
+    branch: str | None = Field(default=None, max_length=255)
+    build_url: str | None = Field(default=None, max_length=2048)
+
+    @field_validator("parameters")
+    @classmethod
+    def _bounded(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > 200 or any(len(k) > 100 or len(v) > 10_000 for k, v in value.items()):
+            raise ValueError("at most 200 parameters, names up to 100 and values up to 10,000 characters")
+        return value
+
+
+@router.post("", response_model=ExecutionOut, status_code=202, summary="Start a run; answers at once with its key")
+def execute(principal: Runner, state: State, body: ExecuteIn) -> ExecutionOut:
+    workspace = acting_workspace(principal, body.workspace, state)
+    with state.store.write() as db:
+        run = execution.create_pipeline_run(
+            db, workspace=workspace, pipeline_key=body.pipeline_key, actor=principal.operator,
+            allowed_environments=state.settings.environments, environment=body.environment,
+            overrides=body.parameters, trigger="api", revision=body.revision, branch=body.branch,
+            build_url=body.build_url,
+        )
+        key = run.key
+    state.start_run(key, body.parameters)
+    with state.store.read() as db:
+        return runs.get_execution(db, workspace=workspace, key=key, with_cases=False)
+
+
+@router.post("/{key}/cancel", response_model=ExecutionOut, summary="Cancel a run")
+def cancel(principal: Runner, state: State, key: Key) -> ExecutionOut:
+    workspace = visible_workspace(principal, None)
+    if key in state.runs_here():
+        with state.store.read() as db:  # the visibility check the executor's own cancel does not make
+            runs.get_execution(db, workspace=workspace, key=key, with_cases=False)
+        return state.executor.cancel(key)
+    with state.store.write() as db:
+        return execution.request_cancel(db, workspace=workspace, key=key)
+
+
+@router.post("/{key}/refresh", response_model=ExecutionOut, summary="Repair a run whose executor is gone")
+def refresh(principal: Runner, state: State, key: Key) -> ExecutionOut:
+    with state.store.write() as db:
+        return execution.refresh_run(
+            db, workspace=visible_workspace(principal, None), key=key, stale_after=state.settings.stale_after_seconds
+        )
