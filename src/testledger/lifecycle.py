@@ -10,10 +10,18 @@ PENDING, RUNNING, COMPLETED, CANCELLED, TIMEOUT = "pending", "running", "complet
 STATUSES = (PENDING, RUNNING, COMPLETED, CANCELLED, TIMEOUT)
 TERMINAL = frozenset({COMPLETED, CANCELLED, TIMEOUT})
 
-RESULTS = ("passed", "failed", "error", "skipped")
-CASE_STATUSES = ("passed", "failed", "error", "skipped")
-FAILURE_CATEGORIES = ("assertion", "timeout", "error", "infrastructure")
-TRIGGERS = ("manual", "plan", "gatekeeper", "api")
+#: A completed run's result and a case result's status share one vocabulary.
+PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
+RESULTS = (PASSED, FAILED, ERROR, SKIPPED)
+CASE_STATUSES = RESULTS
+#: Case statuses that count as not passing (listed first by `runs show`).
+NOT_PASSED = (FAILED, ERROR)
+INFRASTRUCTURE = "infrastructure"
+FAILURE_CATEGORIES = ("assertion", "timeout", "error", INFRASTRUCTURE)
+TRIGGER_MANUAL, TRIGGER_GATEKEEPER = "manual", "gatekeeper"
+TRIGGERS = (TRIGGER_MANUAL, "plan", TRIGGER_GATEKEEPER, "api")
+#: The `test_runs` view's statuses (`view_status`); RUNNING covers pending and running.
+VIEW_RUNNING, VIEW_PASSED, VIEW_FAILED, VIEW_CANCELLED, VIEW_ERROR = "running", PASSED, FAILED, CANCELLED, ERROR
 
 #: pending may end without running: cancelled before start, or completed with nothing run (skipped),
 #: e.g. `runs start` followed by `runs finish` when the CI job had nothing to test.
@@ -57,16 +65,16 @@ class Totals:
     def count(self, status: str, *, flaky: bool, category: str | None, sign: int = 1) -> None:
         """Count one result (sign=-1 takes one back, when a rerun replaces it)."""
         self.tests += sign
-        if status == "passed":
+        if status == PASSED:
             self.passed += sign
-        elif status == "failed":
+        elif status == FAILED:
             self.failed += sign
-        elif status == "error":
+        elif status == ERROR:
             self.errors += sign
         else:
             self.skipped += sign
         self.flaky += sign * flaky
-        self.infra_faults += sign * (category == "infrastructure")
+        self.infra_faults += sign * (category == INFRASTRUCTURE)
 
 
 def derive_result(totals: Totals, *, run_error: bool = False) -> str:
@@ -74,12 +82,12 @@ def derive_result(totals: Totals, *, run_error: bool = False) -> str:
     skipped; otherwise passed. A case `error` (an exception in the test) is a test failure, not an
     infrastructure fault: only the `infrastructure` category or a run-level fault makes `error`."""
     if run_error or totals.infra_faults:
-        return "error"
+        return ERROR
     if totals.failed or totals.errors:
-        return "failed"
+        return FAILED
     if totals.tests == 0 or totals.passed == 0:
-        return "skipped"
-    return "passed"
+        return SKIPPED
+    return PASSED
 
 
 def view_status(status: str, result: str | None) -> str:
@@ -90,12 +98,12 @@ def view_status(status: str, result: str | None) -> str:
     `result` keeps the distinction for anyone who needs it.
     """
     if status in (PENDING, RUNNING):
-        return "running"
+        return VIEW_RUNNING
     if status == CANCELLED:
-        return "cancelled"
-    if status == TIMEOUT or result == "error":
-        return "error"
-    return "failed" if result == "failed" else "passed"
+        return VIEW_CANCELLED
+    if status == TIMEOUT or result == ERROR:
+        return VIEW_ERROR
+    return VIEW_FAILED if result == FAILED else VIEW_PASSED
 
 
 ENVIRONMENT_ALIASES = {"production": "prod", "development": "dev"}

@@ -22,7 +22,7 @@ def test_empty_store_lists_nothing(cli: Any) -> None:
 def test_missing_run_is_one_line_and_exit_4(cli: Any) -> None:
     result = cli("runs", "show", "X")
     assert result.code == 4
-    assert result.stderr == "error: run 'X' not found\n"
+    assert result.stderr == "error: run 'X' not found (run keys look like WKS-0601-12)\n"
     assert "Traceback" not in result.stdout + result.stderr
 
 

@@ -22,9 +22,9 @@ def _workspace(key: str) -> Workspace:
 def test_a_lost_race_for_a_new_row_is_a_conflict(store: Store) -> None:
     with store.write() as db:
         db.add(_workspace("RACE"))
-    with pytest.raises(Conflict, match="changed the same data at the same time; nothing was stored: run it again"):
-        with store.write() as db:
-            db.add(_workspace("RACE"))
+    lost = "changed the same data at the same time; nothing was stored: run it again"
+    with pytest.raises(Conflict, match=lost), store.write() as db:
+        db.add(_workspace("RACE"))
     with store.read() as db:  # the losing transaction left nothing behind
         assert db.scalar(text("SELECT count(*) FROM workspaces WHERE key = 'RACE'")) == 1
 
@@ -43,9 +43,9 @@ def test_a_store_locked_by_another_writer_is_busy(store_url: str) -> None:
         holder.execute(text("SELECT * FROM workspaces WHERE key = 'LOCK' FOR UPDATE"))
         waiting = Store(store_url.replace("?options=", "?options=-clock_timeout%3D200%20"))
     try:
-        with pytest.raises(Busy, match=r"is busy \(.*\): another command is writing; run it again") as caught:
-            with waiting.write() as db:
-                db.execute(text("UPDATE workspaces SET run_seq = run_seq + 1"))
+        busy = r"is busy \(.*\): another command is writing; run it again"
+        with pytest.raises(Busy, match=busy) as caught, waiting.write() as db:
+            db.execute(text("UPDATE workspaces SET run_seq = run_seq + 1"))
         assert isinstance(caught.value, Unavailable)
     finally:
         holder.rollback()
@@ -56,9 +56,8 @@ def test_a_store_locked_by_another_writer_is_busy(store_url: str) -> None:
 @pytest.mark.parametrize("use", ["write", "read"])
 def test_an_unreachable_store_is_unavailable_with_the_password_hidden(use: str) -> None:
     store = Store("postgresql+psycopg://tl:hunter2@127.0.0.1:9/test", check_schema=False)
-    with pytest.raises(Unavailable, match="is unavailable: ") as caught:
-        with getattr(store, use)() as db:
-            db.execute(text("SELECT 1"))
+    with pytest.raises(Unavailable, match="is unavailable: ") as caught, getattr(store, use)() as db:
+        db.execute(text("SELECT 1"))
     assert "hunter2" not in str(caught.value) and "tl:***@127.0.0.1:9" in str(caught.value)
 
 
@@ -69,9 +68,8 @@ def test_an_unreadable_sqlite_file_is_unavailable(tmp_path: Any) -> None:
     for leftover in tmp_path.glob("testledger.db-*"):
         leftover.unlink()
     path.write_bytes(b"not a database" * 1000)
-    with pytest.raises(Unavailable, match="is unavailable: file is not a database"):
-        with store.read() as db:
-            db.execute(text("SELECT count(*) FROM test_runs"))
+    with pytest.raises(Unavailable, match="is unavailable: file is not a database"), store.read() as db:
+        db.execute(text("SELECT count(*) FROM test_runs"))
 
 
 def test_cli_maps_the_domain_error_to_its_exit_code(
@@ -89,7 +87,8 @@ def test_cli_maps_the_domain_error_to_its_exit_code(
     else:
         holder = create_engine(store_url).connect()
         holder.execute(text("SELECT * FROM workspaces WHERE key = 'WKS' FOR UPDATE"))
-        monkeypatch.setenv("TESTLEDGER_DATABASE_URL", store_url.replace("?options=", "?options=-clock_timeout%3D200%20"))
+        locking = store_url.replace("?options=", "?options=-clock_timeout%3D200%20")
+        monkeypatch.setenv("TESTLEDGER_DATABASE_URL", locking)
     get_settings.cache_clear()
     try:
         result = cli("runs", "start", "-p", "e2e", "-e", "ci")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from testledger.db import records
 from testledger.db.engine import Store
 from testledger.db.tables import CaseResult, Run
 from testledger.errors import Conflict, Invalid
@@ -92,9 +93,8 @@ def test_a_bad_file_stores_nothing_unless_partial(store: Store, tmp_path: Path) 
 def test_same_file_twice_into_one_run_is_not_duplicated(store: Store, tmp_path: Path) -> None:
     report = write(tmp_path, "a.xml", FAILING)
     with store.write() as db:
-        run = runs.create_run(db, workspace="WKS", actor="me", environment="ci", allowed_environments=ENVS,
-                              pipeline_key="unit")
-        key = run.key
+        key = records.create_run(db, workspace="WKS", actor="me", environment="ci", allowed_environments=ENVS,
+                                 pipeline_key="unit").key
     ingest(store, [report], run_key=key)
     ingest(store, [report, write(tmp_path, "b.xml", PASSING)], run_key=key)
     e = execution(store, key)

@@ -64,7 +64,8 @@ def configure_logging(verbose: int) -> None:
 
     from testledger.settings import get_settings
 
-    level: int | str = {0: get_settings().log_level, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    levels: dict[int, int | str] = {0: get_settings().log_level, 1: logging.INFO}
+    level = levels.get(verbose, logging.DEBUG)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("testledger")

@@ -70,6 +70,10 @@ def execution_tree(execution: ExecutionOut, *, show_all: bool = False) -> Tree:
         nodes[case.index] = _case_node(parent, case)
     if len(shown) < len(cases):
         branch.add(f"[dim]… and {len(cases) - len(shown)} passed cases (--all lists them)[/]")
+    elif execution.next_cursor is not None:  # the service listed only some cases (`runs show` of a large run)
+        more = f"{execution.cases_total - len(cases)} more cases" if execution.cases_total else "more cases"
+        branch.add(f"[dim]… and {more}: --all lists every case, --cursor {escape(execution.next_cursor)} "
+                   "pages through them[/]")
     return tree
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from testledger import lifecycle
+from testledger.db import records as runs
 from testledger.db.bulk import Batch, NewResult, ResultWriter, add_to_counters, stored_case_ids
 from testledger.db.tables import CaseResult, ReportFile, Run
 from testledger.db.types import utcnow
@@ -21,7 +22,6 @@ from testledger.ingest import parse_process
 from testledger.ingest.convert import StoredRerun, merge_rerun, stream_results
 from testledger.ingest.model import ReportInfo, ReportParseError
 from testledger.ingest.sources import file_digest, open_report
-from testledger.services import runs
 
 
 @dataclass
