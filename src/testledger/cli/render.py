@@ -71,9 +71,8 @@ def execution_tree(execution: ExecutionOut, *, show_all: bool = False) -> Tree:
     if len(shown) < len(cases):
         branch.add(f"[dim]… and {len(cases) - len(shown)} passed cases (--all lists them)[/]")
     elif execution.next_cursor is not None:  # the service listed only some cases (`runs show` of a large run)
-        more = f"{execution.cases_total - len(cases)} more cases" if execution.cases_total else "more cases"
-        branch.add(f"[dim]… and {more}: --all lists every case, --cursor {escape(execution.next_cursor)} "
-                   "pages through them[/]")
+        more = f"{execution.cases_total - len(cases)} more" if execution.cases_total else "more"
+        branch.add(f"[dim]… and {more} (--all lists them, --cursor {escape(execution.next_cursor)} pages)[/]")
     return tree
 
 
