@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -48,13 +49,12 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def ingest(store: Store, paths: list[Path], **kw: object) -> str:
+def ingest(store: Store, paths: list[Path], **kw: Any) -> str:
+    max_bytes = int(kw.pop("max_bytes", 1 << 20))
+    if "run_key" not in kw:
+        kw = {"pipeline_key": "unit", "environment": "ci", "allowed_environments": ENVS, **kw}
     with store.write() as db:
-        return ingest_files(  # type: ignore[misc]
-            db, workspace="WKS", paths=paths, actor="ci-bot", max_bytes=kw.pop("max_bytes", 1 << 20),
-            **({"pipeline_key": "unit", "environment": "ci", "allowed_environments": ENVS} if "run_key" not in kw
-               else {}), **kw,
-        ).run_key
+        return ingest_files(db, workspace="WKS", paths=paths, actor="ci-bot", max_bytes=max_bytes, **kw).run_key
 
 
 def execution(store: Store, key: str):  # type: ignore[no-untyped-def]
