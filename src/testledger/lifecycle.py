@@ -16,8 +16,8 @@ RESULTS = (PASSED, FAILED, ERROR, SKIPPED)
 CASE_STATUSES = RESULTS
 #: Case statuses that count as not passing (listed first by `runs show`).
 NOT_PASSED = (FAILED, ERROR)
+#: The failure category of a case that failed for reasons outside the test (see `failures.categorise`).
 INFRASTRUCTURE = "infrastructure"
-FAILURE_CATEGORIES = ("assertion", "timeout", "error", INFRASTRUCTURE)
 TRIGGER_MANUAL, TRIGGER_GATEKEEPER = "manual", "gatekeeper"
 TRIGGERS = (TRIGGER_MANUAL, "plan", TRIGGER_GATEKEEPER, "api")
 #: The `test_runs` view's statuses (`view_status`); RUNNING covers pending and running.

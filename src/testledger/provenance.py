@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import getpass
 import os
+from dataclasses import dataclass
 from typing import TypedDict
-
-from pydantic import BaseModel
 
 from testledger.lifecycle import TRIGGER_GATEKEEPER, TRIGGER_MANUAL
 
@@ -21,8 +20,12 @@ class CiDefaults(TypedDict):
     build_url: str | None
 
 
-class Provenance(BaseModel):
-    """Who started a run, how, and from which revision: the run fields every launcher fills."""
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Who started a run, how, and from which revision: the run fields every launcher fills.
+
+    A plain dataclass, not a schema: the CLI builds one on every start, without importing pydantic.
+    """
 
     actor: str
     trigger: str = TRIGGER_MANUAL

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from testledger.lifecycle import ERROR, FAILED, PASSED, SKIPPED
+
 # Who acts and what the CI job says live outside the CLI, so every adapter records the same.
 from testledger.provenance import actor as actor
 from testledger.provenance import ci_defaults as ci_defaults
@@ -27,7 +29,7 @@ EXIT_INVALID = 3  # bad input or a conflict with stored state; nothing was chang
 EXIT_NOT_FOUND = 4  # the named run, pipeline or file does not exist
 EXIT_STORE = 5  # the store cannot be opened or is at the wrong schema revision
 
-RESULT_EXIT = {"passed": EXIT_OK, "skipped": EXIT_OK, "failed": EXIT_FAILED, "error": EXIT_ERROR}
+RESULT_EXIT = {PASSED: EXIT_OK, SKIPPED: EXIT_OK, FAILED: EXIT_FAILED, ERROR: EXIT_ERROR}
 
 
 def settings() -> Settings:

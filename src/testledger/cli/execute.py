@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import typer
 
 from testledger.cli import context as ctx
+from testledger.lifecycle import CANCELLED, NOT_PASSED, PASSED
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -43,8 +44,8 @@ class Progress:
                 return
             self.running.pop(event.index, None)
             self.done += 1
-            self.passed += event.status == "passed"
-            self.failed += event.status in ("failed", "error")
+            self.passed += event.status == PASSED
+            self.failed += event.status in NOT_PASSED
             line = self._line(event) if not self.live else None
         if line:
             self.stream.write(line)
@@ -53,7 +54,7 @@ class Progress:
         from testledger.cli.render import format_duration
 
         extra = " (flaky)" if event.flaky else ""
-        error = f": {event.error.splitlines()[0]}" if event.error and event.status != "passed" else ""
+        error = f": {event.error.splitlines()[0]}" if event.error and event.status != PASSED else ""
         width = len(str(self.total))
         return (f"[{self.done:>{width}}/{self.total}] {event.status.upper():<7} {event.index}: {event.key} "
                 f"({format_duration(event.duration_ms)}){extra}{error}\n")
@@ -186,7 +187,7 @@ def cancel(
         execution = request_cancel(db, workspace=ctx.resolve_workspace(workspace), key=key)
     if as_json:
         ctx.print_json(execution)
-    elif execution.status == "CANCELLED":
+    elif execution.status == CANCELLED.upper():
         typer.echo(f"{key}: cancelled")
     else:
         wait = ctx.settings().heartbeat_seconds

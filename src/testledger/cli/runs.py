@@ -183,8 +183,10 @@ def finish(
 
 def exit_code(status: str, result: str | None) -> int:
     """0 passed or skipped; 1 failed; 2 error, timeout; cancelled counts as failed."""
-    if status == "TIMEOUT":
+    from testledger.lifecycle import CANCELLED, ERROR, TIMEOUT
+
+    if status.lower() == TIMEOUT:
         return ctx.EXIT_ERROR
-    if status == "CANCELLED":
+    if status.lower() == CANCELLED:
         return ctx.EXIT_FAILED
-    return ctx.RESULT_EXIT.get((result or "error").lower(), ctx.EXIT_ERROR)
+    return ctx.RESULT_EXIT.get((result or ERROR).lower(), ctx.EXIT_ERROR)
