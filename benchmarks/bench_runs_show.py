@@ -1,7 +1,8 @@
 """`testledger runs show` of a 100,000-case run: wall time and peak memory, beside the old way and a baseline.
 
 Each variant is a fresh process, timed end to end (interpreter start, store, query, output to
-/dev/null) with its peak RSS from `wait4`:
+/dev/null), with its CPU time (user + system) and peak RSS from `wait4`. On a shared, loaded
+machine the wall time mostly measures waiting for a core; the CPU time is the steadier figure:
 
 - baseline: the same process shape that reads only the run row (`get_execution(with_cases=False)`);
 - old way: what `runs show` did before: every case loaded as a schema, then the tree filtered;
@@ -67,8 +68,8 @@ def junit(path: Path, cases: int, seed: int = 7) -> None:
         out.write("</testsuite></testsuites>\n")
 
 
-def measure(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of one fresh process.
+def measure(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds (user + system), peak RSS in MB) of one fresh process.
 
     Started with posix_spawn, not fork: a forked child's peak RSS would start at this process's
     (which holds the ingested run), hiding the command's own.
@@ -80,7 +81,7 @@ def measure(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{argv} failed with {os.waitstatus_to_exitcode(status)}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def prepare(url: str, home: Path, report: Path) -> str:
@@ -95,7 +96,7 @@ def prepare(url: str, home: Path, report: Path) -> str:
     return outcome.run_key
 
 
-def bench(url: str, home: Path, report: Path, repeat: int) -> dict[str, tuple[float, float]]:
+def bench(url: str, home: Path, report: Path, repeat: int) -> dict[str, tuple[float, float, float]]:
     key = prepare(url, home, report)
     env = {**os.environ, "TESTLEDGER_HOME": str(home), "TESTLEDGER_DATABASE_URL": url, "COLUMNS": "120"}
     cli = [sys.executable, "-m", "testledger", "runs", "show", key]
@@ -106,11 +107,13 @@ def bench(url: str, home: Path, report: Path, repeat: int) -> dict[str, tuple[fl
         "`runs show --json`": [*cli, "--json"],
         "`runs show --cursor 50000` (200 cases)": [*cli, "--cursor", "50000"],
     }
-    results: dict[str, tuple[float, float]] = {}
+    results: dict[str, tuple[float, float, float]] = {}
     for name, argv in variants.items():
         samples = [measure(argv, env) for _ in range(repeat)]
-        results[name] = (statistics.median(s[0] for s in samples), max(s[1] for s in samples))
-        print(f"{url.split(':')[0]} {name}: {results[name][0]:.2f} s, {results[name][1]:.0f} MB", file=sys.stderr)
+        results[name] = (statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples),
+                         max(s[2] for s in samples))
+        wall, cpu, rss = results[name]
+        print(f"{url.split(':')[0]} {name}: {wall:.2f} s wall, {cpu:.2f} s CPU, {rss:.0f} MB", file=sys.stderr)
     return results
 
 
@@ -123,7 +126,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-show-"))
     report = tmp / "big.xml"
     junit(report, args.cases)
-    table: dict[str, dict[str, tuple[float, float]]] = {}
+    table: dict[str, dict[str, tuple[float, float, float]]] = {}
     if args.backend in ("sqlite", "both"):
         table["SQLite"] = bench(f"sqlite:///{tmp / 'sqlite' / 'testledger.db'}", tmp / "sqlite", report, args.repeat)
     if args.backend in ("postgresql", "both"):
@@ -141,8 +144,8 @@ def main() -> None:
     print(markdown_table(["machine / data", ""], [*machine_info().items(), ("cases in the run", f"{args.cases:,}")]))
     print()
     backends = list(table)
-    headers = ["variant", *(f"{b} wall / peak RSS" for b in backends)]
-    rows = [[name, *(f"{table[b][name][0]:.2f} s / {table[b][name][1]:.0f} MB" for b in backends)]
+    headers = ["variant", *(f"{b} wall / CPU / peak RSS" for b in backends)]
+    rows = [[name, *("{:.2f} s / {:.2f} s / {:.0f} MB".format(*table[b][name]) for b in backends)]
             for name in next(iter(table.values()))]
     print(markdown_table(headers, rows))
 
