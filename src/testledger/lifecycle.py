@@ -14,7 +14,7 @@ TERMINAL = frozenset({COMPLETED, CANCELLED, TIMEOUT})
 PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
 RESULTS = (PASSED, FAILED, ERROR, SKIPPED)
 CASE_STATUSES = RESULTS
-#: Case statuses that count as not passing (listed first by `runs show`).
+#: Case statuses that count as a failure of the test.
 NOT_PASSED = (FAILED, ERROR)
 #: The failure category of a case that failed for reasons outside the test (see `failures.categorise`).
 INFRASTRUCTURE = "infrastructure"

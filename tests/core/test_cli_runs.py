@@ -185,3 +185,18 @@ def test_show_of_a_large_run_lists_failures_and_pages_the_rest(cli: Any, tmp_pat
     assert [c["index"] for c in last["cases"]] == list(range(200, 250)) and last["next_cursor"] is None
     everything = cli("runs", "show", key, "--all")
     assert "Case 249: test_249" in everything.stdout and "--cursor" not in everything.stdout
+
+
+def test_verbose_logs_what_happens_to_stderr(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from testledger.settings import get_settings
+
+    quiet = cli("runs", "start", "-p", "e2e", "-e", "ci")
+    assert quiet.code == 0 and quiet.stderr == ""
+    loud = cli("-v", "runs", "start", "-p", "e2e", "-e", "ci")
+    key = loud.stdout.strip()
+    assert f"INFO testledger.db.records: run {key} created (pipeline e2e, ci, by tester)" in loud.stderr
+    assert "DEBUG" not in loud.stderr and "DEBUG testledger.db.engine: store " in cli("-vv", "runs", "list").stderr
+    monkeypatch.setenv("TESTLEDGER_LOG_LEVEL", "info")
+    get_settings.cache_clear()
+    finished = cli("runs", "finish", key)
+    assert f"INFO testledger.db.records: run {key} completed (skipped)" in finished.stderr

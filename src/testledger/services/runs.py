@@ -1,4 +1,4 @@
-"""Runs: create, move through the lifecycle, fetch with cases, list with filters and keyset pages."""
+"""Runs: open and finish by hand, fetch with bounded, paged cases, list with filters and keyset pages."""
 
 from __future__ import annotations
 
