@@ -23,9 +23,9 @@ import argparse
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -68,20 +68,30 @@ def junit(path: Path, cases: int, seed: int = 7) -> None:
         out.write("</testsuite></testsuites>\n")
 
 
-def measure(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds (user + system), peak RSS in MB) of one fresh process.
+#: Forks and execs the measured command and reports its rusage: started from this small
+#: interpreter, the command's peak RSS is its own. (A child of the benchmark process itself would
+#: carry that process's high-water mark, which holds the ingested run, through fork or vfork + exec.)
+LAUNCHER = """
+import os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.execv(sys.argv[1], sys.argv[1:])
+_pid, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - started
+print(os.waitstatus_to_exitcode(status), wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+"""
 
-    Started with posix_spawn, not fork: a forked child's peak RSS would start at this process's
-    (which holds the ingested run), hiding the command's own.
-    """
-    actions = [(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)]
-    started = time.perf_counter()
-    pid = os.posix_spawn(argv[0], argv, env, file_actions=actions)
-    _pid, status, usage = os.wait4(pid, 0)
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{argv} failed with {os.waitstatus_to_exitcode(status)}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+def measure(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds (user + system), peak RSS in MB) of one fresh process."""
+    done = subprocess.run([sys.executable, "-c", LAUNCHER, *argv], env=env, capture_output=True, text=True)
+    code, wall, cpu, rss = done.stdout.split()
+    if code != "0":
+        raise SystemExit(f"{argv} failed with {code}: {done.stderr[-2000:]}")
+    return float(wall), float(cpu), float(rss)
 
 
 def prepare(url: str, home: Path, report: Path) -> str:
