@@ -18,10 +18,18 @@ CASE_STATUSES = RESULTS
 NOT_PASSED = (FAILED, ERROR)
 #: The failure category of a case that failed for reasons outside the test (see `failures.categorise`).
 INFRASTRUCTURE = "infrastructure"
+FAILURE_CATEGORIES = ("assertion", "timeout", "error", INFRASTRUCTURE)
 TRIGGER_MANUAL, TRIGGER_GATEKEEPER = "manual", "gatekeeper"
 TRIGGERS = (TRIGGER_MANUAL, "plan", TRIGGER_GATEKEEPER, "api")
 #: The `test_runs` view's statuses (`view_status`); RUNNING covers pending and running.
 VIEW_RUNNING, VIEW_PASSED, VIEW_FAILED, VIEW_CANCELLED, VIEW_ERROR = "running", PASSED, FAILED, CANCELLED, ERROR
+#: Why a case never started, by what stopped its run early. One rule for all three: such a case is
+#: SKIPPED with this reason (a case that was running when the run's time limit hit it FAILED, timeout).
+NOT_RUN = {
+    "timeout": "not run: run time limit reached",
+    "cancelled": "not run: cancelled",
+    "fail_fast": "not run: fail_fast",
+}
 
 #: pending may end without running: cancelled before start, or completed with nothing run (skipped),
 #: e.g. `runs start` followed by `runs finish` when the CI job had nothing to test.
@@ -48,7 +56,7 @@ def check_transition(key: str, current: str, target: str) -> None:
 
 @dataclass(slots=True)
 class Totals:
-    """Top-level case counts of a run (or of a batch of results on its way to one)."""
+    """Test counts of a run (or of a batch of results on its way to one): leaf results, never groups."""
 
     tests: int = 0
     passed: int = 0
@@ -74,13 +82,23 @@ class Totals:
         else:
             self.skipped += sign
         self.flaky += sign * flaky
-        self.infra_faults += sign * (category == INFRASTRUCTURE)
+        # Only a case that could not give a verdict (an error of the infrastructure) makes a run
+        # ERROR; a test's own failure, whatever its category, makes it FAILED.
+        self.infra_faults += sign * (status == ERROR and category == INFRASTRUCTURE)
+
+
+def is_group(status: str, *, has_tests: bool, a_test_failed: bool) -> bool:
+    """Whether a pipeline case with sub-results is only the group of its tests (not counted; its
+    tests are). One that failed while none of its tests did (pytest crashed or was interrupted after
+    they passed) counts as a test itself, so the tests that passed never hide its failure."""
+    return has_tests and (status not in NOT_PASSED or a_test_failed)
 
 
 def derive_result(totals: Totals, *, run_error: bool = False) -> str:
     """The seed's rule: an infrastructure fault -> error; any failure -> failed; nothing ran ->
     skipped; otherwise passed. A case `error` (an exception in the test) is a test failure, not an
-    infrastructure fault: only the `infrastructure` category or a run-level fault makes `error`."""
+    infrastructure fault: only an `error` case of category `infrastructure` (it could not run, or
+    its environment failed it) or a run-level fault makes `error`; a `failed` case never does."""
     if run_error or totals.infra_faults:
         return ERROR
     if totals.failed or totals.errors:

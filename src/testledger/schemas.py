@@ -15,7 +15,9 @@ from pydantic import BaseModel, Field
 
 
 class TotalsOut(BaseModel):
-    tests: int = Field(description="Top-level cases recorded (sub-results of a pytest case count once).")
+    tests: int = Field(
+        description="Tests recorded: leaf results (a pipeline case with sub-results is a group; its tests count)."
+    )
     passed: int
     failed: int
     errors: int
@@ -38,7 +40,9 @@ class CaseOut(BaseModel):
     classname: str | None = None
     status: str = Field(description="PASSED, FAILED, ERROR or SKIPPED.")
     duration_ms: int | None = None
-    error: str | None = Field(default=None, description="`ErrorType: message` of a non-passed case.")
+    error: str | None = Field(
+        default=None, description="`ErrorType: message` of a failed case; why a skipped case did not run."
+    )
     failure_category: str | None = Field(
         default=None, description="assertion, timeout, error or infrastructure for a non-passed case."
     )

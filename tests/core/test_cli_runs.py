@@ -47,6 +47,31 @@ def test_start_finish_brackets_a_ci_job(cli: Any, tmp_path: Path) -> None:
     assert again.code == 3 and "already completed" in again.stderr
 
 
+def test_finishing_passed_over_failures_needs_force_and_is_noted(cli: Any, tmp_path: Path) -> None:
+    key = cli("runs", "start", "--pipeline", "payments", "--env", "ci").stdout.strip()
+    report = tmp_path / "report.xml"
+    report.write_text(FAILING)
+    assert cli("ingest", str(report), "--run", key).code == 0
+    refused = cli("runs", "finish", key, "--result", "passed")
+    assert refused.code == 3 and "--force" in refused.stderr and "1 failed" in refused.stderr
+    assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert json.loads(cli("runs", "show", key, "--json").stdout)["status"] == "RUNNING"  # nothing changed
+    forced = cli("runs", "finish", key, "--result", "passed", "--force", "--json")
+    assert forced.code == 0
+    shown = json.loads(forced.stdout)
+    assert shown["result"] == "PASSED"
+    assert shown["labels"]["result_override"] == "passed set by tester over failed (1 failed, 0 errors)"
+    assert "Result override: passed set by tester over failed" in cli("runs", "show", key).stdout
+
+
+def test_finishing_with_a_stricter_result_needs_no_force(cli: Any) -> None:
+    key = cli("runs", "start", "--pipeline", "build", "--env", "ci").stdout.strip()
+    finished = cli("runs", "finish", key, "--result", "failed", "--json")  # e.g. the build broke before tests
+    assert finished.code == 1
+    note = json.loads(finished.stdout)["labels"]["result_override"]
+    assert note == "failed set by tester over skipped (0 failed, 0 errors)"
+
+
 def test_show_draws_the_execution_tree(cli: Any, tmp_path: Path) -> None:
     report = tmp_path / "report.xml"
     report.write_text(FAILING)
@@ -63,9 +88,10 @@ def test_ingest_exit_codes_and_summary(cli: Any, tmp_path: Path) -> None:
     failing.write_text(FAILING)
     passing.write_text('<testsuite><testcase classname="a" name="b"/></testsuite>')
     result = cli("ingest", str(failing), "-p", "unit")
-    assert result.code == 1 and "1 file(s), 2 tests: 1 passed, 1 failed" in result.stdout
+    assert result.code == 1 and "1 file, 2 tests: 1 passed, 1 failed, 0 errors, 0 skipped" in result.stdout
     assert cli("ingest", str(failing), "-p", "unit", "--no-fail").code == 0
-    assert cli("ingest", str(passing), "-p", "unit").code == 0
+    passed = cli("ingest", str(passing), "-p", "unit")
+    assert passed.code == 0 and "1 file, 1 test: 1 passed, 0 failed, 0 errors, 0 skipped" in passed.stdout
     missing = cli("ingest", str(tmp_path / "nope.xml"), "-p", "unit")
     assert (missing.code, missing.stderr.startswith("error: report file")) == (4, True)
     bad = tmp_path / "bad.xml"
@@ -87,6 +113,22 @@ def test_list_filters_by_status_and_pipeline(cli: Any, tmp_path: Path) -> None:
     assert [r["pipeline_key"] for r in failed] == ["api"]
     assert len(json.loads(cli("runs", "list", "-p", "api", "--json").stdout)) == 2
     assert cli("runs", "list", "--from", "yesterday").code == 3
+
+
+def test_list_shows_status_and_result_as_show_does_with_failed_and_errors_apart(cli: Any, tmp_path: Path) -> None:
+    report = tmp_path / "r.xml"
+    report.write_text('<testsuite name="api"><testcase classname="a" name="fails"><failure message="x"/></testcase>'
+                      '<testcase classname="a" name="errs"><error message="y"/></testcase>'
+                      '<testcase classname="a" name="errs2"><error message="z"/></testcase></testsuite>')
+    key = json.loads(cli("ingest", str(report), "-p", "api", "--json", "--no-fail").stdout)["execution_id"]
+    shown = cli("runs", "show", key).stdout
+    assert "Status: COMPLETED" in shown and "Result: FAILED" in shown
+    assert "Totals: 3 tests, 0 passed, 1 failed, 2 errors, 0 skipped" in shown
+    listed = cli("runs", "list").stdout.splitlines()
+    header, row = listed[0].split(), listed[1].split()
+    assert header[:9] == ["Run", "Pipeline", "Env", "Status", "Result", "Tests", "Failed", "Errors", "Duration"]
+    assert "Created (UTC)" in listed[0]
+    assert row[:8] == [key, "api", "ci", "COMPLETED", "FAILED", "3", "1", "2"]
 
 
 def test_export_to_file(cli: Any, tmp_path: Path) -> None:

@@ -67,6 +67,7 @@ def test_cancel_from_another_process_keeps_finished_results(
     by_key = {c["case_key"]: c for c in run["cases"]}
     assert by_key["quick"]["status"] == "PASSED"
     assert by_key["sleeper"]["status"] == "SKIPPED" and by_key["never"]["status"] == "SKIPPED"
+    assert by_key["never"]["error"] == "not run: cancelled"
     assert waiter(lambda: _gone(children), what="the case processes to end")
     again = cli("cancel", key)
     assert again.code == 3 and "already cancelled" in again.stderr

@@ -114,9 +114,38 @@ def test_pytest_tests_become_sub_results(
     assert subs["test_good"]["status"] == "PASSED"
     assert subs["test_bad"]["status"] == "FAILED" and "numbers differ" in subs["test_bad"]["error"]
     assert subs["test_bad"]["failure_category"] == "assertion"
-    # An exception in the test body is a test failure to pytest (its JUnit says <failure>), not an error.
-    assert (subs["test_broken"]["status"], subs["test_broken"]["error"]) == ("FAILED", "RuntimeError: kaput")
-    assert finished.run["totals"]["tests"] == 3  # sub-results count once, through their pytest case
+    broken = subs["test_broken"]  # a RuntimeError is the test's failure, and not an assertion
+    assert (broken["status"], broken["failure_category"], broken["error"]) == ("FAILED", "error", "RuntimeError: kaput")
+    # Leaf results are the tests: two commands and three pytest tests; the pytest case is their group.
+    assert finished.run["totals"] == {"tests": 5, "passed": 3, "failed": 2, "errors": 0, "skipped": 0, "flaky": 0}
+
+
+def test_a_pytest_case_that_fails_after_its_tests_passed_is_counted(
+    fast: Path, run_json: Callable[..., Any], pipeline_file: Callable[..., Path], tmp_path: Path, cli: Any
+) -> None:
+    (tmp_path / "suite").mkdir()
+    (tmp_path / "suite" / "test_fine.py").write_text("def test_a():\n    pass\n\ndef test_b():\n    pass\n")
+    (tmp_path / "suite" / "conftest.py").write_text(  # pytest ends badly after both tests passed
+        "def pytest_sessionfinish(session, exitstatus):\n    session.exitstatus = 3\n"
+    )
+    path = pipeline_file("""\
+        key: py-crash
+        cases:
+          - key: unit
+            pytest: {target: suite, args: ["-p", "no:cacheprovider"]}
+        """)
+    finished = run_json(path)
+    assert finished.case("unit")["status"] == "ERROR"
+    # Its two tests passed, yet the case did not: it counts as a test of its own, never hidden.
+    assert finished.run["totals"] | {"flaky": 0} == {
+        "tests": 3, "passed": 2, "failed": 0, "errors": 1, "skipped": 0, "flaky": 0}
+    assert finished.run["result"] == "FAILED" and finished.code == 1
+    out = tmp_path / "out.xml"
+    assert cli("export", finished.run["execution_id"], "-o", str(out)).code == 0
+    from lxml import etree
+
+    root = etree.fromstring(out.read_bytes())
+    assert int(root.get("tests") or -1) == len(root.findall(".//testcase")) == 3
 
 
 def test_pytest_runs_under_the_interpreter_the_case_names(

@@ -76,7 +76,7 @@ def test_apply_creates_a_version_only_when_the_document_changes(
     cli: Any, pipeline_file: Callable[..., Path]
 ) -> None:
     path = pipeline_file(GOOD)
-    assert cli("pipelines", "apply", str(path)).stdout.strip() == "pipeline WKS/smoke: version 1 (1 cases)"
+    assert cli("pipelines", "apply", str(path)).stdout.strip() == "pipeline WKS/smoke: version 1 (1 case)"
     pipeline_file(GOOD.replace("key: smoke\nname: Smoke tests", "key: smoke\n# a comment\nname:   Smoke tests"))
     assert "unchanged, still version 1" in cli("pipelines", "apply", str(path)).stdout
     pipeline_file(GOOD.replace("echo", "printf"))

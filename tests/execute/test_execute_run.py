@@ -24,6 +24,12 @@ cases:
     command: {run: "exit 2", exit_code: 2}
   - key: signal
     command: kill -SEGV $$
+  - key: asserts
+    command: 'echo "AssertionError: expected 3 items" >&2; exit 1'
+  - key: no-exec
+    command: touch not-executable.sh; ./not-executable.sh
+  - key: bad-dir
+    command: {run: "true", workdir: no-such-dir}
 """
 
 
@@ -50,15 +56,36 @@ def test_failed_cases_say_why(fast: Path, run_json: Callable[..., Any], pipeline
     assert (finished.run["status"], finished.run["result"]) == ("COMPLETED", "ERROR")
     assert finished.case("ok")["status"] == "PASSED"
     assert finished.case("expected-2")["status"] == "PASSED"
+    # A command that ran and exited non-zero failed, as every CI reads it; the output says which kind.
     exit3 = finished.case("exit3")
-    assert (exit3["status"], exit3["failure_category"]) == ("ERROR", "error")
+    assert (exit3["status"], exit3["failure_category"]) == ("FAILED", "error")
     assert exit3["error"] == "exit code 3 (expected 0)"
-    missing = finished.case("missing")
-    assert missing["failure_category"] == "infrastructure"
-    assert missing["error"] == "exit code 127 (command not found; expected 0)"
+    asserts = finished.case("asserts")
+    assert (asserts["status"], asserts["failure_category"]) == ("FAILED", "assertion")
     signalled = finished.case("signal")
-    assert (signalled["error"], signalled["failure_category"]) == ("killed by signal SIGSEGV", "error")
-    assert [c["index"] for c in finished.run["cases"]] == [0, 1, 2, 3, 4]
+    assert (signalled["status"], signalled["error"], signalled["failure_category"]) == (
+        "FAILED", "killed by signal SIGSEGV", "error")
+    # A command that could not start has no verdict: ERROR, infrastructure.
+    missing = finished.case("missing")
+    assert (missing["status"], missing["failure_category"]) == ("ERROR", "infrastructure")
+    assert missing["error"] == "exit code 127 (command not found; expected 0)"
+    no_exec = finished.case("no-exec")
+    assert (no_exec["status"], no_exec["failure_category"]) == ("ERROR", "infrastructure")
+    assert no_exec["error"] == "exit code 126 (not executable; expected 0)"
+    bad_dir = finished.case("bad-dir")
+    assert (bad_dir["status"], bad_dir["failure_category"]) == ("ERROR", "infrastructure")
+    assert bad_dir["error"].startswith("cannot start the process: FileNotFoundError")
+    assert [c["index"] for c in finished.run["cases"]] == [0, 1, 2, 3, 4, 5, 6, 7]
+
+
+def test_a_failing_command_fails_the_run_without_erroring_it(
+    fast: Path, run_json: Callable[..., Any], pipeline_file: Callable[..., Path]
+) -> None:
+    path = pipeline_file('key: fails\ncases:\n  - {key: refusal, command: "echo Connection refused; exit 1"}\n')
+    finished = run_json(path)
+    assert finished.code == 1
+    assert (finished.run["status"], finished.run["result"]) == ("COMPLETED", "FAILED")
+    assert (finished.case("refusal")["status"], finished.case("refusal")["failure_category"]) == ("FAILED", "error")
 
 
 def test_retry_then_pass_is_flaky_and_keeps_every_attempt(
@@ -79,12 +106,12 @@ def test_retry_then_pass_is_flaky_and_keeps_every_attempt(
     lucky = finished.case("third-time-lucky")
     assert (lucky["status"], lucky["flaky"], lucky["attempts"]) == ("PASSED", True, 3)
     failing = finished.case("always-fails")
-    assert (failing["status"], failing["flaky"], failing["attempts"]) == ("ERROR", False, 2)
+    assert (failing["status"], failing["flaky"], failing["attempts"]) == ("FAILED", False, 2)
     assert finished.run["totals"]["flaky"] == 1 and finished.code == 1
     detail = cli("runs", "case", finished.run["execution_id"], "0", "--json")
     assert detail.code == 0
     attempts = json.loads(detail.stdout)["attempt_details"]
-    assert [a["status"] for a in attempts] == ["ERROR", "ERROR", "PASSED"]
+    assert [a["status"] for a in attempts] == ["FAILED", "FAILED", "PASSED"]
 
 
 def test_case_timeout_kills_a_child_that_ignores_sigterm(
@@ -112,7 +139,7 @@ def test_case_timeout_kills_a_child_that_ignores_sigterm(
 
 
 def test_run_time_limit_ends_the_run_as_timeout(
-    sqlite_only: Path, local_run: Callable[..., Any], pipeline_file: Callable[..., Path]
+    sqlite_only: Path, local_run: Callable[..., Any], pipeline_file: Callable[..., Path], local_cli: Any
 ) -> None:
     path = pipeline_file("""\
         key: slow
@@ -126,8 +153,13 @@ def test_run_time_limit_ends_the_run_as_timeout(
     assert finished.code == 2
     assert (finished.run["status"], finished.run["test_run_status"]) == ("TIMEOUT", "error")
     assert finished.case("quick")["status"] == "PASSED"
-    for key in ("slow", "never"):
-        assert (finished.case(key)["status"], finished.case(key)["failure_category"]) == ("FAILED", "timeout")
+    slow = finished.case("slow")  # running when the limit hit it: it failed
+    assert (slow["status"], slow["failure_category"]) == ("FAILED", "timeout")
+    never = finished.case("never")  # never started: skipped, as after a cancel or fail_fast
+    assert (never["status"], never["failure_category"]) == ("SKIPPED", None)
+    assert never["error"] == "not run: run time limit reached"
+    tree = local_cli("runs", "show", finished.run["execution_id"]).stdout
+    assert "Case 2: never - SKIPPED" in tree and "not run: run time limit reached" in tree
 
 
 def test_needs_and_fail_fast_skip_what_cannot_run(
@@ -144,6 +176,8 @@ def test_needs_and_fail_fast_skip_what_cannot_run(
     finished = local_run(path)
     assert finished.case("uses-setup")["status"] == "SKIPPED"
     assert finished.case("later")["status"] == "SKIPPED"
+    assert finished.case("later")["error"] == "not run: fail_fast"
+    assert finished.case("uses-setup")["error"] == "not run: needs 'setup', which did not pass"
     assert finished.code == 1
 
 

@@ -126,7 +126,9 @@ def run(
         heartbeat_seconds=settings.heartbeat_seconds, on_event=progress.event,
     )
     if not as_json and not live:
-        sys.stdout.write(f"Run {key}: {total} cases\n")
+        from testledger.cli.render import count_of
+
+        sys.stdout.write(f"Run {key}: {count_of(total, 'case')}\n")
     executor.submit(RunRequest(run_key=key, overrides=overrides, workdir=workdir, parallelism=parallel))
     _wait(executor, key, progress if live else None)
     from testledger.services.runs import show_execution

@@ -77,7 +77,7 @@ def ingest(
 def _summary(outcome: object, execution: object) -> None:
     from rich.markup import escape
 
-    from testledger.cli.render import console, styled
+    from testledger.cli.render import console, count_of, styled
     from testledger.schemas import ExecutionOut
     from testledger.services.ingest import IngestOutcome
 
@@ -87,12 +87,12 @@ def _summary(outcome: object, execution: object) -> None:
     read = len(outcome.files) - duplicates - len(outcome.failed_files)
     t = execution.totals
     out.print(f"{execution.execution_id}  {styled(execution.result or execution.status)}")
-    line = (f"{read} file(s), {t.tests} tests: {t.passed} passed, {t.failed} failed, {t.errors} errors, "
-            f"{t.skipped} skipped")
+    line = (f"{count_of(read, 'file')}, {count_of(t.tests, 'test')}: {t.passed} passed, {t.failed} failed, "
+            f"{count_of(t.errors, 'error')}, {t.skipped} skipped")
     if t.flaky:
         line += f", {t.flaky} flaky"
     if duplicates:
-        line += f"; {duplicates} file(s) already ingested, skipped"
+        line += f"; {count_of(duplicates, 'file')} already ingested, skipped"
     out.print(line)
     failing = [c for c in execution.cases or [] if c.parent_index is None]
     for case in failing[:SUMMARY_FAILURES]:

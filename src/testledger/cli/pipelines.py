@@ -31,7 +31,9 @@ def read_pipeline_file(path: Path) -> PipelineFile:
         return parse_pipeline(text, filename=str(path), environments=ctx.settings().environments)
     except PipelineFileError as exc:
         count = len(exc.problems)
-        sys.stderr.write(f"{exc}\n{path}: {count} problem{'s' if count != 1 else ''}\n")
+        from testledger.cli.render import count_of
+
+        sys.stderr.write(f"{exc}\n{path}: {count_of(count, 'problem')}\n")
         raise typer.Exit(ctx.EXIT_INVALID) from None
 
 
@@ -40,7 +42,9 @@ def validate(file: Path = typer.Argument(..., help="Pipeline file (YAML or JSON)
     """Check a pipeline file and report every problem with its line and column."""
     document = read_pipeline_file(file)
     spec = document.spec
-    typer.echo(f"{file}: ok (pipeline '{spec.key}', {len(spec.cases)} case{'s' if len(spec.cases) != 1 else ''})")
+    from testledger.cli.render import count_of
+
+    typer.echo(f"{file}: ok (pipeline '{spec.key}', {count_of(len(spec.cases), 'case')})")
 
 
 @app.command("apply")
@@ -63,7 +67,9 @@ def apply(
         return
     p = applied.pipeline
     what = f"version {p.version}" if applied.created else f"unchanged, still version {p.version}"
-    typer.echo(f"pipeline {p.workspace}/{p.key}: {what} ({len(p.cases or [])} cases)")
+    from testledger.cli.render import count_of
+
+    typer.echo(f"pipeline {p.workspace}/{p.key}: {what} ({count_of(len(p.cases or []), 'case')})")
 
 
 @app.command("list")

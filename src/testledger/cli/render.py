@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
@@ -17,6 +19,11 @@ STATUS_STYLE = {
 }
 #: Above this many cases `runs show` lists the ones that did not pass and counts the rest.
 TREE_LIMIT = 200
+
+
+def count_of(number: int, noun: str, plural: str | None = None) -> str:
+    """A count whose noun agrees with it: `1 case`, `2 cases`, `0 files`."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
 
 
 def format_duration(ms: float | None) -> str:
@@ -54,10 +61,13 @@ def execution_tree(execution: ExecutionOut, *, show_all: bool = False) -> Tree:
         tree.add(f"Revision: {escape(execution.revision)}")
     if execution.error:
         tree.add(f"Error: [red]{escape(execution.error)}[/]")
+    override = (execution.labels or {}).get("result_override")
+    if override:
+        tree.add(f"Result override: [yellow]{escape(override)}[/]")
     t = execution.totals
     tree.add(
-        f"Totals: {t.tests} tests, [green]{t.passed} passed[/], [red]{t.failed} failed[/], "
-        f"[bold red]{t.errors} errors[/], [yellow]{t.skipped} skipped[/]"
+        f"Totals: {count_of(t.tests, 'test')}, [green]{t.passed} passed[/], [red]{t.failed} failed[/], "
+        f"[bold red]{count_of(t.errors, 'error')}[/], [yellow]{t.skipped} skipped[/]"
         + (f", {t.flaky} flaky" if t.flaky else "")
     )
     cases = execution.cases or []
@@ -69,7 +79,7 @@ def execution_tree(execution: ExecutionOut, *, show_all: bool = False) -> Tree:
         parent = nodes.get(case.parent_index, branch) if case.parent_index is not None else branch
         nodes[case.index] = _case_node(parent, case)
     if len(shown) < len(cases):
-        branch.add(f"[dim]… and {len(cases) - len(shown)} passed cases (--all lists them)[/]")
+        branch.add(f"[dim]… and {count_of(len(cases) - len(shown), 'passed case')} (--all lists them)[/]")
     elif execution.next_cursor is not None:  # the service listed only some cases (`runs show` of a large run)
         more = f"{execution.cases_total - len(cases)} more" if execution.cases_total else "more"
         branch.add(f"[dim]… and {more} (--all lists them, --cursor {escape(execution.next_cursor)} pages)[/]")
@@ -77,14 +87,17 @@ def execution_tree(execution: ExecutionOut, *, show_all: bool = False) -> Tree:
 
 
 def _case_node(parent: Tree, case: CaseOut) -> Tree:
-    prefix = f"Case {case.index}: " if case.parent_index is None else ""
+    # Sub-results carry their own index too: it is what `runs case KEY N` and `logs --case` take.
+    prefix = f"Case {case.index}: " if case.parent_index is None else f"{case.index}: "
     label = f"{prefix}{escape(case.name)} - {styled(case.status)} ({format_duration(case.duration_ms)})"
     if case.flaky:
         label += " [magenta]flaky[/]"
     if case.attempts > 1:
         label += f" [dim]{case.attempts} attempts[/]"
     node = parent.add(label)
-    if case.error:
+    if case.error and case.status == "SKIPPED":  # why it did not run
+        node.add(f"[yellow]{escape(case.error)}[/]")
+    elif case.error:
         category = f"[dim]{case.failure_category}:[/] " if case.failure_category else ""
         node.add(f"{category}[red]{escape(case.error)}[/]")
     return node
@@ -117,15 +130,17 @@ def case_detail(case: CaseDetailOut) -> Group:
 
 
 def runs_table(executions: list[ExecutionOut]) -> Table:
+    """Runs with status and result as `runs show` prints them; failed and errors apart; UTC times."""
     table = Table(box=None, header_style="bold")
-    for column in ("Run", "Pipeline", "Env", "Status", "Tests", "Failed", "Duration", "Created"):
+    for column in ("Run", "Pipeline", "Env", "Status", "Result", "Tests", "Failed", "Errors", "Duration",
+                   "Created (UTC)"):
         table.add_column(column)
     for e in executions:
         t = e.totals
         table.add_row(
             escape(e.execution_id), escape(e.pipeline_key or "-"), escape(e.environment),
-            styled(e.test_run_status), str(t.tests), str(t.failed + t.errors),
-            format_duration(e.duration_ms), e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            styled(e.status), styled(e.result), str(t.tests), str(t.failed), str(t.errors),
+            format_duration(e.duration_ms), e.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
         )
     return table
 

@@ -67,7 +67,10 @@ def list_runs(
     if not page.items:
         out.print("No runs found.")
         return
-    out.print(runs_table(page.items))
+    table = runs_table(page.items)
+    if not out.is_terminal:  # a log or a pipe has no width to fit: never cut a key or a time short
+        out.width = max(out.width, out.measure(table, options=out.options.update_width(10_000)).maximum)
+    out.print(table)
     if page.next_cursor:
         out.print(f"[dim]More: --cursor {page.next_cursor}[/]")
 
@@ -161,6 +164,9 @@ def finish(
     result: str | None = typer.Option(
         None, "--result", help="passed, failed, error or skipped (default: derived from the cases)."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Record a --result milder than the cases give (passed over failures); noted on the run."
+    ),
     no_fail: bool = typer.Option(False, "--no-fail", help="Exit 0 even when the run failed."),
     workspace: str | None = ctx.workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the run as JSON."),
@@ -170,7 +176,7 @@ def finish(
 
     ws = ctx.resolve_workspace(workspace)
     with ctx.store().write() as db:
-        finish_run(db, workspace=ws, key=key, status=status, result=result)
+        finish_run(db, workspace=ws, key=key, status=status, result=result, force=force, actor=ctx.actor())
         execution = show_execution(db, workspace=ws, key=key)
     if as_json:
         ctx.print_json(execution)

@@ -106,6 +106,8 @@ class NewResult:
     completed_at: datetime | None = None
     log_ref: str | None = None
     attachments: list[str] | None = None
+    #: A pipeline case whose tests are its sub-results: the tests count, the group does not.
+    group: bool = False
 
 
 class RowBuilder:
@@ -131,8 +133,10 @@ class RowBuilder:
                 if r.case.id not in self._stored:
                     cases.append(self._case_row(r.case))
             rows.append(self._result_row(r))
-            if r.parent_idx is None:
+            if not r.group:  # leaf results are the tests, top-level or sub-results
                 counts.count(r.status, flaky=r.flaky, category=r.failure_category)
+            elif r.status == "error" and r.failure_category == "infrastructure":
+                counts.infra_faults += 1  # a group that could not finish still errors its run
         return Batch(cases, rows, counts)
 
     def forget_known(self) -> None:
@@ -300,7 +304,7 @@ def _copy_postgresql(conn: Any, cases: list[tuple[Any, ...]], rows: list[tuple[A
 
 
 def add_to_counters(session: Session, *, run_id: str | uuid.UUID, delta: Totals) -> None:
-    """Apply a change to a run's top-level counters (negative values undo a count)."""
+    """Apply a change to a run's test counters (negative values undo a count)."""
     if not any(getattr(delta, name) for name in delta.__slots__):
         return
     if isinstance(run_id, uuid.UUID):

@@ -151,10 +151,14 @@ def transition(
     error: str | None = None,
     run: Run | None = None,
     duration_ms: int | None = None,
+    force: bool = False,
+    actor: str | None = None,
 ) -> Run:
     """Move a run along its lifecycle; terminal runs are immutable and `completed_at` is set once.
 
-    `result` only applies to `completed`; when omitted it is derived from the case results.
+    `result` only applies to `completed`; when omitted it is derived from the case results. A
+    `result` other than the derived one is noted on the run (label `result_override`); one that
+    hides failures (passed over failed cases) needs `force`.
     A caller that already holds the run row in this transaction may pass it as `run`; `duration_ms`
     replaces the wall-clock duration where the run's time is known better (an ingested report's).
     """
@@ -175,11 +179,31 @@ def transition(
         run.completed_at = now
         run.duration_ms = _duration_ms(run.started_at, now) if duration_ms is None else duration_ms
         if to == lifecycle.COMPLETED:
-            run.result = result or lifecycle.derive_result(totals_of(run), run_error=error is not None)
+            derived = lifecycle.derive_result(totals_of(run), run_error=error is not None)
+            if result is not None and result != derived:
+                _override_result(run, result=result, derived=derived, force=force, actor=actor)
+            run.result = result or derived
     run.status = to
     db.flush()
     logger.info("run %s %s%s", run.key, to, f" ({run.result})" if to == lifecycle.COMPLETED else "")
     return run
+
+
+#: How bad a result is: overriding with a milder one than the cases say hides failures.
+_SEVERITY = {lifecycle.SKIPPED: 0, lifecycle.PASSED: 0, lifecycle.FAILED: 1, lifecycle.ERROR: 2}
+OVERRIDE_LABEL = "result_override"
+
+
+def _override_result(run: Run, *, result: str, derived: str, force: bool, actor: str | None) -> None:
+    """Allow a result the cases do not give only by force when it is milder; note it on the run."""
+    counts = f"{run.failed} failed, {run.errors} errors"
+    if _SEVERITY[result] < _SEVERITY[derived] and not force:
+        raise Conflict(
+            f"run '{run.key}' has {counts}, so its result is {derived}; "
+            f"recording {result} needs force (--force), which is noted on the run"
+        )
+    note = f"{result} set by {actor or 'hand'} over {derived} ({counts})"
+    run.labels = {**(run.labels or {}), OVERRIDE_LABEL: note}
 
 
 def _duration_ms(started: datetime | None, ended: datetime) -> int:

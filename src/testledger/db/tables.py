@@ -167,7 +167,7 @@ class Run(Base):
     executor: Mapped[str | None] = mapped_column(String(255))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    #: Top-level case counters, kept up to date as results are recorded (no COUNT per statistic).
+    #: Test counters (leaf results), kept up to date as results are recorded (no COUNT per statistic).
     tests: Mapped[int] = mapped_column(Integer, default=0)
     passed: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)

@@ -46,6 +46,8 @@ class AttemptResult:
     failure_category: str | None = None
     #: The run was cancelled or halted while this attempt ran; it did not finish on its own.
     stopped: bool = False
+    #: False for a case that never started (the run stopped first): it is SKIPPED, never FAILED.
+    started: bool = True
     sub_cases: list[ParsedCase] = field(default_factory=list)
 
     def decide_category(self, *, timed_out: bool = False, infrastructure: bool = False, evidence: str = "") -> None:

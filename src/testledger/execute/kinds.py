@@ -10,6 +10,7 @@ from typing import Any
 
 from testledger.execute.attempt import AttemptResult, CaseContext, seconds_text
 from testledger.execute.process import ProcessOutcome, run_process
+from testledger.failures import categorise, exit_category
 
 #: Exit codes of a shell that could not run the command at all: not executable, not found.
 _CANNOT_RUN = {126: "not executable", 127: "command not found"}
@@ -46,9 +47,9 @@ def _abnormal(outcome: ProcessOutcome, result: AttemptResult, ctx: CaseContext) 
         result.message = f"timed out after {seconds_text(ctx.limit_s)}; its process group was killed"
         ctx.output.note(f"[testledger] {result.message}")
         result.decide_category(timed_out=True)
-    elif outcome.signal is not None:
-        result.status, result.message = "error", f"killed by signal {_signal_name(outcome.signal)}"
-        result.decide_category()
+    elif outcome.signal is not None:  # it ran and crashed: the program's own failure
+        result.status, result.message = "failed", f"killed by signal {_signal_name(outcome.signal)}"
+        result.failure_category = exit_category(ctx.output.tail_text(4096))
     else:
         return False
     return True
@@ -69,13 +70,14 @@ def run_command(ctx: CaseContext, spec: dict[str, Any]) -> AttemptResult:
     code, expected = outcome.exit_code, spec.get("exit_code", 0)
     if code == expected:
         return result
-    result.status = "error"
-    if code in _CANNOT_RUN and expected not in _CANNOT_RUN:
+    if code in _CANNOT_RUN and expected not in _CANNOT_RUN:  # it never started: no verdict
+        result.status = "error"
         result.message = f"exit code {code} ({_CANNOT_RUN[code]}; expected {expected})"
         result.decide_category(infrastructure=True)
-    else:
+    else:  # it ran and said no, as every CI reads an exit code
+        result.status = "failed"
         result.message = f"exit code {code} (expected {expected})"
-        result.decide_category(evidence=ctx.output.tail_text(4096))
+        result.failure_category = exit_category(ctx.output.tail_text(4096))
     return result
 
 
@@ -94,14 +96,16 @@ def run_pytest(ctx: CaseContext, spec: dict[str, Any]) -> AttemptResult:
         return result
     code = outcome.exit_code
     bad = [c for c in result.sub_cases if c.status in ("failed", "error")]
-    if code == 1 and bad:
+    if code in (1, 2) and bad:  # tests failed (2: some could not even be collected)
         first = bad[0]
         result.status = "failed"
         result.error_type = first.error_type
         result.message = f"{len(bad)} of {len(result.sub_cases)} tests failed; first: {first.name}: " + (
             (first.message or "").strip().splitlines()[0] if (first.message or "").strip() else first.status
         )
-        result.failure_category = "error" if all(c.status == "error" for c in bad) else "assertion"
+        result.failure_category = categorise(
+            "failed", message=first.message, error_type=first.error_type, stack_trace=first.stack_trace
+        )
         return result
     result.status = "error"
     tail = ctx.output.tail_text(4096)

@@ -183,6 +183,8 @@ class LocalRun:
                 with contextlib.suppress(OSError):
                     scratch.rmdir()
                 return
+            if self.halt is None and self._deadline is not None and time.monotonic() >= self._deadline:
+                self._halt("timeout")  # here too: the coordinator may not have seen the limit pass yet
             if self.halt is not None:
                 self._done.put(CaseReport(case, [self._not_run(case)]))
                 continue
@@ -192,7 +194,7 @@ class LocalRun:
             except Exception as exc:  # a bug in a kind must not hang the run: record it on the case
                 failed = AttemptResult(status="error", started_at=datetime.now(UTC), error_type=type(exc).__name__,
                                        message=f"the executor failed on this case: {exc}")
-                failed.decide_category()
+                failed.decide_category(infrastructure=True)
                 report = CaseReport(case, [failed])
             if self.plan.fail_fast and report.attempts[-1].status in ("failed", "error") and self.halt is None:
                 self._halt("fail_fast")  # here, not in the coordinator, so this worker's next case sees it
@@ -235,13 +237,9 @@ class LocalRun:
         )
 
     def _not_run(self, case: CasePlan, reason: str | None = None) -> AttemptResult:
-        reasons = {
-            "cancelled": "not run: the run was cancelled",
-            "timeout": "not run: the run reached its time limit",
-            "fail_fast": "not run: fail_fast stopped the run after a failure",
-        }
-        return AttemptResult(status="skipped", started_at=datetime.now(UTC), stopped=True,
-                             message=reason or reasons.get(self.halt or "", "not run"))
+        """A case that never started: SKIPPED, whatever stopped the run (see `lifecycle.NOT_RUN`)."""
+        return AttemptResult(status="skipped", started_at=datetime.now(UTC), stopped=True, started=False,
+                             message=reason or lifecycle.NOT_RUN.get(self.halt or "", "not run"))
 
 
 def _keep(attachments: Path, scratch: Path) -> list[str]:
@@ -255,13 +253,13 @@ def _keep(attachments: Path, scratch: Path) -> list[str]:
 
 
 def _as_run_timeout(attempt: AttemptResult, limit_s: float | None) -> None:
-    """When the run's time limit ends a case, the case failed with category timeout."""
-    if attempt.status == "passed":
+    """When the run's time limit ends a running case, the case failed with category timeout; a case
+    that never started stays SKIPPED, like the cases a cancel or fail_fast leaves."""
+    if attempt.status == "passed" or not attempt.started:
         return
     if attempt.stopped or attempt.failure_category == "timeout":
         attempt.status, attempt.error_type = "failed", "TimeoutError"
-        prefix = "not run: " if attempt.duration_ms == 0 else ""
-        attempt.message = f"{prefix}the run reached its time limit of {seconds_text(limit_s)}"
+        attempt.message = f"the run reached its time limit of {seconds_text(limit_s)}"
         attempt.failure_category = "timeout"
 
 

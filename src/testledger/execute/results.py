@@ -10,6 +10,7 @@ from testledger.execute.masking import Masker
 from testledger.execute.plan import RunPlan
 from testledger.failures import categorise
 from testledger.ingest.model import ParsedCase
+from testledger.lifecycle import is_group
 
 if TYPE_CHECKING:
     from testledger.execute.local import CaseReport
@@ -28,7 +29,10 @@ def case_results(report: CaseReport, *, plan: RunPlan, worker: str, next_sub: in
         attempts=[mask.data(a.as_attempt()) for a in report.attempts] if retried else None,
         flaky=final.status == "passed" and retried, worker=worker,
         started_at=first.started_at, completed_at=report.completed_at or first.started_at,
-        log_ref=report.log_ref, attachments=report.attachments or None,
+        log_ref=report.log_ref, attachments=report.attachments or None, group=is_group(
+            final.status, has_tests=bool(final.sub_cases),
+            a_test_failed=any(sub.status in ("failed", "error") for sub in final.sub_cases),
+        ),
     )
     results = [top]
     for parsed in final.sub_cases:

@@ -47,9 +47,15 @@ def open_run(
 
 def finish_run(
     db: Session, *, workspace: str, key: str, status: str = lifecycle.COMPLETED, result: str | None = None,
+    force: bool = False, actor: str | None = None,
 ) -> ExecutionOut:
-    """End an open run: completed (result derived from its cases unless given), cancelled or timeout."""
-    records.transition(db, workspace=workspace, key=key, to=status.lower(), result=result and result.lower())
+    """End an open run: completed (result derived from its cases unless given), cancelled or timeout.
+
+    A `result` other than the derived one is noted on the run; one milder than its cases give
+    (passed over failed cases) needs `force`.
+    """
+    records.transition(db, workspace=workspace, key=key, to=status.lower(), result=result and result.lower(),
+                       force=force, actor=actor)
     return get_execution(db, workspace=workspace, key=key, with_cases=False)
 
 
@@ -178,9 +184,16 @@ def display_key(classname: str | None, name: str) -> str:
 
 
 def error_text(status: str, error_type: str | None, message: str | None) -> str | None:
-    if status in (lifecycle.PASSED, lifecycle.SKIPPED):
-        return None
+    """`ErrorType: message` of a case that did not pass; for a skipped one, why it did not run."""
     first = (message or "").strip().splitlines()[0] if (message or "").strip() else ""
+    if status == lifecycle.PASSED or (status == lifecycle.SKIPPED and not first):
+        return None
+    if status == lifecycle.SKIPPED:
+        return first
+    if status == "passed" or (status == "skipped" and not first):
+        return None
+    if status == "skipped":
+        return first
     if error_type and first:
         return first if first.startswith(error_type) else f"{error_type}: {first}"
     return error_type or first or status
