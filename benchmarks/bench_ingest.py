@@ -30,14 +30,13 @@ from lxml import etree
 from sqlalchemy.engine import make_url
 
 from testledger.caseid import case_id, reported_identity
+from testledger.db import records as runs
 from testledger.db.bulk import CASE_COLUMNS, RESULT_COLUMNS, sqlite_datetime
 from testledger.db.engine import Store
+from testledger.db.records import ensure_pipeline, ensure_workspace
 from testledger.failures import categorise
 from testledger.ingest.sources import expand_sources
-from testledger.services import runs
 from testledger.services.ingest import ingest_files
-from testledger.services.pipelines import ensure_pipeline
-from testledger.services.workspaces import ensure_workspace
 from testledger.settings import Settings, get_settings
 
 WORKSPACE = "WKS"  # the CLI's default workspace, so CLI and in-process ingests see the same cases

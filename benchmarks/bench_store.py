@@ -24,9 +24,8 @@ from sqlalchemy.engine import make_url
 from testledger.caseid import case_id, reported_identity
 from testledger.db.bulk import RESULT_COLUMNS, NewCase, NewResult, ResultWriter, sqlite_datetime
 from testledger.db.engine import Store
-from testledger.services.pipelines import ensure_pipeline
+from testledger.db.records import ensure_pipeline, ensure_workspace
 from testledger.services.runs import list_executions
-from testledger.services.workspaces import ensure_workspace
 
 WORKSPACE = "BENCH"
 DAYS = 90

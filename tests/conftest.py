@@ -85,7 +85,7 @@ def store(store_url: str) -> Iterator[Store]:
 
 
 @pytest.fixture
-def home(tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point TESTLEDGER_HOME and TESTLEDGER_DATABASE_URL at this test's store for CLI and executor code."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
@@ -124,7 +124,7 @@ def _invoker(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         out.flush()
-        return CliResult(code, out.buffer.getvalue().decode(), err.getvalue())  # type: ignore[attr-defined]
+        return CliResult(code, out.buffer.getvalue().decode(), err.getvalue())
 
     return invoke
 

@@ -21,3 +21,7 @@ class Invalid(DomainError):
 
 class Unavailable(DomainError):
     """The store cannot be reached or is not at the schema this version needs."""
+
+
+class Busy(Unavailable):
+    """The store is locked by another writer; the same call may succeed a moment later."""

@@ -10,10 +10,19 @@ PENDING, RUNNING, COMPLETED, CANCELLED, TIMEOUT = "pending", "running", "complet
 STATUSES = (PENDING, RUNNING, COMPLETED, CANCELLED, TIMEOUT)
 TERMINAL = frozenset({COMPLETED, CANCELLED, TIMEOUT})
 
-RESULTS = ("passed", "failed", "error", "skipped")
-CASE_STATUSES = ("passed", "failed", "error", "skipped")
-FAILURE_CATEGORIES = ("assertion", "timeout", "error", "infrastructure")
-TRIGGERS = ("manual", "plan", "gatekeeper", "api")
+#: A completed run's result and a case result's status share one vocabulary.
+PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
+RESULTS = (PASSED, FAILED, ERROR, SKIPPED)
+CASE_STATUSES = RESULTS
+#: Case statuses that count as a failure of the test.
+NOT_PASSED = (FAILED, ERROR)
+#: The failure category of a case that failed for reasons outside the test (see `failures.categorise`).
+INFRASTRUCTURE = "infrastructure"
+FAILURE_CATEGORIES = ("assertion", "timeout", "error", INFRASTRUCTURE)
+TRIGGER_MANUAL, TRIGGER_GATEKEEPER = "manual", "gatekeeper"
+TRIGGERS = (TRIGGER_MANUAL, "plan", TRIGGER_GATEKEEPER, "api")
+#: The `test_runs` view's statuses (`view_status`); RUNNING covers pending and running.
+VIEW_RUNNING, VIEW_PASSED, VIEW_FAILED, VIEW_CANCELLED, VIEW_ERROR = "running", PASSED, FAILED, CANCELLED, ERROR
 #: Why a case never started, by what stopped its run early. One rule for all three: such a case is
 #: SKIPPED with this reason (a case that was running when the run's time limit hit it FAILED, timeout).
 NOT_RUN = {
@@ -64,25 +73,25 @@ class Totals:
     def count(self, status: str, *, flaky: bool, category: str | None, sign: int = 1) -> None:
         """Count one result (sign=-1 takes one back, when a rerun replaces it)."""
         self.tests += sign
-        if status == "passed":
+        if status == PASSED:
             self.passed += sign
-        elif status == "failed":
+        elif status == FAILED:
             self.failed += sign
-        elif status == "error":
+        elif status == ERROR:
             self.errors += sign
         else:
             self.skipped += sign
         self.flaky += sign * flaky
         # Only a case that could not give a verdict (an error of the infrastructure) makes a run
         # ERROR; a test's own failure, whatever its category, makes it FAILED.
-        self.infra_faults += sign * (status == "error" and category == "infrastructure")
+        self.infra_faults += sign * (status == ERROR and category == INFRASTRUCTURE)
 
 
 def is_group(status: str, *, has_tests: bool, a_test_failed: bool) -> bool:
     """Whether a pipeline case with sub-results is only the group of its tests (not counted; its
     tests are). One that failed while none of its tests did (pytest crashed or was interrupted after
     they passed) counts as a test itself, so the tests that passed never hide its failure."""
-    return has_tests and (status not in ("failed", "error") or a_test_failed)
+    return has_tests and (status not in NOT_PASSED or a_test_failed)
 
 
 def derive_result(totals: Totals, *, run_error: bool = False) -> str:
@@ -91,12 +100,12 @@ def derive_result(totals: Totals, *, run_error: bool = False) -> str:
     infrastructure fault: only an `error` case of category `infrastructure` (it could not run, or
     its environment failed it) or a run-level fault makes `error`; a `failed` case never does."""
     if run_error or totals.infra_faults:
-        return "error"
+        return ERROR
     if totals.failed or totals.errors:
-        return "failed"
+        return FAILED
     if totals.tests == 0 or totals.passed == 0:
-        return "skipped"
-    return "passed"
+        return SKIPPED
+    return PASSED
 
 
 def view_status(status: str, result: str | None) -> str:
@@ -107,12 +116,12 @@ def view_status(status: str, result: str | None) -> str:
     `result` keeps the distinction for anyone who needs it.
     """
     if status in (PENDING, RUNNING):
-        return "running"
+        return VIEW_RUNNING
     if status == CANCELLED:
-        return "cancelled"
-    if status == TIMEOUT or result == "error":
-        return "error"
-    return "failed" if result == "failed" else "passed"
+        return VIEW_CANCELLED
+    if status == TIMEOUT or result == ERROR:
+        return VIEW_ERROR
+    return VIEW_FAILED if result == FAILED else VIEW_PASSED
 
 
 ENVIRONMENT_ALIASES = {"production": "prod", "development": "dev"}

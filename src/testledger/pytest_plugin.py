@@ -65,9 +65,9 @@ class Recorder:
         self.pending: dict[str, _Pending] = {}
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        from testledger.cli.context import actor, ci_defaults
+        from testledger.db import records as runs
         from testledger.db.engine import open_store
-        from testledger.services import runs
+        from testledger.provenance import actor, ci_defaults
         from testledger.settings import get_settings
 
         settings = get_settings()
@@ -114,7 +114,7 @@ class Recorder:
             self._write(report, self.pending.pop(report.nodeid))
 
     def _write(self, report: pytest.TestReport, pending: _Pending) -> None:
-        from testledger.services import runs
+        from testledger.db import records as runs
 
         assert self.store is not None and self.run_key is not None
         result = self._result(report, pending)
@@ -147,7 +147,7 @@ class Recorder:
         )
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        from testledger.services import runs
+        from testledger.db import records as runs
 
         if self.store is None or self.run_key is None:
             return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -93,6 +94,12 @@ class ExecutionOut(BaseModel):
     error: str | None = None
     totals: TotalsOut
     cases: list[CaseOut] | None = None
+    cases_total: int | None = Field(
+        default=None, description="How many case results the run has, when `cases` may list only some of them."
+    )
+    next_cursor: str | None = Field(
+        default=None, description="Pass back as `cursor` to list the following cases; null when `cases` is complete."
+    )
 
 
 class RunPage(BaseModel):
@@ -122,6 +129,15 @@ class PipelineOut(BaseModel):
     fail_fast: bool
     updated_at: datetime
     cases: list[PipelineCaseOut] | None = None
+
+
+class LaunchedOut(BaseModel):
+    """A pending run of a pipeline, ready for an executor (`testledger run`)."""
+
+    run_key: str
+    workspace: str
+    cases: int = Field(description="Cases the pipeline version defines.")
+    workdir: Path = Field(description="Directory its cases run in.")
 
 
 class AppliedOut(BaseModel):

@@ -7,7 +7,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -73,6 +73,19 @@ class Settings(BaseSettings):
         default=None,
         description="Key that signs log URLs. Unset: a random key in $TESTLEDGER_HOME/signing.key (mode 0600).",
     )
+
+    log_level: str = Field(
+        default="WARNING",
+        description="Level of the log written to stderr: DEBUG, INFO, WARNING or ERROR (`-v` raises it to INFO, "
+        "`-vv` to DEBUG).",
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"unknown log level '{value}' (expected DEBUG, INFO, WARNING or ERROR)")
+        return value.upper()
 
     @property
     def resolved_database_url(self) -> str:

@@ -22,7 +22,7 @@ def test_empty_store_lists_nothing(cli: Any) -> None:
 def test_missing_run_is_one_line_and_exit_4(cli: Any) -> None:
     result = cli("runs", "show", "X")
     assert result.code == 4
-    assert result.stderr == "error: run 'X' not found\n"
+    assert result.stderr == "error: run 'X' not found (run keys look like WKS-0601-12)\n"
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -196,3 +196,49 @@ def test_unreachable_store_is_exit_5_without_the_password(cli: Any, monkeypatch:
     result = cli("runs", "list")
     assert result.code == 5 and result.stderr.startswith("error: cannot open the store at postgresql")
     assert "hunter2" not in result.stderr and "***" in result.stderr
+
+
+def _large_report(path: Path, *, cases: int, failing: set[int]) -> Path:
+    body = "".join(
+        f'<testcase classname="big.T" name="test_{i}" time="0.01">'
+        + ('<failure message="boom" type="AssertionError"/>' if i in failing else "") + "</testcase>"
+        for i in range(cases)
+    )
+    path.write_text(f'<testsuite name="big">{body}</testsuite>')
+    return path
+
+
+def test_show_of_a_large_run_lists_failures_and_pages_the_rest(cli: Any, tmp_path: Path) -> None:
+    """`runs show` of a run too large to list: its failures, then how to page through every case."""
+    report = _large_report(tmp_path / "big.xml", cases=250, failing={17, 240})
+    key = json.loads(cli("ingest", str(report), "-p", "big", "--json", "--no-fail").stdout)["execution_id"]
+    shown = cli("runs", "show", key)
+    assert shown.code == 0
+    assert "test_17 - FAILED" in shown.stdout and "test_240 - FAILED" in shown.stdout
+    assert "test_18 " not in shown.stdout
+    assert "… and 248 more (--all lists them, --cursor 0 pages)" in shown.stdout
+    as_json = json.loads(cli("runs", "show", key, "--json").stdout)
+    assert [c["index"] for c in as_json["cases"]] == [17, 240]
+    assert (as_json["cases_total"], as_json["next_cursor"]) == (250, "0")
+    page = cli("runs", "show", key, "--cursor", "0", "--limit", "100")
+    assert "Case 0: test_0 - PASSED" in page.stdout and "Case 99: test_99" in page.stdout
+    assert "Case 100:" not in page.stdout and "… and more (--all lists them, --cursor 100 pages)" in page.stdout
+    last = json.loads(cli("runs", "show", key, "--cursor", "200", "--limit", "100", "--json").stdout)
+    assert [c["index"] for c in last["cases"]] == list(range(200, 250)) and last["next_cursor"] is None
+    everything = cli("runs", "show", key, "--all")
+    assert "Case 249: test_249" in everything.stdout and "--cursor" not in everything.stdout
+
+
+def test_verbose_logs_what_happens_to_stderr(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from testledger.settings import get_settings
+
+    quiet = cli("runs", "start", "-p", "e2e", "-e", "ci")
+    assert quiet.code == 0 and quiet.stderr == ""
+    loud = cli("-v", "runs", "start", "-p", "e2e", "-e", "ci")
+    key = loud.stdout.strip()
+    assert f"INFO testledger.db.records: run {key} created (pipeline e2e, ci, by tester)" in loud.stderr
+    assert "DEBUG" not in loud.stderr and "DEBUG testledger.db.engine: store " in cli("-vv", "runs", "list").stderr
+    monkeypatch.setenv("TESTLEDGER_LOG_LEVEL", "info")
+    get_settings.cache_clear()
+    finished = cli("runs", "finish", key)
+    assert f"INFO testledger.db.records: run {key} completed (skipped)" in finished.stderr

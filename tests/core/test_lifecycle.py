@@ -15,7 +15,20 @@ from testledger.lifecycle import Totals, derive_result, view_status
      ("pending", "cancelled"), ("pending", "completed")],
 )
 def test_legal_transitions_pass(current: str, target: str) -> None:
-    lifecycle.check_transition("R-1", current, target)
+    lifecycle.check_transition("R-1", current, target)  # raises Conflict when illegal
+    assert target in lifecycle.TRANSITIONS[current]
+
+
+def test_the_transition_table_is_exactly_the_documented_lifecycle() -> None:
+    """pending -> running -> completed, or cancelled/timeout; pending may end without running."""
+    legal = {(a, b) for a, targets in lifecycle.TRANSITIONS.items() for b in targets}
+    assert legal == {
+        ("pending", "running"), ("pending", "completed"), ("pending", "cancelled"), ("pending", "timeout"),
+        ("running", "completed"), ("running", "cancelled"), ("running", "timeout"),
+    }
+    for current, target in {(a, b) for a in lifecycle.STATUSES for b in lifecycle.STATUSES} - legal:
+        with pytest.raises(Conflict):
+            lifecycle.check_transition("R-1", current, target)
 
 
 @pytest.mark.parametrize("terminal", ["completed", "cancelled", "timeout"])

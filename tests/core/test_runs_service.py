@@ -6,11 +6,16 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from testledger.caseid import case_id, reported_identity
+from testledger.db import records
 from testledger.db.bulk import NewCase, NewResult
 from testledger.db.engine import Store
+from testledger.db.tables import Workspace
 from testledger.errors import Conflict, Invalid, NotFound
+from testledger.provenance import Provenance
 from testledger.services import runs
 
 ENVS = ["dev", "staging", "prod", "local", "ci"]
@@ -18,20 +23,30 @@ ENVS = ["dev", "staging", "prod", "local", "ci"]
 
 def new_run(store: Store, *, pipeline: str = "smoke", env: str = "ci", **kw: object) -> str:
     with store.write() as db:
-        run = runs.create_run(
+        run = records.create_run(
             db, workspace="WKS", actor="alice", environment=env, allowed_environments=ENVS,
             pipeline_key=pipeline, **kw,  # type: ignore[arg-type]
         )
         return run.key
 
 
-def result(idx: int, status: str, *, name: str | None = None, **kw: object) -> NewResult:
+def result(db: Session, idx: int, status: str, *, name: str | None = None, **kw: object) -> NewResult:
     name = name or f"test_{idx}"
     identity = reported_identity("suite", "pkg.Class", name)
-    # Workspace ids start at 1 in a fresh store; the writer keys cases per workspace.
-    case = NewCase(id=case_id(1, identity), identity=identity, kind="reported", name=name,
+    # The writer keys cases per workspace; its id is whatever the store handed out (PostgreSQL's
+    # sequences keep counting across the tests that share a schema).
+    workspace_id = db.scalars(select(Workspace.id).where(Workspace.key == "WKS")).one()
+    case = NewCase(id=case_id(workspace_id, identity), identity=identity, kind="reported", name=name,
                    suite="suite", classname="pkg.Class")
     return NewResult(idx=idx, case=case, status=status, **kw)  # type: ignore[arg-type]
+
+
+def record(db: Session, key: str, *results: NewResult) -> None:
+    records.record_results(db, run=records.find_run(db, workspace="WKS", key=key), results=results)
+
+
+def start(db: Session, key: str) -> None:
+    records.transition(db, workspace="WKS", key=key, to="running")
 
 
 def test_run_key_has_workspace_date_and_sequence(store: Store) -> None:
@@ -54,15 +69,16 @@ def test_new_run_is_pending_and_knows_its_pipeline(store: Store) -> None:
 def test_lifecycle_sets_timestamps_once_and_derives_result(store: Store) -> None:
     key = new_run(store)
     with store.write() as db:
-        runs.transition(db, workspace="WKS", key=key, to="running")
-        run = runs.find_run(db, workspace="WKS", key=key)
-        runs.record_results(db, run=run, results=[
-            result(0, "passed", duration_ms=1200.0),
-            result(1, "failed", message="expected 200, got 500", error_type="AssertionError",
+        start(db, key)
+        record(
+            db, key,
+            result(db, 0, "passed", duration_ms=1200.0),
+            result(db, 1, "failed", message="expected 200, got 500", error_type="AssertionError",
                    failure_category="assertion"),
-            result(2, "skipped"),
-        ])
-        runs.transition(db, workspace="WKS", key=key, to="completed")
+            result(db, 2, "skipped"),
+        )
+        finished = runs.finish_run(db, workspace="WKS", key=key)
+    assert (finished.status, finished.result) == ("COMPLETED", "FAILED")
     with store.read() as db:
         e = runs.get_execution(db, workspace="WKS", key=key)
     assert (e.status, e.result, e.test_run_status) == ("COMPLETED", "FAILED", "failed")
@@ -74,7 +90,7 @@ def test_lifecycle_sets_timestamps_once_and_derives_result(store: Store) -> None
     assert failed.error == "AssertionError: expected 200, got 500"
     assert failed.failure_category == "assertion" and failed.case_key == "pkg.Class::test_1"
     with store.write() as db, pytest.raises(Conflict, match="already completed"):
-        runs.transition(db, workspace="WKS", key=key, to="cancelled")
+        runs.finish_run(db, workspace="WKS", key=key, status="cancelled")
     with store.read() as db:
         assert runs.get_execution(db, workspace="WKS", key=key).completed_at == e.completed_at
 
@@ -82,26 +98,24 @@ def test_lifecycle_sets_timestamps_once_and_derives_result(store: Store) -> None
 def test_results_cannot_be_added_to_a_finished_run(store: Store) -> None:
     key = new_run(store)
     with store.write() as db:
-        runs.transition(db, workspace="WKS", key=key, to="cancelled")
+        runs.finish_run(db, workspace="WKS", key=key, status="cancelled")
     with store.write() as db, pytest.raises(Conflict, match="results cannot be added"):
-        runs.record_results(db, run=runs.find_run(db, workspace="WKS", key=key), results=[result(0, "passed")])
+        record(db, key, result(db, 0, "passed"))
 
 
 def test_infrastructure_fault_makes_the_run_error(store: Store) -> None:
     key = new_run(store)
     with store.write() as db:
-        runs.transition(db, workspace="WKS", key=key, to="running")
-        runs.record_results(db, run=runs.find_run(db, workspace="WKS", key=key), results=[
-            result(0, "passed"), result(1, "error", message="Connection refused", failure_category="infrastructure"),
-        ])
-        run = runs.transition(db, workspace="WKS", key=key, to="completed")
-        assert run.result == "error"
+        start(db, key)
+        record(db, key, result(db, 0, "passed"),
+               result(db, 1, "error", message="Connection refused", failure_category="infrastructure"))
+        assert runs.finish_run(db, workspace="WKS", key=key).result == "ERROR"
 
 
 def test_explicit_result_is_validated(store: Store) -> None:
     key = new_run(store)
     with store.write() as db, pytest.raises(Invalid, match="unknown result 'green'"):
-        runs.transition(db, workspace="WKS", key=key, to="completed", result="green")
+        runs.finish_run(db, workspace="WKS", key=key, result="green")
 
 
 def test_missing_run_and_other_workspace_are_not_found(store: Store) -> None:
@@ -109,7 +123,9 @@ def test_missing_run_and_other_workspace_are_not_found(store: Store) -> None:
     with store.read() as db:
         with pytest.raises(NotFound, match="run 'NOPE-1' not found"):
             runs.get_execution(db, workspace="WKS", key="NOPE-1")
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFound, match="run 'WKS-0101-999999' not found"):
+            runs.get_execution(db, workspace="WKS", key="WKS-0101-999999")
+        with pytest.raises(NotFound, match=f"run '{key}' not found in workspace OTHER"):
             runs.get_execution(db, workspace="OTHER", key=key)
 
 
@@ -117,10 +133,8 @@ def test_attempts_and_same_test_across_runs_share_a_case(store: Store) -> None:
     keys = [new_run(store), new_run(store)]
     for key in keys:
         with store.write() as db:
-            runs.record_results(db, run=runs.find_run(db, workspace="WKS", key=key), results=[
-                result(0, "passed", name="test_login", flaky=True,
-                       attempts=[{"status": "failed", "message": "boom"}, {"status": "passed"}]),
-            ])
+            record(db, key, result(db, 0, "passed", name="test_login", flaky=True,
+                                   attempts=[{"status": "failed", "message": "boom"}, {"status": "passed"}]))
     with store.read() as db:
         cases = [runs.get_execution(db, workspace="WKS", key=k).cases for k in keys]
         from sqlalchemy import func, select
@@ -137,11 +151,10 @@ def test_list_filters_and_keyset_pages(store: Store) -> None:
     for i in range(7):
         key = new_run(store, pipeline="api" if i % 2 else "web", env="staging" if i < 3 else "ci")
         with store.write() as db:
-            runs.transition(db, workspace="WKS", key=key, to="running")
+            start(db, key)
             if i % 3 == 0:
-                run = runs.find_run(db, workspace="WKS", key=key)
-                runs.record_results(db, run=run, results=[result(0, "failed")])
-            runs.transition(db, workspace="WKS", key=key, to="completed")
+                record(db, key, result(db, 0, "failed"))
+            runs.finish_run(db, workspace="WKS", key=key)
         made.append(key)
     with store.read() as db:
         everything = runs.list_executions(db, workspace="WKS", limit=500).items
@@ -164,3 +177,46 @@ def test_list_filters_and_keyset_pages(store: Store) -> None:
             runs.list_executions(db, workspace="WKS", status="green")
         with pytest.raises(Invalid, match="invalid cursor"):
             runs.list_executions(db, workspace="WKS", cursor="garbage!")
+
+
+def test_open_run_is_running_with_its_provenance(store: Store) -> None:
+    provenance = Provenance(actor="ci-bot", trigger="gatekeeper", revision="0123abc", branch="main")
+    with store.write() as db:
+        e = runs.open_run(db, workspace="WKS", pipeline_key="e2e", environment="ci", allowed_environments=ENVS,
+                          provenance=provenance, labels={"team": "web"})
+    assert (e.status, e.pipeline_key, e.triggered_by, e.trigger) == ("RUNNING", "e2e", "ci-bot", "gatekeeper")
+    assert (e.revision, e.branch, e.labels) == ("0123abc", "main", {"team": "web"})
+
+
+def _big_run(store: Store, *, passed: int, failing: tuple[int, ...]) -> str:
+    key = new_run(store)
+    with store.write() as db:
+        start(db, key)
+        record(db, key, *(result(db, i, "failed" if i in failing else "passed") for i in range(passed)))
+        runs.finish_run(db, workspace="WKS", key=key)
+    return key
+
+
+def test_show_lists_a_small_run_whole(store: Store) -> None:
+    key = _big_run(store, passed=5, failing=(3,))
+    with store.read() as db:
+        e = runs.show_execution(db, workspace="WKS", key=key, limit=5)
+    assert [c.index for c in e.cases or []] == [0, 1, 2, 3, 4]
+    assert (e.cases_total, e.next_cursor) == (5, None)
+
+
+def test_show_of_a_large_run_lists_failures_first_and_pages_the_rest(store: Store) -> None:
+    """`runs show` of a big run: the failing cases (bounded) and a cursor, never every case at once."""
+    key = _big_run(store, passed=50, failing=(7, 30, 31, 49))
+    with store.read() as db:
+        e = runs.show_execution(db, workspace="WKS", key=key, limit=3)
+        assert [c.index for c in e.cases or []] == [7, 30, 31]
+        assert (e.cases_total, e.next_cursor) == (50, "0")
+        seen, cursor = [], e.next_cursor
+        while cursor is not None:
+            page = runs.get_execution(db, workspace="WKS", key=key, cursor=cursor, case_limit=20)
+            seen += [c.index for c in page.cases or []]
+            cursor = page.next_cursor
+        assert seen == list(range(50))
+        with pytest.raises(Invalid, match="invalid cursor"):
+            runs.get_execution(db, workspace="WKS", key=key, cursor="x", case_limit=20)

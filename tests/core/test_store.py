@@ -15,6 +15,7 @@ from testledger.db.engine import HEAD_REVISION, Store
 from testledger.db.migrate import head_revision
 from testledger.db.tables import Base
 from testledger.errors import Unavailable
+from testledger.provenance import Provenance
 from testledger.services import runs
 
 
@@ -58,8 +59,8 @@ def _create_runs(url: str, count: int) -> None:
     store = Store(url)
     for _ in range(count):
         with store.write() as db:
-            runs.create_run(db, workspace="WKS", actor="p", environment="ci", allowed_environments=["ci"],
-                            pipeline_key="load")
+            runs.open_run(db, workspace="WKS", pipeline_key="load", environment="ci", allowed_environments=["ci"],
+                          provenance=Provenance(actor="p"))
     store.dispose()
 
 

@@ -50,7 +50,7 @@ def test_example_exports_count_the_tests_they_list(sqlite_only: Path, local_cli:
     assert text.endswith("</testsuites>\n") and "\n    <testcase " in text  # indented lines
     root = etree.fromstring(junit_path.read_bytes())
     cases = root.findall(".//testcase")
-    assert int(root.get("tests")) == len(cases) == 10
+    assert int(root.get("tests") or -1) == len(cases) == 10
     assert all(case.get("classname") for case in cases)
     unit = root.find("testsuite[@name='Unit tests']")  # the pytest case keeps its tests under it
     assert unit is not None and len(unit.findall("testcase")) == 3

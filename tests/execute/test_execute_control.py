@@ -38,7 +38,8 @@ def _run_key(waiter: Callable[..., Any], cli: Any, *, started: int) -> str:
 
 def _descendants(proc: subprocess.Popen[str]) -> list[psutil.Process]:
     try:
-        return psutil.Process(proc.pid).children(recursive=True)
+        children: list[psutil.Process] = psutil.Process(proc.pid).children(recursive=True)
+        return children
     except psutil.NoSuchProcess:
         return []
 

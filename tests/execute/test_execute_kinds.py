@@ -145,7 +145,7 @@ def test_a_pytest_case_that_fails_after_its_tests_passed_is_counted(
     from lxml import etree
 
     root = etree.fromstring(out.read_bytes())
-    assert int(root.get("tests")) == len(root.findall(".//testcase")) == 3
+    assert int(root.get("tests") or -1) == len(root.findall(".//testcase")) == 3
 
 
 def test_pytest_runs_under_the_interpreter_the_case_names(

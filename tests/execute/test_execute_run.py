@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -215,4 +214,7 @@ def test_secret_parameters_are_masked_everywhere(
         assert secret.encode() not in file.read_bytes()
     shown = local_cli("runs", "show", key, "--json").stdout
     assert secret not in shown and "other-secret-value" not in shown
-    assert os.environ.get("TESTLEDGER_HOME") == str(sqlite_only)
+    for index in (0, 1):  # the stored results a reader sees in full: message, output, attempts
+        detail = local_cli("runs", "case", key, str(index), "--json").stdout
+        assert json.loads(detail)["index"] == index
+        assert secret not in detail and "other-secret-value" not in detail

@@ -13,6 +13,7 @@ from testledger.db.engine import Store
 from testledger.db.types import utcnow
 from testledger.errors import Conflict
 from testledger.pipelinefile import parse_pipeline
+from testledger.provenance import Provenance
 from testledger.services import execution, runs
 from testledger.services.pipelines import apply_pipeline
 
@@ -24,10 +25,10 @@ def _run(store: Store, *, executor: str | None = None, started: bool = True) -> 
     with store.write() as db:
         apply_pipeline(db, workspace="WKS", document=parse_pipeline(DOC), actor="alice")
         run = execution.create_pipeline_run(
-            db, workspace="WKS", pipeline_key="svc", actor="alice", allowed_environments=ENVS)
+            db, workspace="WKS", pipeline_key="svc", provenance=Provenance(actor="alice"), allowed_environments=ENVS)
         if started:
-            execution.start_run(db, key=run.key, executor=executor or execution.local_executor_id())
-        return run.key
+            execution.start_run(db, key=run.execution_id, executor=executor or execution.local_executor_id())
+        return run.execution_id
 
 
 def _dead_pid() -> int:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from testledger.db import records
 from testledger.db.engine import Store
 from testledger.db.tables import CaseResult, Run
 from testledger.errors import Conflict, Invalid
@@ -47,13 +49,12 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def ingest(store: Store, paths: list[Path], **kw: object) -> str:
+def ingest(store: Store, paths: list[Path], **kw: Any) -> str:
+    max_bytes = int(kw.pop("max_bytes", 1 << 20))
+    if "run_key" not in kw:
+        kw = {"pipeline_key": "unit", "environment": "ci", "allowed_environments": ENVS, **kw}
     with store.write() as db:
-        return ingest_files(  # type: ignore[misc]
-            db, workspace="WKS", paths=paths, actor="ci-bot", max_bytes=kw.pop("max_bytes", 1 << 20),
-            **({"pipeline_key": "unit", "environment": "ci", "allowed_environments": ENVS} if "run_key" not in kw
-               else {}), **kw,
-        ).run_key
+        return ingest_files(db, workspace="WKS", paths=paths, actor="ci-bot", max_bytes=max_bytes, **kw).run_key
 
 
 def execution(store: Store, key: str):  # type: ignore[no-untyped-def]
@@ -92,9 +93,8 @@ def test_a_bad_file_stores_nothing_unless_partial(store: Store, tmp_path: Path) 
 def test_same_file_twice_into_one_run_is_not_duplicated(store: Store, tmp_path: Path) -> None:
     report = write(tmp_path, "a.xml", FAILING)
     with store.write() as db:
-        run = runs.create_run(db, workspace="WKS", actor="me", environment="ci", allowed_environments=ENVS,
-                              pipeline_key="unit")
-        key = run.key
+        key = records.create_run(db, workspace="WKS", actor="me", environment="ci", allowed_environments=ENVS,
+                                 pipeline_key="unit").key
     ingest(store, [report], run_key=key)
     ingest(store, [report, write(tmp_path, "b.xml", PASSING)], run_key=key)
     e = execution(store, key)

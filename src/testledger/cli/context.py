@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 import typer
+
+from testledger.lifecycle import ERROR, FAILED, PASSED, SKIPPED
+
+# Who acts and what the CI job says live outside the CLI, so every adapter records the same.
+from testledger.provenance import actor as actor
+from testledger.provenance import ci_defaults as ci_defaults
+from testledger.provenance import default_trigger as default_trigger
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -24,7 +29,7 @@ EXIT_INVALID = 3  # bad input or a conflict with stored state; nothing was chang
 EXIT_NOT_FOUND = 4  # the named run, pipeline or file does not exist
 EXIT_STORE = 5  # the store cannot be opened or is at the wrong schema revision
 
-RESULT_EXIT = {"passed": EXIT_OK, "skipped": EXIT_OK, "failed": EXIT_FAILED, "error": EXIT_ERROR}
+RESULT_EXIT = {PASSED: EXIT_OK, SKIPPED: EXIT_OK, FAILED: EXIT_FAILED, ERROR: EXIT_ERROR}
 
 
 def settings() -> Settings:
@@ -37,37 +42,6 @@ def store() -> Store:
     from testledger.db.engine import open_store
 
     return open_store()
-
-
-def actor() -> str:
-    """Who is acting: TESTLEDGER_ACTOR, the CI's actor, else the OS user."""
-    for var in ("TESTLEDGER_ACTOR", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILD_REQUESTEDFOR"):
-        if os.environ.get(var):
-            return os.environ[var]
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "cli"
-
-
-def ci_defaults() -> dict[str, str | None]:
-    """Revision, branch and build URL from the CI's environment, used when no flag gives them."""
-    env = os.environ
-    build_url = None
-    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
-        server = env.get("GITHUB_SERVER_URL", "https://github.com")
-        build_url = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
-    return {
-        "revision": env.get("GITHUB_SHA") or env.get("CI_COMMIT_SHA") or env.get("GIT_COMMIT"),
-        "branch": env.get("GITHUB_HEAD_REF") or env.get("GITHUB_REF_NAME") or env.get("CI_COMMIT_REF_NAME")
-        or env.get("GIT_BRANCH"),
-        "build_url": build_url or env.get("CI_JOB_URL") or env.get("BUILD_URL"),
-    }
-
-
-def default_trigger() -> str:
-    """`gatekeeper` (the seed's CI/CD integration trigger) inside a CI job, else `manual`."""
-    return "gatekeeper" if os.environ.get("CI") or os.environ.get("BUILD_URL") else "manual"
 
 
 def parse_pairs(values: list[str] | None, *, flag: str) -> dict[str, str]:

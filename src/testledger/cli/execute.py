@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 import typer
 
 from testledger.cli import context as ctx
+from testledger.lifecycle import CANCELLED, NOT_PASSED, PASSED
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from testledger.execute.executor import RunEvent
+    from testledger.schemas import LaunchedOut
 
 
 def _looks_like_file(target: str) -> bool:
@@ -42,8 +44,8 @@ class Progress:
                 return
             self.running.pop(event.index, None)
             self.done += 1
-            self.passed += event.status == "passed"
-            self.failed += event.status in ("failed", "error")
+            self.passed += event.status == PASSED
+            self.failed += event.status in NOT_PASSED
             line = self._line(event) if not self.live else None
         if line:
             self.stream.write(line)
@@ -52,7 +54,7 @@ class Progress:
         from testledger.cli.render import format_duration
 
         extra = " (flaky)" if event.flaky else ""
-        error = f": {event.error.splitlines()[0]}" if event.error and event.status != "passed" else ""
+        error = f": {event.error.splitlines()[0]}" if event.error and event.status != PASSED else ""
         width = len(str(self.total))
         return (f"[{self.done:>{width}}/{self.total}] {event.status.upper():<7} {event.index}: {event.key} "
                 f"({format_duration(event.duration_ms)}){extra}{error}\n")
@@ -79,12 +81,10 @@ class Progress:
         return table
 
 
-def _prepare_run(
-    target: str, *, workspace: str | None, env: str | None, overrides: dict[str, str],
-) -> tuple[str, str, int, Path]:
-    """Apply the file when given one, then create the pending run: (run key, workspace, cases, workdir)."""
-    from testledger.services.execution import create_pipeline_run
-    from testledger.services.pipelines import apply_pipeline
+def _prepare_run(target: str, *, workspace: str | None, env: str | None, overrides: dict[str, str]) -> LaunchedOut:
+    """Read the file when given one, then let the launch service create the pending run."""
+    from testledger.provenance import from_environment
+    from testledger.services.launch import prepare_run
 
     document = None
     if _looks_like_file(target):
@@ -92,23 +92,12 @@ def _prepare_run(
 
         document = read_pipeline_file(Path(target))
     ws = workspace or (document.spec.workspace if document else None) or ctx.resolve_workspace(None)
-    defaults = ctx.ci_defaults()
     with ctx.store().write() as db:
-        if document:
-            cases = len(apply_pipeline(db, workspace=ws, document=document, actor=ctx.actor()).pipeline.cases or [])
-        run = create_pipeline_run(
-            db, workspace=ws, pipeline_key=document.spec.key if document else target, actor=ctx.actor(),
+        return prepare_run(
+            db, workspace=ws, pipeline=document or target, provenance=from_environment(),
             allowed_environments=ctx.settings().environments, environment=env, overrides=overrides,
-            trigger=ctx.default_trigger(), revision=defaults["revision"], branch=defaults["branch"],
-            build_url=defaults["build_url"],
+            workdir=Path(target).resolve().parent if document else Path.cwd(),
         )
-        if not document:
-            from testledger.services.pipelines import get_pipeline
-
-            cases = len(get_pipeline(db, workspace=ws, key=target).cases or [])
-        key = run.key
-    workdir = Path(target).resolve().parent if document else Path.cwd()
-    return key, ws, cases, workdir
 
 
 def run(
@@ -126,7 +115,8 @@ def run(
     from testledger.execute.logstore import FileLogStore
 
     overrides = ctx.parse_pairs(param, flag="--param")
-    key, _ws, total, workdir = _prepare_run(target, workspace=workspace, env=env, overrides=overrides)
+    launched = _prepare_run(target, workspace=workspace, env=env, overrides=overrides)
+    key, total, workdir = launched.run_key, launched.cases, launched.workdir
     settings = ctx.settings()
     live = not as_json and sys.stdout.isatty()
     progress = Progress(key, total, live=live, stream=sys.stderr if as_json else sys.stdout)
@@ -141,7 +131,10 @@ def run(
         sys.stdout.write(f"Run {key}: {count_of(total, 'case')}\n")
     executor.submit(RunRequest(run_key=key, overrides=overrides, workdir=workdir, parallelism=parallel))
     _wait(executor, key, progress if live else None)
-    execution = executor.status(key)
+    from testledger.services.runs import show_execution
+
+    with store.read() as db:  # bounded whatever the run's size, as `runs show` draws it
+        execution = show_execution(db, workspace=launched.workspace, key=key)
     if as_json:
         ctx.print_json(execution)
     else:
@@ -196,7 +189,7 @@ def cancel(
         execution = request_cancel(db, workspace=ctx.resolve_workspace(workspace), key=key)
     if as_json:
         ctx.print_json(execution)
-    elif execution.status == "CANCELLED":
+    elif execution.status == CANCELLED.upper():
         typer.echo(f"{key}: cancelled")
     else:
         wait = ctx.settings().heartbeat_seconds

@@ -53,8 +53,29 @@ def main(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    verbose: int = typer.Option(
+        0, "--verbose", "-v", count=True,
+        help="Log what happens to stderr: -v for info, -vv for debug (default: TESTLEDGER_LOG_LEVEL, else warning).",
+    ),
 ) -> None:
     """testledger command line."""
+    configure_logging(verbose)
+
+
+def configure_logging(verbose: int) -> None:
+    """Send the library's log records to stderr: the only place logging is configured."""
+    import logging
+
+    from testledger.settings import get_settings
+
+    levels: dict[int, int | str] = {0: get_settings().log_level, 1: logging.INFO}
+    level = levels.get(verbose, logging.DEBUG)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("testledger")
+    root.handlers = [handler]
+    root.setLevel(level)
+    root.propagate = False
 
 
 def run() -> None:
@@ -71,22 +92,9 @@ def run() -> None:
         _fail(str(exc), EXIT_INVALID)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
-    except Exception as exc:  # the last line of defence: database errors get one clear line too
-        _fail_unexpected(exc)
 
 
 def _fail(message: str, code: int) -> None:
     sys.stderr.write(f"error: {message}\n")
     sys.exit(code)
 
-
-def _fail_unexpected(exc: Exception) -> None:
-    from sqlalchemy.exc import IntegrityError, OperationalError
-
-    if isinstance(exc, OperationalError):
-        _fail(f"the store is unavailable: {str(exc.orig).strip().splitlines()[0]}", EXIT_STORE)
-    if isinstance(exc, IntegrityError):
-        # Two writers raced for the same new row (on PostgreSQL, e.g. two applies of one pipeline).
-        _fail("another command changed the same data at the same time; nothing was stored: run it again",
-              EXIT_INVALID)
-    raise exc

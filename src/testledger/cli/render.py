@@ -80,6 +80,9 @@ def execution_tree(execution: ExecutionOut, *, show_all: bool = False) -> Tree:
         nodes[case.index] = _case_node(parent, case)
     if len(shown) < len(cases):
         branch.add(f"[dim]… and {count_of(len(cases) - len(shown), 'passed case')} (--all lists them)[/]")
+    elif execution.next_cursor is not None:  # the service listed only some cases (`runs show` of a large run)
+        more = f"{execution.cases_total - len(cases)} more" if execution.cases_total else "more"
+        branch.add(f"[dim]… and {more} (--all lists them, --cursor {escape(execution.next_cursor)} pages)[/]")
     return tree
 
 

@@ -78,21 +78,32 @@ def list_runs(
 @app.command("show")
 def show(
     key: str = typer.Argument(..., help="Run key, e.g. WKS-0601-12."),
-    show_all: bool = typer.Option(False, "--all", help="List every case, even in very large runs."),
+    show_all: bool = typer.Option(False, "--all", help="List every case, even in very large runs (slow for 100k)."),
+    cursor: str | None = typer.Option(None, "--cursor", help="List cases in order from this cursor (0: the first)."),
+    limit: int | None = typer.Option(None, "--limit", "-n", help="Cases per listing (default 200, at most 10000)."),
     workspace: str | None = ctx.workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the execution as JSON."),
 ) -> None:
-    """Show a run and its cases as the execution tree."""
-    from testledger.services.runs import get_execution
+    """Show a run and its cases as the execution tree.
 
+    A run of at most 200 cases lists them all; a larger one lists the cases that did not pass (at
+    most --limit) and says how to page through the rest with --cursor, or list them all with --all.
+    """
+    from testledger.cli.render import console, execution_tree
+    from testledger.services.runs import SHOW_LIMIT, get_execution, show_execution
+
+    ws = ctx.resolve_workspace(workspace)
     with ctx.store().read() as db:
-        execution = get_execution(db, workspace=ctx.resolve_workspace(workspace), key=key)
+        if show_all:
+            execution = get_execution(db, workspace=ws, key=key)
+        elif cursor is not None:
+            execution = get_execution(db, workspace=ws, key=key, cursor=cursor, case_limit=limit or SHOW_LIMIT)
+        else:
+            execution = show_execution(db, workspace=ws, key=key, limit=limit or SHOW_LIMIT)
     if as_json:
         ctx.print_json(execution)
         return
-    from testledger.cli.render import console, execution_tree
-
-    console().print(execution_tree(execution, show_all=show_all))
+    console().print(execution_tree(execution, show_all=show_all or cursor is not None))
 
 
 @app.command("case")
@@ -130,20 +141,16 @@ def start(
     as_json: bool = typer.Option(False, "--json", help="Print the run as JSON instead of its key."),
 ) -> None:
     """Start a run by hand (status running) and print its key, for CI scripts to bracket a job."""
-    from testledger.services.runs import create_run, get_execution
+    from testledger.provenance import from_environment
+    from testledger.services.runs import open_run
 
-    defaults = ctx.ci_defaults()
-    ws = ctx.resolve_workspace(workspace)
+    provenance = from_environment(trigger=trigger, revision=revision, branch=branch, build_url=build_url)
     with ctx.store().write() as db:
-        run = create_run(
-            db, workspace=ws, actor=ctx.actor(), environment=env,
-            allowed_environments=ctx.settings().environments, pipeline_key=pipeline,
-            trigger=trigger or ctx.default_trigger(),
-            revision=revision or defaults["revision"], branch=branch or defaults["branch"],
-            build_url=build_url or defaults["build_url"], labels=ctx.parse_pairs(label, flag="--label") or None,
-            executor="cli", started=True,
+        execution = open_run(
+            db, workspace=ctx.resolve_workspace(workspace), pipeline_key=pipeline, environment=env,
+            allowed_environments=ctx.settings().environments, provenance=provenance,
+            labels=ctx.parse_pairs(label, flag="--label") or None,
         )
-        execution = get_execution(db, workspace=ws, key=run.key, with_cases=False)
     if as_json:
         ctx.print_json(execution)
     else:
@@ -165,13 +172,12 @@ def finish(
     as_json: bool = typer.Option(False, "--json", help="Print the run as JSON."),
 ) -> None:
     """Finish a run; exits 1 when it failed and 2 on error, like `testledger run`."""
-    from testledger.services.runs import get_execution, transition
+    from testledger.services.runs import finish_run, show_execution
 
     ws = ctx.resolve_workspace(workspace)
     with ctx.store().write() as db:
-        transition(db, workspace=ws, key=key, to=status.lower(), result=result and result.lower(), force=force,
-                   actor=ctx.actor())
-        execution = get_execution(db, workspace=ws, key=key)
+        finish_run(db, workspace=ws, key=key, status=status, result=result, force=force, actor=ctx.actor())
+        execution = show_execution(db, workspace=ws, key=key)
     if as_json:
         ctx.print_json(execution)
     else:
@@ -183,8 +189,10 @@ def finish(
 
 def exit_code(status: str, result: str | None) -> int:
     """0 passed or skipped; 1 failed; 2 error, timeout; cancelled counts as failed."""
-    if status == "TIMEOUT":
+    from testledger.lifecycle import CANCELLED, ERROR, TIMEOUT
+
+    if status.lower() == TIMEOUT:
         return ctx.EXIT_ERROR
-    if status == "CANCELLED":
+    if status.lower() == CANCELLED:
         return ctx.EXIT_FAILED
-    return ctx.RESULT_EXIT.get((result or "error").lower(), ctx.EXIT_ERROR)
+    return ctx.RESULT_EXIT.get((result or ERROR).lower(), ctx.EXIT_ERROR)

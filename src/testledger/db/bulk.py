@@ -1,7 +1,8 @@
 """Fast bulk writes of case results: raw `executemany` on SQLite, COPY on PostgreSQL.
 
 This is the one module where SQL differs by dialect. The ORM costs 20x over raw inserts on this
-path (PERFORMANCE.md), so rows travel as tuples straight to the driver.
+path (ORM `add_all` 17k rows/s against 330k for raw tuples on this machine), so rows travel as
+tuples straight to the driver.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ schema checks, self-migration of SQLite stores, and sessions for reading and wri
 from __future__ import annotations
 
 import fcntl
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,10 +12,12 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import DatabaseError, DataError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from testledger.errors import Invalid, Unavailable
+from testledger.errors import Busy, Conflict, Invalid, Unavailable
+
+logger = logging.getLogger(__name__)
 
 #: The newest migration; a store at any other revision needs `testledger db upgrade`.
 HEAD_REVISION = "0001"
@@ -81,28 +84,29 @@ class Store:
         migrate = self.dialect == "sqlite" if auto_migrate is None else auto_migrate
         if check_schema:
             self._ensure_schema(migrate=migrate)
+        logger.debug("store %s opened", self.safe_url)
 
     # -- schema -------------------------------------------------------------------------------
     def revision(self) -> str | None:
-        with self._read_engine.connect() as conn:  # a store that cannot be reached raises here
-            try:
-                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-            except (OperationalError, ProgrammingError):  # no version table: an empty store
-                return None
+        try:
+            with self._read_engine.connect() as conn:  # a store that cannot be reached raises here
+                try:
+                    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                except (OperationalError, ProgrammingError):  # no version table: an empty store
+                    return None
+        except OperationalError as exc:
+            raise Unavailable(f"cannot open the store at {self.safe_url}: {self._reason(exc)}") from exc
 
     def upgrade(self) -> None:
         """Run every pending migration (`testledger db upgrade`)."""
         from testledger.db.migrate import upgrade
 
-        with self._migration_lock():
+        with self._domain_errors(), self._migration_lock():
             upgrade(self.engine)
+        logger.info("store %s upgraded to revision %s", self.safe_url, HEAD_REVISION)
 
     def _ensure_schema(self, *, migrate: bool) -> None:
-        try:
-            current = self.revision()
-        except OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
-            raise Unavailable(f"cannot open the store at {self.safe_url}: {reason}") from exc
+        current = self.revision()
         if current == HEAD_REVISION:
             return
         if migrate:
@@ -133,22 +137,59 @@ class Store:
     # -- sessions -----------------------------------------------------------------------------
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A session in one write transaction: committed on success, rolled back on any error."""
-        with self._writer() as session, session.begin():
+        """A session in one write transaction: committed on success, rolled back on any error.
+
+        Database faults leave as domain errors, so every adapter answers them the same way.
+        """
+        with self._domain_errors(), self._writer() as session, session.begin():
             yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only session that never waits for writers."""
-        with self._reader() as session:
+        with self._domain_errors(), self._reader() as session:
             try:
                 yield session
             finally:
                 session.rollback()
 
+    @contextmanager
+    def _domain_errors(self) -> Iterator[None]:
+        """Map the store's faults once: unreachable or locked -> `Unavailable` (`Busy` when another
+        writer holds the lock), a lost race for a new row -> `Conflict`."""
+        try:
+            yield
+        except (ProgrammingError, DataError):
+            raise  # a bug in our SQL, not a fault of the store
+        except IntegrityError as exc:
+            # Two writers raced for the same new row (on PostgreSQL, e.g. two applies of one pipeline).
+            logger.info("store %s: integrity error: %s", self.safe_url, self._reason(exc))
+            raise Conflict("another command changed the same data at the same time; nothing was stored: "
+                           "run it again") from exc
+        except DatabaseError as exc:  # unreachable, locked, corrupt, out of disk
+            reason = self._reason(exc)
+            logger.info("store %s: %s", self.safe_url, reason)
+            if _is_busy(exc):
+                raise Busy(f"the store at {self.safe_url} is busy ({reason}): another command is writing; "
+                           "run it again in a moment") from exc
+            raise Unavailable(f"the store at {self.safe_url} is unavailable: {reason}") from exc
+
+    def _reason(self, exc: DatabaseError) -> str:
+        """The driver's first line, with the URL's password (should a driver echo it) hidden."""
+        text_ = str(exc.orig).strip()
+        reason = text_.splitlines()[0] if text_ else type(exc.orig).__name__
+        password = make_url(self.url).password
+        return reason.replace(str(password), "***") if password else reason
+
     def dispose(self) -> None:
         self.engine.dispose()
         self._read_engine.dispose()
+
+
+def _is_busy(exc: DatabaseError) -> bool:
+    """A lock held by another writer (SQLite's busy timeout, PostgreSQL's lock or statement timeout)."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return "database is locked" in str(exc.orig) or sqlstate in ("55P03", "57014", "40P01")
 
 
 def open_store(url: str | None = None, *, check_schema: bool = True) -> Store:

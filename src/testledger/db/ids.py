@@ -11,7 +11,7 @@ def uuid7() -> uuid.UUID:
     """A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then random bits.
 
     Random v4 ids would land all over the run-id indexes; v7 ids sort by creation time, which
-    keeps index inserts at the right edge (see PERFORMANCE.md: random-order keys cost 3-10x).
+    keeps index inserts at the right edge (random-order keys made inserts 3-10x slower on this machine).
     """
     ms = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big")

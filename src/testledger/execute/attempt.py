@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from testledger.attempts import attempt_dict
 from testledger.execute.logstore import CaseOutput
 from testledger.execute.masking import Masker
 from testledger.execute.process import ProcessGroups
@@ -57,10 +58,7 @@ class AttemptResult:
         )
 
     def as_attempt(self) -> dict[str, Any]:
-        return {
-            "status": self.status, "duration_ms": round(self.duration_ms, 3), "message": self.message,
-            "error_type": self.error_type, "started_at": self.started_at.isoformat(),
-        }
+        return attempt_dict(self)
 
 
 def seconds_text(seconds: float | None) -> str:

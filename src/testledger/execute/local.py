@@ -283,8 +283,8 @@ class LocalExecutor:
         from testledger.services.execution import run_spec
 
         with self.store.read() as db:
-            run, spec = run_spec(db, key=request.run_key)
-            workspace_id = run.workspace_id
+            found = run_spec(db, key=request.run_key)
+        spec, workspace_id = found.spec, found.workspace_id
         plan = build_plan(spec, run_key=request.run_key, workspace_id=workspace_id, overrides=request.overrides,
                           workdir=request.workdir, parallelism=request.parallelism)
         ledger = RunLedger(self.store, run_key=request.run_key, heartbeat_seconds=self.heartbeat_seconds)
@@ -320,16 +320,18 @@ class LocalExecutor:
 
     def cancel(self, run_key: str) -> ExecutionOut:
         """Cancel through the store (as any other process would), and tell a run of ours at once."""
+        from testledger.keys import workspace_of
         from testledger.services.execution import request_cancel
 
         with self.store.write() as db:
-            execution = request_cancel(db, workspace=None, key=run_key)
+            execution = request_cancel(db, workspace=workspace_of(run_key), key=run_key)
         if run_key in self._runs:
             self._runs[run_key][0].ledger.cancel_requested = True
         return execution
 
     def status(self, run_key: str) -> ExecutionOut:
+        from testledger.keys import workspace_of
         from testledger.services.runs import get_execution
 
         with self.store.read() as db:
-            return get_execution(db, workspace=None, key=run_key)
+            return get_execution(db, workspace=workspace_of(run_key), key=run_key)

@@ -6,10 +6,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
-#: Case statuses every parser maps to. Anything a format says beyond these four (todo,
-#: inconclusive, not run, ...) is folded into one of them by the parser, with the original
-#: word kept in ``properties["original_status"]`` when it carries information.
-CASE_STATUSES = ("passed", "failed", "error", "skipped")
+#: Every parser maps a case to one of `testledger.lifecycle.CASE_STATUSES`. Anything a format says
+#: beyond those four (todo, inconclusive, not run, ...) is folded into one of them by the parser,
+#: with the original word kept in ``properties["original_status"]`` when it carries information.
 
 
 @dataclass(slots=True)

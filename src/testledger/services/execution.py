@@ -13,18 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from testledger import lifecycle
+from testledger import keys, lifecycle
+from testledger.db import records
 from testledger.db.bulk import NewResult
-from testledger.db.tables import CaseResult, Pipeline, PipelineVersion, Run, Workspace
+from testledger.db.tables import CaseResult, Pipeline, PipelineVersion, Run
 from testledger.db.types import utcnow
 from testledger.errors import Conflict, Invalid, NotFound
 from testledger.pipelinefile import PipelineSpec
+from testledger.provenance import Provenance
 from testledger.schemas import ExecutionOut
 from testledger.services import runs
-from testledger.services.pipelines import find_pipeline
 
 #: Executors that beat; runs bracketed by `runs start`/`runs finish` ("cli") are never repaired.
 HEARTBEATING = ("local:", "celery:")
@@ -42,32 +44,28 @@ def create_pipeline_run(
     *,
     workspace: str,
     pipeline_key: str,
-    actor: str,
+    provenance: Provenance,
     allowed_environments: Sequence[str],
     environment: str | None = None,
     overrides: dict[str, str] | None = None,
-    trigger: str = "manual",
-    revision: str | None = None,
-    branch: str | None = None,
-    build_url: str | None = None,
-) -> Run:
+) -> ExecutionOut:
     """A `pending` run of the pipeline's current version; secret parameters are stored as `***`."""
     from testledger.execute.plan import masked_parameters
 
-    ws = db.scalar(select(Workspace).where(Workspace.key == workspace))
-    if ws is None:
-        raise NotFound(f"workspace '{workspace}' not found (apply a pipeline file to create it)")
-    pipeline = find_pipeline(db, workspace=ws, key=pipeline_key)
-    spec = current_spec(db, pipeline=pipeline)
-    return runs.create_run(
-        db, workspace=workspace, actor=actor, environment=environment or spec.environment or "local",
-        allowed_environments=allowed_environments, pipeline_key=pipeline_key, trigger=trigger,
-        parameters=masked_parameters(spec, overrides or {}) or None, revision=revision, branch=branch,
-        build_url=build_url, pipeline_version=pipeline.version,
+    ws = records.find_workspace(
+        db, key=workspace, missing=f"workspace '{workspace}' not found (apply a pipeline file to create it)")
+    pipeline = records.find_pipeline(db, workspace=ws, key=pipeline_key)
+    spec = _current_spec(db, pipeline=pipeline)
+    run = records.create_run(
+        db, workspace=workspace, actor=provenance.actor, environment=environment or spec.environment or "local",
+        allowed_environments=allowed_environments, pipeline_key=pipeline_key, trigger=provenance.trigger,
+        parameters=masked_parameters(spec, overrides or {}) or None, revision=provenance.revision,
+        branch=provenance.branch, build_url=provenance.build_url, pipeline_version=pipeline.version,
     )
+    return runs.get_execution(db, workspace=workspace, key=run.key, with_cases=False)
 
 
-def current_spec(db: Session, *, pipeline: Pipeline, version: int | None = None) -> PipelineSpec:
+def _current_spec(db: Session, *, pipeline: Pipeline, version: int | None = None) -> PipelineSpec:
     number = pipeline.version if version is None else version
     if number == 0:
         raise Invalid(
@@ -82,27 +80,43 @@ def current_spec(db: Session, *, pipeline: Pipeline, version: int | None = None)
     return PipelineSpec.from_stored(row.spec)
 
 
-def run_spec(db: Session, *, key: str) -> tuple[Run, PipelineSpec]:
-    """A run and the pipeline version it executes, for an executor about to start it."""
-    run = runs.find_run(db, workspace=None, key=key)
+class RunSpec(BaseModel):
+    """What an executor needs to start a run: where its cases are stored, and the pipeline version it executes."""
+
+    run_key: str
+    workspace: str
+    workspace_id: int
+    spec: PipelineSpec
+
+
+def run_spec(db: Session, *, key: str) -> RunSpec:
+    """A run and the pipeline version it executes, for an executor about to start it.
+
+    The executor acts for the run's own workspace: the one its key names.
+    """
+    workspace = keys.workspace_of(key)
+    run = records.find_run(db, workspace=workspace, key=key)
     pipeline = db.get(Pipeline, run.test_definition_id) if run.test_definition_id else None
     if pipeline is None:
         raise Invalid(f"run '{key}' has no pipeline to execute")
-    return run, current_spec(db, pipeline=pipeline, version=run.pipeline_version)
+    spec = _current_spec(db, pipeline=pipeline, version=run.pipeline_version)
+    return RunSpec(run_key=run.key, workspace=workspace, workspace_id=run.workspace_id, spec=spec)
 
 
-def start_run(db: Session, *, key: str, executor: str) -> Run:
+def start_run(db: Session, *, key: str, executor: str) -> ExecutionOut:
     """pending -> running, owned by `executor` (e.g. `local:<host>:<pid>`)."""
-    run = runs.transition(db, workspace=None, key=key, to=lifecycle.RUNNING)
+    workspace = keys.workspace_of(key)
+    run = records.transition(db, workspace=workspace, key=key, to=lifecycle.RUNNING)
     run.executor = executor
     db.flush()
-    return run
+    return runs.get_execution(db, workspace=workspace, key=key, with_cases=False)
 
 
-@dataclass(frozen=True, slots=True)
-class RunSignal:
+class RunSignal(BaseModel):
     """What the executor learns when it syncs: stop because of a cancel request, or because the run
     was ended elsewhere (repaired as stuck, cancelled while pending)."""
+
+    model_config = ConfigDict(frozen=True)
 
     cancel_requested: bool
     ended: bool
@@ -110,31 +124,33 @@ class RunSignal:
 
 def sync_run(db: Session, *, key: str, results: Sequence[NewResult], now: datetime) -> RunSignal:
     """Record finished results, beat the heartbeat, and read the cancel request, in one transaction."""
-    run = runs.find_run(db, workspace=None, key=key, for_update=True)
+    run = records.find_run(db, workspace=keys.workspace_of(key), key=key, for_update=True)
     if run.status in lifecycle.TERMINAL:
         return RunSignal(cancel_requested=run.cancel_requested, ended=True)
     if results:
-        runs.record_results(db, run=run, results=results)
+        records.record_results(db, run=run, results=results)
     run.heartbeat_at = now
     db.flush()
     return RunSignal(cancel_requested=run.cancel_requested, ended=False)
 
 
-def finish_run(db: Session, *, key: str, status: str, error: str | None = None) -> Run | None:
+def finish_run(db: Session, *, key: str, status: str, error: str | None = None) -> ExecutionOut | None:
     """End a run (completed with its derived result, cancelled or timeout); None if already ended elsewhere."""
-    run = runs.find_run(db, workspace=None, key=key, for_update=True)
+    workspace = keys.workspace_of(key)
+    run = records.find_run(db, workspace=workspace, key=key, for_update=True)
     if run.status in lifecycle.TERMINAL:
         return None
-    return runs.transition(db, workspace=None, key=key, to=status, error=error)
+    records.transition(db, workspace=workspace, key=key, to=status, error=error, run=run)
+    return runs.get_execution(db, workspace=workspace, key=key, with_cases=False)
 
 
-def request_cancel(db: Session, *, workspace: str | None, key: str) -> ExecutionOut:
+def request_cancel(db: Session, *, workspace: str, key: str) -> ExecutionOut:
     """Cancel a run: a pending run ends at once; a running one is flagged for its executor to stop."""
-    run = runs.find_run(db, workspace=workspace, key=key, for_update=True)
+    run = records.find_run(db, workspace=workspace, key=key, for_update=True)
     if run.status in lifecycle.TERMINAL:
         raise Conflict(f"run '{key}' is already {run.status}; there is nothing to cancel")
     if run.status == lifecycle.PENDING:
-        runs.transition(db, workspace=workspace, key=key, to=lifecycle.CANCELLED)
+        records.transition(db, workspace=workspace, key=key, to=lifecycle.CANCELLED, run=run)
     else:
         run.cancel_requested = True
         db.flush()
@@ -182,8 +198,9 @@ def repair_run(db: Session, *, run: Run, reason: str, now: datetime) -> None:
 
     finished = set(db.scalars(select(CaseResult.idx).where(CaseResult.run_id == run.id)))
     missing: list[NewResult] = []
+    spec: PipelineSpec | None
     try:
-        _run, spec = run_spec(db, key=run.key)
+        spec = run_spec(db, key=run.key).spec
     except (Invalid, NotFound):
         spec = None
     if spec is not None:
@@ -191,20 +208,21 @@ def repair_run(db: Session, *, run: Run, reason: str, now: datetime) -> None:
                           resolve=False)
         message = f"never finished: {reason}"
         missing = [
-            NewResult(idx=c.index, case=c.case, status="error", message=message, failure_category="infrastructure",
-                      completed_at=now)
+            NewResult(idx=c.index, case=c.case, status=lifecycle.ERROR, message=message,
+                      failure_category=lifecycle.INFRASTRUCTURE, completed_at=now)
             for c in plan.cases if c.index not in finished
         ]
     if missing:
-        runs.record_results(db, run=run, results=missing)
-    runs.transition(db, workspace=None, key=run.key, to=lifecycle.COMPLETED, result="error", error=reason)
+        records.record_results(db, run=run, results=missing)
+    records.transition(db, workspace=keys.workspace_of(run.key), key=run.key, to=lifecycle.COMPLETED,
+                       result=lifecycle.ERROR, error=reason, run=run)
 
 
 def refresh_run(
-    db: Session, *, workspace: str | None, key: str, now: datetime | None = None, stale_after: float
+    db: Session, *, workspace: str, key: str, now: datetime | None = None, stale_after: float
 ) -> ExecutionOut:
     """The run's true state: a run whose executor is gone or silent is repaired first."""
-    run = runs.find_run(db, workspace=workspace, key=key, for_update=True)
+    run = records.find_run(db, workspace=workspace, key=key, for_update=True)
     current = now or utcnow()
     reason = stuck_reason(run, now=current, stale_after=stale_after)
     if reason:
@@ -213,7 +231,8 @@ def refresh_run(
 
 
 def repair_stuck_runs(db: Session, *, now: datetime, stale_after: float) -> list[str]:
-    """Repair every stuck run (for a scheduler's periodic sweep); returns the keys repaired."""
+    """Repair every stuck run of every workspace (local administration: a scheduler's periodic sweep);
+    returns the keys repaired."""
     heartbeating = or_(*(Run.executor.startswith(prefix) for prefix in HEARTBEATING + PROCESS_BOUND))
     candidates = db.scalars(
         select(Run).where(Run.status.in_((lifecycle.PENDING, lifecycle.RUNNING)), heartbeating).order_by(Run.created_at)
@@ -237,9 +256,9 @@ class CaseLog:
     ref: str | None
 
 
-def case_log_ref(db: Session, *, workspace: str | None, key: str, index: int) -> CaseLog:
+def case_log_ref(db: Session, *, workspace: str, key: str, index: int) -> CaseLog:
     """Where case `index` of a run logs, and whether the run is still going."""
-    run = runs.find_run(db, workspace=workspace, key=key)
+    run = records.find_run(db, workspace=workspace, key=key)
     if index < 0:
         raise Invalid(f"case index must be 0 or more, got {index}")
     row = db.execute(

@@ -15,7 +15,7 @@ from testledger.services import runs
 FORMATS = {"junit": write_junit, "ctrf": write_ctrf}
 
 
-def export_run(db: Session, *, workspace: str | None, key: str, format: str, out: IO[bytes]) -> None:
+def export_run(db: Session, *, workspace: str, key: str, format: str, out: IO[bytes]) -> None:
     """Write the run's results to `out` in `format` (junit or ctrf), streaming large runs."""
     writer = FORMATS.get(format)
     if writer is None:

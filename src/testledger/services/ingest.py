@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from testledger import lifecycle
+from testledger.db import records as runs
 from testledger.db.bulk import Batch, NewResult, ResultWriter, add_to_counters, stored_case_ids
 from testledger.db.tables import CaseResult, ReportFile, Run
 from testledger.db.types import utcnow
@@ -21,7 +23,8 @@ from testledger.ingest import parse_process
 from testledger.ingest.convert import StoredRerun, merge_rerun, stream_results
 from testledger.ingest.model import ReportInfo, ReportParseError
 from testledger.ingest.sources import file_digest, open_report
-from testledger.services import runs
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -99,6 +102,8 @@ def ingest_files(
         )
         runs.transition(db, workspace=workspace, key=run.key, to=lifecycle.COMPLETED, run=run,
                         duration_ms=round(report_ms or 0))
+    logger.info("ingested %d of %d reports into run %s", len(outcome.files) - len(outcome.failed_files),
+                len(outcome.files), run.key)
     return outcome
 
 

@@ -2,58 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from testledger.caseid import case_id, defined_identity
-from testledger.db.bulk import insert_if_absent
-from testledger.db.ids import uuid7
+from testledger.db.records import ensure_pipeline, ensure_workspace, find_pipeline, find_workspace
 from testledger.db.tables import Case, Pipeline, PipelineCase, PipelineVersion, Workspace
 from testledger.db.types import utcnow
-from testledger.errors import Invalid, NotFound
 from testledger.schemas import AppliedOut, PipelineCaseOut, PipelineOut
-from testledger.services.workspaces import ensure_workspace
 
 if TYPE_CHECKING:
     from testledger.pipelinefile import PipelineFile
-
-_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-def validate_pipeline_key(key: str) -> str:
-    if not _KEY.match(key):
-        raise Invalid(
-            f"invalid pipeline key '{key}' (expected up to 100 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit)"
-        )
-    return key
-
-
-def find_pipeline(db: Session, *, workspace: Workspace, key: str) -> Pipeline:
-    pipeline = db.scalar(select(Pipeline).where(Pipeline.workspace_id == workspace.id, Pipeline.key == key))
-    if pipeline is None:
-        raise NotFound(f"pipeline '{key}' not found in workspace {workspace.key}")
-    return pipeline
-
-
-def ensure_pipeline(db: Session, *, workspace: Workspace, key: str, name: str | None = None) -> Pipeline:
-    """The pipeline with this key; created (version 0, no cases) when a run names an unknown one,
-    as `testledger ingest --pipeline` and `runs start --pipeline` do for CI-only pipelines."""
-    query = select(Pipeline).where(Pipeline.workspace_id == workspace.id, Pipeline.key == key)
-    pipeline = db.scalar(query)
-    if pipeline is None:
-        now = utcnow()
-        values = {
-            "id": uuid7(), "workspace_id": workspace.id, "key": validate_pipeline_key(key), "name": name or key,
-            "version": 0, "parallelism": 1, "retries": 0, "fail_fast": False, "created_at": now, "updated_at": now,
-        }
-        insert_if_absent(db, Pipeline.__table__, values, keys=["workspace_id", "key"])
-        pipeline = db.scalars(query).one()
-    return pipeline
-
 
 # -- pipeline files ----------------------------------------------------------------------------
 
@@ -114,9 +75,7 @@ def _pipeline_out(db: Session, pipeline: Pipeline, workspace: str, *, with_cases
 
 
 def get_pipeline(db: Session, *, workspace: str, key: str) -> PipelineOut:
-    ws = db.scalar(select(Workspace).where(Workspace.key == workspace))
-    if ws is None:
-        raise NotFound(f"pipeline '{key}' not found in workspace {workspace}")
+    ws = find_workspace(db, key=workspace, missing=f"pipeline '{key}' not found in workspace {workspace}")
     return _pipeline_out(db, find_pipeline(db, workspace=ws, key=key), ws.key)
 
 

@@ -1,4 +1,4 @@
-"""Runs: create, move through the lifecycle, fetch with cases, list with filters and keyset pages."""
+"""Runs: open and finish by hand, fetch with bounded, paged cases, list with filters and keyset pages."""
 
 from __future__ import annotations
 
@@ -11,191 +11,123 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from testledger import lifecycle
-from testledger.db.bulk import NewResult, write_results
+from testledger import keys, lifecycle
+from testledger.attempts import attempt_out
+from testledger.db import records
 from testledger.db.tables import Case, CaseResult, Pipeline, Run, Workspace
-from testledger.db.types import utcnow
-from testledger.errors import Conflict, Invalid, NotFound
-from testledger.schemas import AttemptOut, CaseDetailOut, CaseOut, ExecutionOut, RunPage, TotalsOut
-from testledger.services.pipelines import ensure_pipeline
-from testledger.services.workspaces import ensure_workspace, next_run_number
+from testledger.errors import Invalid, NotFound
+from testledger.provenance import Provenance
+from testledger.schemas import CaseDetailOut, CaseOut, ExecutionOut, RunPage, TotalsOut
 
 MAX_PAGE = 500
+#: Most cases one page of `get_execution` lists.
+MAX_CASE_PAGE = 10_000
 
 
-def create_run(
+def open_run(
     db: Session,
     *,
     workspace: str,
-    actor: str,
+    pipeline_key: str,
     environment: str,
     allowed_environments: Sequence[str],
-    pipeline_key: str | None = None,
-    trigger: str = "manual",
-    parameters: dict[str, Any] | None = None,
-    revision: str | None = None,
-    branch: str | None = None,
-    build_url: str | None = None,
+    provenance: Provenance,
     labels: dict[str, str] | None = None,
-    executor: str | None = None,
-    pipeline_version: int | None = None,
-    started: bool = False,
-) -> Run:
-    """A new `pending` run with its key `<WORKSPACE>-<MMDD>-<n>`; `running` at once when `started`
-    (ingest and `runs start`, where nothing waits between creating and starting)."""
-    if trigger not in lifecycle.TRIGGERS:
-        raise Invalid(f"unknown trigger '{trigger}' (expected one of {', '.join(lifecycle.TRIGGERS)})")
-    env = lifecycle.normalise_environment(environment, list(allowed_environments))
-    ws = ensure_workspace(db, key=workspace)
-    pipeline = ensure_pipeline(db, workspace=ws, key=pipeline_key) if pipeline_key else None
-    if pipeline_version is None and pipeline is not None:
-        pipeline_version = pipeline.version
-    now = utcnow()
-    number = next_run_number(db, workspace_id=ws.id)
-    run = Run(
-        key=f"{ws.key}-{now:%m%d}-{number}", workspace_id=ws.id,
-        test_definition_id=pipeline.id if pipeline else None,
-        pipeline_version=pipeline_version,
-        status=lifecycle.RUNNING if started else lifecycle.PENDING, created_at=now,
-        started_at=now if started else None, heartbeat_at=now if started else None, environment=env,
-        triggered_by=actor, trigger=trigger,
-        parameters=parameters, revision=revision, branch=branch, build_url=build_url, labels=labels,
-        executor=executor, cancel_requested=False,
-        tests=0, passed=0, failed=0, errors=0, skipped=0, flaky=0, infra_faults=0,
+) -> ExecutionOut:
+    """A run opened by hand (`runs start`): running at once, closed by `finish_run`; its pipeline is
+    created when new, for CI jobs that bracket their tests."""
+    run = records.create_run(
+        db, workspace=workspace, actor=provenance.actor, environment=environment,
+        allowed_environments=allowed_environments, pipeline_key=pipeline_key, trigger=provenance.trigger,
+        revision=provenance.revision, branch=provenance.branch, build_url=provenance.build_url, labels=labels,
+        executor="cli", started=True,
     )
-    db.add(run)
-    db.flush()
-    return run
+    return get_execution(db, workspace=workspace, key=run.key, with_cases=False)
 
 
-def find_run(db: Session, *, workspace: str | None, key: str, for_update: bool = False) -> Run:
-    """The run with this key (in this workspace when one is given), or `NotFound`."""
-    query = select(Run).where(Run.key == key)
-    if workspace is not None:
-        query = query.join(Workspace, Workspace.id == Run.workspace_id).where(Workspace.key == workspace)
-    if for_update:
-        query = query.with_for_update()
-    run = db.scalar(query)
-    if run is None:
-        raise NotFound(f"run '{key}' not found")
-    return run
+def finish_run(
+    db: Session, *, workspace: str, key: str, status: str = lifecycle.COMPLETED, result: str | None = None,
+    force: bool = False, actor: str | None = None,
+) -> ExecutionOut:
+    """End an open run: completed (result derived from its cases unless given), cancelled or timeout.
 
-
-def transition(
-    db: Session,
-    *,
-    workspace: str | None,
-    key: str,
-    to: str,
-    result: str | None = None,
-    error: str | None = None,
-    run: Run | None = None,
-    duration_ms: int | None = None,
-    force: bool = False,
-    actor: str | None = None,
-) -> Run:
-    """Move a run along its lifecycle; terminal runs are immutable and `completed_at` is set once.
-
-    `result` only applies to `completed`; when omitted it is derived from the case results. A
-    `result` other than the derived one is noted on the run (label `result_override`); one that
-    hides failures (passed over failed cases) needs `force`.
-    A caller that already holds the run row in this transaction may pass it as `run`; `duration_ms`
-    replaces the wall-clock duration where the run's time is known better (an ingested report's).
+    A `result` other than the derived one is noted on the run; one milder than its cases give
+    (passed over failed cases) needs `force`.
     """
-    if run is None or run.key != key:
-        run = find_run(db, workspace=workspace, key=key, for_update=True)
-    lifecycle.check_transition(run.key, run.status, to)
-    if result is not None and to != lifecycle.COMPLETED:
-        raise Invalid(f"a result applies only to a completed run, not to '{to}'")
-    if result is not None and result not in lifecycle.RESULTS:
-        raise Invalid(f"unknown result '{result}' (expected one of {', '.join(lifecycle.RESULTS)})")
-    now = utcnow()
-    if error is not None:
-        run.error = error
-    if to == lifecycle.RUNNING:
-        run.started_at = now
-        run.heartbeat_at = now
-    else:
-        run.completed_at = now
-        run.duration_ms = _duration_ms(run.started_at, now) if duration_ms is None else duration_ms
-        if to == lifecycle.COMPLETED:
-            derived = lifecycle.derive_result(totals_of(run), run_error=error is not None)
-            if result is not None and result != derived:
-                _override_result(run, result=result, derived=derived, force=force, actor=actor)
-            run.result = result or derived
-    run.status = to
-    db.flush()
-    return run
-
-
-#: How bad a result is: overriding with a milder one than the cases say hides failures.
-_SEVERITY = {"skipped": 0, "passed": 0, "failed": 1, "error": 2}
-OVERRIDE_LABEL = "result_override"
-
-
-def _override_result(run: Run, *, result: str, derived: str, force: bool, actor: str | None) -> None:
-    """Allow a result the cases do not give only by force when it is milder; note it on the run."""
-    counts = f"{run.failed} failed, {run.errors} errors"
-    if _SEVERITY[result] < _SEVERITY[derived] and not force:
-        raise Conflict(
-            f"run '{run.key}' has {counts}, so its result is {derived}; "
-            f"recording {result} needs force (--force), which is noted on the run"
-        )
-    note = f"{result} set by {actor or 'hand'} over {derived} ({counts})"
-    run.labels = {**(run.labels or {}), OVERRIDE_LABEL: note}
-
-
-def _duration_ms(started: datetime | None, ended: datetime) -> int:
-    return 0 if started is None else max(0, int((ended - started).total_seconds() * 1000))
-
-
-def record_results(db: Session, *, run: Run, results: Sequence[NewResult]) -> None:
-    """Add case results to a run that has not finished, in one batch, updating its counters."""
-    if run.status in lifecycle.TERMINAL:
-        raise Conflict(f"run '{run.key}' is already {run.status}; results cannot be added")
-    write_results(db, run_id=run.id, workspace_id=run.workspace_id, results=results, now=utcnow())
-    db.refresh(run)
-
-
-def next_result_index(db: Session, *, run_id: uuid.UUID) -> int:
-    """The index the next result of a run gets (0 for a run without results)."""
-    last = db.scalar(select(func.coalesce(func.max(CaseResult.idx), -1)).where(CaseResult.run_id == run_id))
-    return int(last if last is not None else -1) + 1
-
-
-def totals_of(run: Run) -> lifecycle.Totals:
-    return lifecycle.Totals(
-        tests=run.tests, passed=run.passed, failed=run.failed, errors=run.errors,
-        skipped=run.skipped, flaky=run.flaky, infra_faults=run.infra_faults,
-    )
+    records.transition(db, workspace=workspace, key=key, to=status.lower(), result=result and result.lower(),
+                       force=force, actor=actor)
+    return get_execution(db, workspace=workspace, key=key, with_cases=False)
 
 
 # -- reading -----------------------------------------------------------------------------------
 
 
+#: `runs show` lists at most this many cases; a larger run lists the ones that did not pass first.
+SHOW_LIMIT = 200
+#: Statuses `show_execution` lists first when a run has too many cases to list them all.
+_SHOWN_FIRST = (*lifecycle.NOT_PASSED, lifecycle.SKIPPED)
+
+
 def get_execution(
     db: Session,
     *,
-    workspace: str | None,
+    workspace: str,
     key: str,
     with_cases: bool = True,
     statuses: Sequence[str] | None = None,
     case_limit: int | None = None,
+    cursor: str | None = None,
 ) -> ExecutionOut:
     """A run in the seed's execution shape, with its cases in index order (only those with one of
-    `statuses`, and at most `case_limit` of them, when given)."""
-    row = db.execute(_run_query().where(Run.key == key)).one_or_none()
-    if row is None or (workspace is not None and row.workspace != workspace):
-        raise NotFound(f"run '{key}' not found")
-    execution = _execution(row)
+    `statuses`, at most `case_limit` of them, from the `cursor` of a previous page, when given)."""
+    execution = _find_execution(db, workspace=workspace, key=key)
     if with_cases:
-        execution.cases = list_cases(db, run_id=row.Run.id, statuses=statuses, limit=case_limit)
+        if case_limit is not None and not 1 <= case_limit <= MAX_CASE_PAGE:
+            raise Invalid(f"limit must be between 1 and {MAX_CASE_PAGE}, got {case_limit}")
+        first = _decode_case_cursor(cursor) if cursor else 0
+        fetch = None if case_limit is None else case_limit + 1
+        cases = list_cases(db, run_id=execution.id, statuses=statuses, limit=fetch, first_index=first)
+        if case_limit is not None and len(cases) > case_limit:
+            cases = cases[:case_limit]
+            execution.next_cursor = str(cases[-1].index + 1)
+        execution.cases = cases
     return execution
 
 
+def show_execution(db: Session, *, workspace: str, key: str, limit: int = SHOW_LIMIT) -> ExecutionOut:
+    """A run as `runs show` draws it, in bounded time and memory whatever its size: every case when it
+    has at most `limit`, else the ones that did not pass (at most `limit`), with `cases_total` and a
+    `next_cursor` that pages through all of its cases from the first."""
+    execution = get_execution(db, workspace=workspace, key=key, case_limit=limit)
+    if execution.next_cursor is None:
+        execution.cases_total = len(execution.cases or [])
+        return execution
+    execution.cases = list_cases(db, run_id=execution.id, statuses=_SHOWN_FIRST, limit=limit)
+    execution.cases_total = db.scalar(select(func.count()).where(CaseResult.run_id == execution.id)) or 0
+    execution.next_cursor = "0"
+    return execution
+
+
+def _find_execution(db: Session, *, workspace: str, key: str) -> ExecutionOut:
+    if keys.workspace_of(key) != workspace:
+        raise NotFound(f"run '{key}' not found in workspace {workspace}")
+    row = db.execute(_run_query().where(Run.key == key)).one_or_none()
+    if row is None:
+        raise NotFound(f"run '{key}' not found")
+    return _execution(row)
+
+
+def _decode_case_cursor(cursor: str) -> int:
+    if not cursor.isdigit():
+        raise Invalid(f"invalid cursor '{cursor}' (pass back the next cursor `runs show` printed, e.g. 200)")
+    return int(cursor)
+
+
 def list_cases(
-    db: Session, *, run_id: uuid.UUID, statuses: Sequence[str] | None = None, limit: int | None = None
+    db: Session, *, run_id: uuid.UUID, statuses: Sequence[str] | None = None, limit: int | None = None,
+    first_index: int = 0,
 ) -> list[CaseOut]:
+    """A run's case results in index order, filtered and limited in SQL."""
     query = (
         select(
             CaseResult.idx, CaseResult.parent_idx, CaseResult.status, CaseResult.duration_ms,
@@ -207,6 +139,8 @@ def list_cases(
         .order_by(CaseResult.idx)
         .limit(limit)
     )
+    if first_index:
+        query = query.where(CaseResult.idx >= first_index)
     if statuses is not None:
         query = query.where(CaseResult.status.in_(statuses))
     return [
@@ -221,9 +155,9 @@ def list_cases(
     ]
 
 
-def get_case(db: Session, *, workspace: str | None, key: str, index: int) -> CaseDetailOut:
+def get_case(db: Session, *, workspace: str, key: str, index: int) -> CaseDetailOut:
     """One case result with everything recorded about it: the seed's `get_execution_case`."""
-    run = find_run(db, workspace=workspace, key=key)
+    run = records.find_run(db, workspace=workspace, key=key)
     row = db.execute(
         select(CaseResult, Case.key, Case.name, Case.suite, Case.classname)
         .join(Case, Case.id == CaseResult.case_id)
@@ -241,11 +175,7 @@ def get_case(db: Session, *, workspace: str | None, key: str, index: int) -> Cas
         error_type=r.error_type, stack_trace=r.stack_trace, stdout=r.stdout, stderr=r.stderr,
         properties=r.properties, started_at=r.started_at, completed_at=r.completed_at, log_ref=r.log_ref,
         attachments=r.attachments or [],
-        attempt_details=[
-            AttemptOut(status=a.get("status", "error").upper(), duration_ms=a.get("duration_ms"),
-                       message=a.get("message"), error_type=a.get("error_type"))
-            for a in r.attempts or []
-        ],
+        attempt_details=[attempt_out(a) for a in r.attempts or []],
     )
 
 
@@ -256,6 +186,10 @@ def display_key(classname: str | None, name: str) -> str:
 def error_text(status: str, error_type: str | None, message: str | None) -> str | None:
     """`ErrorType: message` of a case that did not pass; for a skipped one, why it did not run."""
     first = (message or "").strip().splitlines()[0] if (message or "").strip() else ""
+    if status == lifecycle.PASSED or (status == lifecycle.SKIPPED and not first):
+        return None
+    if status == lifecycle.SKIPPED:
+        return first
     if status == "passed" or (status == "skipped" and not first):
         return None
     if status == "skipped":
@@ -295,22 +229,24 @@ def _execution(row: Any) -> ExecutionOut:
 
 #: A status filter may use any of the three vocabularies: lifecycle, result, or the test_runs view.
 _STATUS_FILTERS: dict[str, Any] = {
-    "pending": Run.status == "pending",
-    "running": Run.status.in_(("pending", "running")),
-    "completed": Run.status == "completed",
-    "cancelled": Run.status == "cancelled",
-    "timeout": Run.status == "timeout",
-    "passed": and_(Run.status == "completed", Run.result == "passed"),
-    "failed": and_(Run.status == "completed", Run.result == "failed"),
-    "skipped": and_(Run.status == "completed", Run.result == "skipped"),
-    "error": or_(and_(Run.status == "completed", Run.result == "error"), Run.status == "timeout"),
+    lifecycle.PENDING: Run.status == lifecycle.PENDING,
+    lifecycle.RUNNING: Run.status.in_((lifecycle.PENDING, lifecycle.RUNNING)),
+    lifecycle.COMPLETED: Run.status == lifecycle.COMPLETED,
+    lifecycle.CANCELLED: Run.status == lifecycle.CANCELLED,
+    lifecycle.TIMEOUT: Run.status == lifecycle.TIMEOUT,
+    lifecycle.PASSED: and_(Run.status == lifecycle.COMPLETED, Run.result == lifecycle.PASSED),
+    lifecycle.FAILED: and_(Run.status == lifecycle.COMPLETED, Run.result == lifecycle.FAILED),
+    lifecycle.SKIPPED: and_(Run.status == lifecycle.COMPLETED, Run.result == lifecycle.SKIPPED),
+    lifecycle.ERROR: or_(
+        and_(Run.status == lifecycle.COMPLETED, Run.result == lifecycle.ERROR), Run.status == lifecycle.TIMEOUT
+    ),
 }
 
 
 def list_executions(
     db: Session,
     *,
-    workspace: str | None = None,
+    workspace: str,
     pipeline_key: str | None = None,
     status: str | None = None,
     result: str | None = None,
@@ -327,12 +263,10 @@ def list_executions(
     query = _run_query()
     # Filters on the runs' own columns (ids looked up first) let the planner walk one index in
     # keyset order; filtering on the joined keys made SQLite scan the workspace's runs instead.
-    if workspace:
-        query = query.where(Run.workspace_id == _workspace_id(workspace))
+    query = query.where(Run.workspace_id == _workspace_id(workspace))
     if pipeline_key:
-        pipeline_ids = select(Pipeline.id).where(Pipeline.key == pipeline_key)
-        if workspace:
-            pipeline_ids = pipeline_ids.where(Pipeline.workspace_id == _workspace_id(workspace))
+        pipeline_ids = select(Pipeline.id).where(
+            Pipeline.key == pipeline_key, Pipeline.workspace_id == _workspace_id(workspace))
         query = query.where(Run.test_definition_id == pipeline_ids.scalar_subquery())
     if status:
         clause = _STATUS_FILTERS.get(status.lower())

@@ -18,13 +18,6 @@ def clean(text: str | None) -> str | None:
     return text
 
 
-def clean_or_none(text: str | None) -> str | None:
-    """Like :func:`clean`, but an empty or whitespace-only value becomes ``None``."""
-    if text is None or not text.strip():
-        return None
-    return clean(text)
-
-
 def seconds_to_ms(raw: str | None, *, nanos: bool = False) -> float | None:
     """Read a JUnit-style seconds value ("1.5", "2,503.1", "999638317" ns) as milliseconds.
 

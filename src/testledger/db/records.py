@@ -1,0 +1,231 @@
+"""Rows services share inside one transaction: a workspace, a pipeline, a run moved along its lifecycle.
+
+These return ORM objects and never leave `services/` (and the executor's and ingest's own writers):
+adapters get the Pydantic schemas the public service functions build from them.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from testledger import keys, lifecycle
+from testledger.db.bulk import NewResult, insert_if_absent, write_results
+from testledger.db.ids import uuid7
+from testledger.db.tables import CaseResult, Pipeline, Run, Workspace
+from testledger.db.types import utcnow
+from testledger.errors import Conflict, Invalid, NotFound
+
+logger = logging.getLogger(__name__)
+
+
+# -- workspaces and pipelines ------------------------------------------------------------------
+
+
+def ensure_workspace(db: Session, *, key: str, name: str | None = None) -> Workspace:
+    """The workspace with this key, created on first use."""
+    ws = db.scalar(select(Workspace).where(Workspace.key == key))
+    if ws is None:
+        values = {"key": keys.validate_workspace_key(key), "name": name or key, "run_seq": 0, "created_at": utcnow()}
+        insert_if_absent(db, Workspace.__table__, values, keys=["key"])
+        ws = db.scalars(select(Workspace).where(Workspace.key == key)).one()
+    return ws
+
+
+def find_workspace(db: Session, *, key: str, missing: str) -> Workspace:
+    """The workspace with this key, or `NotFound` with the caller's message."""
+    ws = db.scalar(select(Workspace).where(Workspace.key == key))
+    if ws is None:
+        raise NotFound(missing)
+    return ws
+
+
+def next_run_number(db: Session, *, workspace_id: int) -> int:
+    """Hand out the next run number of a workspace atomically (the row lock serialises writers)."""
+    return int(
+        db.execute(
+            text("UPDATE workspaces SET run_seq = run_seq + 1 WHERE id = :id RETURNING run_seq"),
+            {"id": workspace_id},
+        ).scalar_one()
+    )
+
+
+def find_pipeline(db: Session, *, workspace: Workspace, key: str) -> Pipeline:
+    pipeline = db.scalar(select(Pipeline).where(Pipeline.workspace_id == workspace.id, Pipeline.key == key))
+    if pipeline is None:
+        raise NotFound(f"pipeline '{key}' not found in workspace {workspace.key}")
+    return pipeline
+
+
+def ensure_pipeline(db: Session, *, workspace: Workspace, key: str, name: str | None = None) -> Pipeline:
+    """The pipeline with this key; created (version 0, no cases) when a run names an unknown one,
+    as `testledger ingest --pipeline` and `runs start --pipeline` do for CI-only pipelines."""
+    query = select(Pipeline).where(Pipeline.workspace_id == workspace.id, Pipeline.key == key)
+    pipeline = db.scalar(query)
+    if pipeline is None:
+        now = utcnow()
+        values = {
+            "id": uuid7(), "workspace_id": workspace.id, "key": keys.validate_pipeline_key(key), "name": name or key,
+            "version": 0, "parallelism": 1, "retries": 0, "fail_fast": False, "created_at": now, "updated_at": now,
+        }
+        insert_if_absent(db, Pipeline.__table__, values, keys=["workspace_id", "key"])
+        pipeline = db.scalars(query).one()
+    return pipeline
+
+
+# -- runs --------------------------------------------------------------------------------------
+
+
+def create_run(
+    db: Session,
+    *,
+    workspace: str,
+    actor: str,
+    environment: str,
+    allowed_environments: Sequence[str],
+    pipeline_key: str | None = None,
+    trigger: str = lifecycle.TRIGGER_MANUAL,
+    parameters: dict[str, Any] | None = None,
+    revision: str | None = None,
+    branch: str | None = None,
+    build_url: str | None = None,
+    labels: dict[str, str] | None = None,
+    executor: str | None = None,
+    pipeline_version: int | None = None,
+    started: bool = False,
+) -> Run:
+    """A new `pending` run with its key `<WORKSPACE>-<MMDD>-<n>`; `running` at once when `started`
+    (ingest and `runs start`, where nothing waits between creating and starting)."""
+    if trigger not in lifecycle.TRIGGERS:
+        raise Invalid(f"unknown trigger '{trigger}' (expected one of {', '.join(lifecycle.TRIGGERS)})")
+    env = lifecycle.normalise_environment(environment, list(allowed_environments))
+    ws = ensure_workspace(db, key=workspace)
+    pipeline = ensure_pipeline(db, workspace=ws, key=pipeline_key) if pipeline_key else None
+    if pipeline_version is None and pipeline is not None:
+        pipeline_version = pipeline.version
+    now = utcnow()
+    number = next_run_number(db, workspace_id=ws.id)
+    run = Run(
+        key=keys.run_key(ws.key, now, number), workspace_id=ws.id,
+        test_definition_id=pipeline.id if pipeline else None,
+        pipeline_version=pipeline_version,
+        status=lifecycle.RUNNING if started else lifecycle.PENDING, created_at=now,
+        started_at=now if started else None, heartbeat_at=now if started else None, environment=env,
+        triggered_by=actor, trigger=trigger,
+        parameters=parameters, revision=revision, branch=branch, build_url=build_url, labels=labels,
+        executor=executor, cancel_requested=False,
+        tests=0, passed=0, failed=0, errors=0, skipped=0, flaky=0, infra_faults=0,
+    )
+    db.add(run)
+    db.flush()
+    logger.info("run %s created (pipeline %s, %s, by %s)", run.key, pipeline_key or "-", env, actor)
+    return run
+
+
+def find_run(db: Session, *, workspace: str, key: str, for_update: bool = False) -> Run:
+    """The run with this key in this workspace, or `NotFound` (also for another workspace's run)."""
+    if keys.workspace_of(key) != workspace:
+        raise NotFound(f"run '{key}' not found in workspace {workspace}")
+    query = select(Run).where(Run.key == key)
+    if for_update:
+        query = query.with_for_update()
+    run = db.scalar(query)
+    if run is None:
+        raise NotFound(f"run '{key}' not found")
+    return run
+
+
+def transition(
+    db: Session,
+    *,
+    workspace: str,
+    key: str,
+    to: str,
+    result: str | None = None,
+    error: str | None = None,
+    run: Run | None = None,
+    duration_ms: int | None = None,
+    force: bool = False,
+    actor: str | None = None,
+) -> Run:
+    """Move a run along its lifecycle; terminal runs are immutable and `completed_at` is set once.
+
+    `result` only applies to `completed`; when omitted it is derived from the case results. A
+    `result` other than the derived one is noted on the run (label `result_override`); one that
+    hides failures (passed over failed cases) needs `force`.
+    A caller that already holds the run row in this transaction may pass it as `run`; `duration_ms`
+    replaces the wall-clock duration where the run's time is known better (an ingested report's).
+    """
+    if run is None or run.key != key:
+        run = find_run(db, workspace=workspace, key=key, for_update=True)
+    lifecycle.check_transition(run.key, run.status, to)
+    if result is not None and to != lifecycle.COMPLETED:
+        raise Invalid(f"a result applies only to a completed run, not to '{to}'")
+    if result is not None and result not in lifecycle.RESULTS:
+        raise Invalid(f"unknown result '{result}' (expected one of {', '.join(lifecycle.RESULTS)})")
+    now = utcnow()
+    if error is not None:
+        run.error = error
+    if to == lifecycle.RUNNING:
+        run.started_at = now
+        run.heartbeat_at = now
+    else:
+        run.completed_at = now
+        run.duration_ms = _duration_ms(run.started_at, now) if duration_ms is None else duration_ms
+        if to == lifecycle.COMPLETED:
+            derived = lifecycle.derive_result(totals_of(run), run_error=error is not None)
+            if result is not None and result != derived:
+                _override_result(run, result=result, derived=derived, force=force, actor=actor)
+            run.result = result or derived
+    run.status = to
+    db.flush()
+    logger.info("run %s %s%s", run.key, to, f" ({run.result})" if to == lifecycle.COMPLETED else "")
+    return run
+
+
+#: How bad a result is: overriding with a milder one than the cases say hides failures.
+_SEVERITY = {lifecycle.SKIPPED: 0, lifecycle.PASSED: 0, lifecycle.FAILED: 1, lifecycle.ERROR: 2}
+OVERRIDE_LABEL = "result_override"
+
+
+def _override_result(run: Run, *, result: str, derived: str, force: bool, actor: str | None) -> None:
+    """Allow a result the cases do not give only by force when it is milder; note it on the run."""
+    counts = f"{run.failed} failed, {run.errors} errors"
+    if _SEVERITY[result] < _SEVERITY[derived] and not force:
+        raise Conflict(
+            f"run '{run.key}' has {counts}, so its result is {derived}; "
+            f"recording {result} needs force (--force), which is noted on the run"
+        )
+    note = f"{result} set by {actor or 'hand'} over {derived} ({counts})"
+    run.labels = {**(run.labels or {}), OVERRIDE_LABEL: note}
+
+
+def _duration_ms(started: datetime | None, ended: datetime) -> int:
+    return 0 if started is None else max(0, int((ended - started).total_seconds() * 1000))
+
+
+def record_results(db: Session, *, run: Run, results: Sequence[NewResult]) -> None:
+    """Add case results to a run that has not finished, in one batch, updating its counters."""
+    if run.status in lifecycle.TERMINAL:
+        raise Conflict(f"run '{run.key}' is already {run.status}; results cannot be added")
+    write_results(db, run_id=run.id, workspace_id=run.workspace_id, results=results, now=utcnow())
+    db.refresh(run)
+
+
+def next_result_index(db: Session, *, run_id: uuid.UUID) -> int:
+    """The index the next result of a run gets (0 for a run without results)."""
+    last = db.scalar(select(func.coalesce(func.max(CaseResult.idx), -1)).where(CaseResult.run_id == run_id))
+    return int(last if last is not None else -1) + 1
+
+
+def totals_of(run: Run) -> lifecycle.Totals:
+    return lifecycle.Totals(
+        tests=run.tests, passed=run.passed, failed=run.failed, errors=run.errors,
+        skipped=run.skipped, flaky=run.flaky, infra_faults=run.infra_faults,
+    )

@@ -1,0 +1,48 @@
+"""Launching a pipeline run: apply the pipeline document when one is given, then create its pending run."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from testledger.provenance import Provenance
+from testledger.schemas import LaunchedOut
+from testledger.services.execution import create_pipeline_run
+from testledger.services.pipelines import apply_pipeline, get_pipeline
+
+if TYPE_CHECKING:
+    from testledger.pipelinefile import PipelineFile
+
+logger = logging.getLogger(__name__)
+
+
+def prepare_run(
+    db: Session,
+    *,
+    workspace: str,
+    pipeline: PipelineFile | str,
+    provenance: Provenance,
+    allowed_environments: Sequence[str],
+    workdir: Path,
+    environment: str | None = None,
+    overrides: dict[str, str] | None = None,
+) -> LaunchedOut:
+    """A pending run of `pipeline` (a validated document, applied first as a new version when it
+    changed, or the key of a stored pipeline), ready for an executor to run its cases in `workdir`."""
+    if isinstance(pipeline, str):
+        key = pipeline
+        cases = len(get_pipeline(db, workspace=workspace, key=key).cases or [])
+    else:
+        key = pipeline.spec.key
+        applied = apply_pipeline(db, workspace=workspace, document=pipeline, actor=provenance.actor)
+        cases = len(applied.pipeline.cases or [])
+    run = create_pipeline_run(
+        db, workspace=workspace, pipeline_key=key, provenance=provenance,
+        allowed_environments=allowed_environments, environment=environment, overrides=overrides,
+    )
+    logger.info("run %s prepared: %d cases of pipeline %s in %s", run.execution_id, cases, key, workdir)
+    return LaunchedOut(run_key=run.execution_id, workspace=workspace, cases=cases, workdir=workdir)

@@ -1,0 +1,100 @@
+"""Database faults leave the store as domain errors, the same on SQLite and PostgreSQL, for every adapter."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from testledger.db.engine import Store
+from testledger.db.tables import Workspace
+from testledger.db.types import utcnow
+from testledger.errors import Busy, Conflict, Unavailable
+
+
+def _workspace(key: str) -> Workspace:
+    return Workspace(key=key, name=key, run_seq=0, created_at=utcnow())
+
+
+def test_a_lost_race_for_a_new_row_is_a_conflict(store: Store) -> None:
+    with store.write() as db:
+        db.add(_workspace("RACE"))
+    lost = "changed the same data at the same time; nothing was stored: run it again"
+    with pytest.raises(Conflict, match=lost), store.write() as db:
+        db.add(_workspace("RACE"))
+    with store.read() as db:  # the losing transaction left nothing behind
+        assert db.scalar(text("SELECT count(*) FROM workspaces WHERE key = 'RACE'")) == 1
+
+
+def test_a_store_locked_by_another_writer_is_busy(store_url: str) -> None:
+    """A writer that cannot get the lock in time gets `Busy` (an `Unavailable`), never a driver error."""
+    holder: Any
+    if store_url.startswith("sqlite"):
+        holder = sqlite3.connect(make_url(store_url).database or "", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        waiting = Store(store_url, busy_timeout_ms=200)
+    else:
+        holder = create_engine(store_url).connect()
+        holder.execute(text("INSERT INTO workspaces (key, name, run_seq, created_at) VALUES ('LOCK', 'L', 0, now())"))
+        holder.commit()
+        holder.execute(text("SELECT * FROM workspaces WHERE key = 'LOCK' FOR UPDATE"))
+        waiting = Store(store_url.replace("?options=", "?options=-clock_timeout%3D200%20"))
+    try:
+        busy = r"is busy \(.*\): another command is writing; run it again"
+        with pytest.raises(Busy, match=busy) as caught, waiting.write() as db:
+            db.execute(text("UPDATE workspaces SET run_seq = run_seq + 1"))
+        assert isinstance(caught.value, Unavailable)
+    finally:
+        holder.rollback()
+        holder.close()
+        waiting.dispose()
+
+
+@pytest.mark.parametrize("use", ["write", "read"])
+def test_an_unreachable_store_is_unavailable_with_the_password_hidden(use: str) -> None:
+    store = Store("postgresql+psycopg://tl:hunter2@127.0.0.1:9/test", check_schema=False)
+    with pytest.raises(Unavailable, match="is unavailable: ") as caught, getattr(store, use)() as db:
+        db.execute(text("SELECT 1"))
+    assert "hunter2" not in str(caught.value) and "tl:***@127.0.0.1:9" in str(caught.value)
+
+
+def test_an_unreadable_sqlite_file_is_unavailable(tmp_path: Any) -> None:
+    path = tmp_path / "testledger.db"
+    store = Store(f"sqlite:///{path}")
+    store.dispose()
+    for leftover in tmp_path.glob("testledger.db-*"):
+        leftover.unlink()
+    path.write_bytes(b"not a database" * 1000)
+    with pytest.raises(Unavailable, match="is unavailable: file is not a database"), store.read() as db:
+        db.execute(text("SELECT count(*) FROM test_runs"))
+
+
+def test_cli_maps_the_domain_error_to_its_exit_code(
+    cli: Any, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI only maps domain errors: a busy store is exit 5 and one line, no traceback."""
+    from testledger.settings import get_settings
+
+    assert cli("runs", "start", "-p", "e2e", "-e", "ci").code == 0
+    holder: Any
+    if store_url.startswith("sqlite"):
+        holder = sqlite3.connect(make_url(store_url).database or "", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        monkeypatch.setenv("TESTLEDGER_SQLITE_BUSY_TIMEOUT_MS", "200")
+    else:
+        holder = create_engine(store_url).connect()
+        holder.execute(text("SELECT * FROM workspaces WHERE key = 'WKS' FOR UPDATE"))
+        locking = store_url.replace("?options=", "?options=-clock_timeout%3D200%20")
+        monkeypatch.setenv("TESTLEDGER_DATABASE_URL", locking)
+    get_settings.cache_clear()
+    try:
+        result = cli("runs", "start", "-p", "e2e", "-e", "ci")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert result.code == 5
+    assert result.stderr.startswith("error: the store at ") and "is busy" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
