@@ -19,8 +19,8 @@ NOT_PASSED = (FAILED, ERROR)
 #: The failure category of a case that failed for reasons outside the test (see `failures.categorise`).
 INFRASTRUCTURE = "infrastructure"
 FAILURE_CATEGORIES = ("assertion", "timeout", "error", INFRASTRUCTURE)
-TRIGGER_MANUAL, TRIGGER_GATEKEEPER = "manual", "gatekeeper"
-TRIGGERS = (TRIGGER_MANUAL, "plan", TRIGGER_GATEKEEPER, "api")
+TRIGGER_MANUAL, TRIGGER_GATEKEEPER, TRIGGER_API = "manual", "gatekeeper", "api"
+TRIGGERS = (TRIGGER_MANUAL, "plan", TRIGGER_GATEKEEPER, TRIGGER_API)
 #: The `test_runs` view's statuses (`view_status`); RUNNING covers pending and running.
 VIEW_RUNNING, VIEW_PASSED, VIEW_FAILED, VIEW_CANCELLED, VIEW_ERROR = "running", PASSED, FAILED, CANCELLED, ERROR
 #: Why a case never started, by what stopped its run early. One rule for all three: such a case is

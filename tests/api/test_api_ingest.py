@@ -59,7 +59,7 @@ def test_body_limits(api: Api) -> None:
             for _ in range(10):
                 yield b"y" * 500
 
-        streamed = client.put("/api/v1/pipelines", content=chunks(), headers={**headers, **YAML})  # type: ignore[arg-type]
+        streamed = client.put("/api/v1/pipelines", content=chunks(), headers={**headers, **YAML})
         assert streamed.status_code == 413
         assert client.put("/api/v1/pipelines", content=pipeline_text(), headers={**headers, **YAML}).status_code == 201
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from apiclient import Api
 
 from testledger.services.tokens import revoke_token
@@ -28,7 +30,11 @@ def test_filters_and_keyset_pages(api: Api) -> None:
         for branch in ("dev", "dev", "feature"):
             ingest_files(db, workspace="WKS", paths=[report], actor="t", max_bytes=10**7, pipeline_key="nightly",
                          environment="ci", allowed_environments=["ci"], branch=branch)
-    get = lambda **q: api.client.get("/api/v1/executions", params=q, headers=api.as_("viewer")).json()  # noqa: E731
+
+    def get(**q: object) -> dict[str, Any]:
+        answer: dict[str, Any] = api.client.get("/api/v1/executions", params=q, headers=api.as_("viewer")).json()
+        return answer
+
     assert [i["branch"] for i in get(pipeline_key="nightly")["items"]] == ["feature", "dev", "dev"]
     assert len(get(branch="dev")["items"]) == 2
     assert len(get(result="failed")["items"]) == 4 and get(result="passed")["items"] == []

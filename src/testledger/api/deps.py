@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 
 from testledger.api.state import ApiState
 from testledger.errors import NotFound
+from testledger.keys import workspace_of
 from testledger.services.tokens import ROLES, Principal, authenticate, touch_token
 
 bearer = HTTPBearer(auto_error=False, description="An API token from `testledger tokens create`.")
@@ -87,5 +88,10 @@ def visible_workspace(principal: Principal, requested: str | None) -> str | None
 
 
 def acting_workspace(principal: Principal, requested: str | None, state: ApiState) -> str:
-    """The workspace a write goes to: the token's own, or (without auth) the one named, else the default."""
+    """The workspace a call acts for: the token's own, or (without auth) the one named, else the default."""
     return visible_workspace(principal, requested) or state.settings.workspace
+
+
+def run_workspace(principal: Principal, key: str) -> str:
+    """The workspace a lookup by run key acts for: the token's own, or (without auth) the one the key names."""
+    return principal.workspace or workspace_of(key)

@@ -39,7 +39,7 @@ class LogSlice:
     total: int
 
 
-def find_case_log(db: Session, *, workspace: str | None, key: str, index: int, log_store: LogStore) -> CaseLog:
+def find_case_log(db: Session, *, workspace: str, key: str, index: int, log_store: LogStore) -> CaseLog:
     """The log of case `index` of run `key`; `NotFound` when the case printed nothing at all."""
     found = case_log_ref(db, workspace=workspace, key=key, index=index)
     if not found.finished:
@@ -104,7 +104,7 @@ def _bounds(total: int, *, start: int, end: int | None, tail: int | None, max_by
 
 
 
-def find_attachment(db: Session, *, workspace: str | None, key: str, index: int, number: int, root: Path) -> Path:
+def find_attachment(db: Session, *, workspace: str, key: str, index: int, number: int, root: Path) -> Path:
     """Attachment `number` of a case: a file under the attachments directory, never anywhere else."""
     case = runs.get_case(db, workspace=workspace, key=key, index=index)
     if not 0 <= number < len(case.attachments):

@@ -94,9 +94,7 @@ def delete_pipeline(db: Session, *, workspace: str, key: str) -> None:
     from testledger.db.tables import Run
     from testledger.errors import Conflict
 
-    ws = db.scalar(select(Workspace).where(Workspace.key == workspace))
-    if ws is None:
-        raise NotFound(f"pipeline '{key}' not found in workspace {workspace}")
+    ws = find_workspace(db, key=workspace, missing=f"pipeline '{key}' not found in workspace {workspace}")
     pipeline = find_pipeline(db, workspace=ws, key=key)
     used = db.scalar(select(func.count()).select_from(Run).where(Run.test_definition_id == pipeline.id)) or 0
     if used:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from testledger.db.tables import Run
 from testledger.errors import NotFound
+from testledger.keys import workspace_of
 from testledger.schemas import ExecutionOut, RunPage
 from testledger.services import runs
 
@@ -51,7 +52,9 @@ def get_test_run(db: Session, *, workspace: str | None, run_id: uuid.UUID) -> Te
     try:
         if row is None:
             raise NotFound("no such run")
-        execution = runs.get_execution(db, workspace=workspace, key=row.key, with_cases=False)
+        # Without a token (local use) the run's own workspace, which its key names.
+        execution = runs.get_execution(db, workspace=workspace or workspace_of(row.key), key=row.key,
+                                       with_cases=False)
     except NotFound:
         raise NotFound(f"test run '{run_id}' not found") from None
     return _record(execution, row.test_definition_id)

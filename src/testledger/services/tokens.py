@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from testledger.db.records import ensure_workspace
 from testledger.db.tables import ApiToken, Workspace
 from testledger.db.types import utcnow
 from testledger.errors import Conflict, Invalid, NotFound
-from testledger.services.workspaces import ensure_workspace
 
 #: viewer reads; runner also executes, cancels and ingests; admin also manages pipelines and tokens.
 ROLES = ("viewer", "runner", "admin")

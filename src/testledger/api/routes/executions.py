@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field, field_validator
 
-from testledger.api.deps import ReadDb, Runner, State, Viewer, acting_workspace, visible_workspace
+from testledger.api.deps import ReadDb, Runner, State, Viewer, acting_workspace, run_workspace
+from testledger.lifecycle import TRIGGER_API
+from testledger.provenance import Provenance
 from testledger.schemas import CaseDetailOut, ExecutionOut, RunPage
 from testledger.services import execution, runs
 
@@ -40,7 +42,7 @@ def list_executions(
 ) -> Response:
     with state.store.read() as db:
         page = runs.list_executions(
-            db, workspace=visible_workspace(principal, workspace), pipeline_key=pipeline_key, status=status,
+            db, workspace=acting_workspace(principal, workspace, state), pipeline_key=pipeline_key, status=status,
             result=result, environment=environment, branch=branch, date_from=date_from, date_to=date_to,
             limit=limit, cursor=cursor,
         )
@@ -50,12 +52,12 @@ def list_executions(
 @router.get("/{key}", response_model=ExecutionOut, summary="One run with its cases")
 def get_execution(principal: Viewer, state: State, key: Key) -> Response:
     with state.store.read() as db:
-        return schema_response(runs.get_execution(db, workspace=visible_workspace(principal, None), key=key))
+        return schema_response(runs.get_execution(db, workspace=run_workspace(principal, key), key=key))
 
 
 @router.get("/{key}/cases/{index}", response_model=CaseDetailOut, summary="One case result in full")
 def get_case(principal: Viewer, db: ReadDb, key: Key, index: Index) -> CaseDetailOut:
-    return runs.get_case(db, workspace=visible_workspace(principal, None), key=key, index=index)
+    return runs.get_case(db, workspace=run_workspace(principal, key), key=key, index=index)
 
 
 class ExecuteIn(BaseModel):
@@ -82,12 +84,13 @@ def execute(principal: Runner, state: State, body: ExecuteIn) -> ExecutionOut:
     workspace = acting_workspace(principal, body.workspace, state)
     with state.store.write() as db:
         run = execution.create_pipeline_run(
-            db, workspace=workspace, pipeline_key=body.pipeline_key, actor=principal.operator,
+            db, workspace=workspace, pipeline_key=body.pipeline_key,
+            provenance=Provenance(actor=principal.operator, trigger=TRIGGER_API, revision=body.revision,
+                                  branch=body.branch, build_url=body.build_url),
             allowed_environments=state.settings.environments, environment=body.environment,
-            overrides=body.parameters, trigger="api", revision=body.revision, branch=body.branch,
-            build_url=body.build_url,
+            overrides=body.parameters,
         )
-        key = run.key
+        key = run.execution_id
     state.start_run(key, body.parameters)
     with state.store.read() as db:
         return runs.get_execution(db, workspace=workspace, key=key, with_cases=False)
@@ -95,7 +98,7 @@ def execute(principal: Runner, state: State, body: ExecuteIn) -> ExecutionOut:
 
 @router.post("/{key}/cancel", response_model=ExecutionOut, summary="Cancel a run")
 def cancel(principal: Runner, state: State, key: Key) -> ExecutionOut:
-    workspace = visible_workspace(principal, None)
+    workspace = run_workspace(principal, key)
     if key in state.runs_here():
         with state.store.read() as db:  # the visibility check the executor's own cancel does not make
             runs.get_execution(db, workspace=workspace, key=key, with_cases=False)
@@ -108,5 +111,5 @@ def cancel(principal: Runner, state: State, key: Key) -> ExecutionOut:
 def refresh(principal: Runner, state: State, key: Key) -> ExecutionOut:
     with state.store.write() as db:
         return execution.refresh_run(
-            db, workspace=visible_workspace(principal, None), key=key, stale_after=state.settings.stale_after_seconds
+            db, workspace=run_workspace(principal, key), key=key, stale_after=state.settings.stale_after_seconds
         )

@@ -11,13 +11,12 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from testledger.api.deps import ReadDb, State, Viewer, visible_workspace
+from testledger.api.deps import ReadDb, State, Viewer, run_workspace
 from testledger.api.routes.executions import Index, Key
 from testledger.db.types import utcnow
 from testledger.errors import Invalid
 from testledger.services import logs, signing
 from testledger.services.execution import case_log_ref
-from testledger.services.runs import get_execution
 
 router = APIRouter(tags=["logs"])
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -35,9 +34,8 @@ class LogSignOut(BaseModel):
 @router.post("/api/v1/executions/{key}/cases/{index}/log-sign", response_model=LogSignOut,
              summary="Sign a URL that serves this case's log")
 def log_sign(principal: Viewer, state: State, db: ReadDb, request: Request, key: Key, index: Index) -> LogSignOut:
-    workspace = visible_workspace(principal, None)
-    found = case_log_ref(db, workspace=workspace, key=key, index=index)  # 404 for a run it cannot see
-    owner = workspace or get_execution(db, workspace=None, key=key, with_cases=False).workspace
+    owner = run_workspace(principal, key)
+    found = case_log_ref(db, workspace=owner, key=key, index=index)  # 404 for a run it cannot see
     ttl = state.settings.log_sign_ttl_seconds
     sign = signing.sign_case_log(state.signing_key, workspace=owner, run_key=found.run_key, index=index,
                                  operator=principal.operator, ttl_s=ttl)
