@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from processes import alive, command_line
 from testledger.settings import get_settings
 
 STEADY = """\
@@ -104,32 +105,14 @@ def _case_processes(executor: subprocess.Popen[str], count: int, waiter: Callabl
             found = psutil.Process(executor.pid).children(recursive=True)
         except psutil.NoSuchProcess:
             return None
-        sleepers = [p for p in found if _cmd(p)[:1] == ["sleep"]]
+        sleepers = [p for p in found if command_line(p).split()[:1] == ["sleep"]]
         return found if len(sleepers) >= count else None
 
     return list(waiter(started, what="the case processes to start"))
 
 
-def _cmd(process: psutil.Process) -> list[str]:
-    try:
-        return list(process.cmdline())
-    except psutil.Error:
-        return []
-
-
-def _alive(processes: list[psutil.Process]) -> list[psutil.Process]:
-    alive = []
-    for p in processes:
-        try:
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                alive.append(p)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
-
-
 def _cleanup(processes: list[psutil.Process]) -> None:
-    for p in _alive(processes):
+    for p in alive(processes):
         p.kill()
 
 
@@ -141,10 +124,10 @@ def test_no_case_process_outlives_a_killed_executor(
     cases: list[psutil.Process] = []
     try:
         _running_run(waiter, local_cli, finished=1)
-        cases = [p for p in _case_processes(executor, 4, waiter) if "testledger" not in " ".join(_cmd(p))]
+        cases = [p for p in _case_processes(executor, 4, waiter) if "testledger" not in command_line(p)]
         executor.send_signal(signal.SIGKILL)
         executor.wait(timeout=10)
-        assert waiter(lambda: not _alive(cases), timeout=10, what="the case processes to end"), _alive(cases)
+        assert waiter(lambda: not alive(cases), timeout=10, what="the case processes to end"), alive(cases)
     finally:
         executor.kill()
         executor.communicate()
@@ -160,10 +143,10 @@ def test_stopping_the_executor_cancels_the_run_and_its_cases(
     cases: list[psutil.Process] = []
     try:
         _running_run(waiter, cli, finished=1)
-        cases = [p for p in _case_processes(executor, 4, waiter) if "testledger" not in " ".join(_cmd(p))]
+        cases = [p for p in _case_processes(executor, 4, waiter) if "testledger" not in command_line(p)]
         executor.send_signal(sig)
         out, err = executor.communicate(timeout=30)
-        assert waiter(lambda: not _alive(cases), timeout=10, what="the case processes to end"), _alive(cases)
+        assert waiter(lambda: not alive(cases), timeout=10, what="the case processes to end"), alive(cases)
     finally:
         executor.kill()
         _cleanup(cases)
