@@ -80,12 +80,9 @@ class ProcessGroups:
         if reaper is None:
             return
         assert reaper.stdin is not None
-        reaper.stdin.close()  # end-of-file: it checks the (now ended) groups and exits
-        try:
-            reaper.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            reaper.kill()
-            reaper.wait()
+        # End-of-file: it checks the (now ended) groups and exits. Not waited for: it may still be
+        # starting, and the run's end should not pay for that (subprocess reaps it later).
+        reaper.stdin.close()
 
     @staticmethod
     def _kill(groups: list[int], *, grace: float) -> None:
