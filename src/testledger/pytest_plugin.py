@@ -1,10 +1,13 @@
 """pytest plugin: with `--testledger` (or `testledger = true` in the ini), each test's result is
-written to the testledger store as it finishes, so a crashed session keeps what had finished."""
+written to the testledger store in timed batches (about every half second, and at session end), so
+a crashed session keeps what had finished before its last flush."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +16,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from testledger.db.bulk import NewResult
     from testledger.db.engine import Store
+
+log = logging.getLogger(__name__)
+#: How long a finished result may wait in memory; one write transaction per batch, not per test.
+FLUSH_SECONDS = 0.5
+FLUSH_ROWS = 500
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -51,8 +61,18 @@ class _Pending:
     started: float = field(default_factory=time.time)
 
 
+def _one_line(exc: BaseException) -> str:
+    """A domain or store error as the one line a user reads."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError):
+        first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+        return f"the store is unavailable: {first}"
+    return str(exc)
+
+
 class Recorder:
-    """Creates (or joins) a run at session start and writes one result per finished test."""
+    """Creates (or joins) a run at session start and writes finished tests' results in batches."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -63,10 +83,32 @@ class Recorder:
         self.workspace_id = 0
         self.next_idx = 0
         self.pending: dict[str, _Pending] = {}
+        self.problem: str | None = None  # why recording stopped, told at the end of the session
+        self._buffer: list[NewResult] = []
+        self._lock = threading.Lock()  # guards the buffer
+        self._writing = threading.Lock()  # one flush at a time, from the timer or the session's thread
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        from sqlalchemy.exc import DBAPIError
+
+        from testledger.errors import DomainError
+
+        try:
+            self._open_run()
+        except (DomainError, DBAPIError) as exc:
+            if self.store is not None:
+                self.store.dispose()
+            self.store = None
+            raise pytest.UsageError(f"testledger: {_one_line(exc)}") from exc
+        self._timer = threading.Thread(target=self._flush_on_time, name="testledger-flush", daemon=True)
+        self._timer.start()
+
+    def _open_run(self) -> None:
         from testledger.db import records as runs
         from testledger.db.engine import open_store
+        from testledger.db.retry import write_with_retry
         from testledger.provenance import actor, ci_defaults
         from testledger.settings import get_settings
 
@@ -74,33 +116,39 @@ class Recorder:
         self.workspace = settings.workspace
         self.store = open_store()
         opt = self.config.getoption
-        with self.store.write() as db:
+        executor = f"pytest:{socket.gethostname()}:{os.getpid()}"
+
+        if opt("--testledger-run"):  # a run key names its workspace
+            from testledger.keys import workspace_of
+
+            self.workspace = workspace_of(opt("--testledger-run"))
+
+        def open_run(db: Session) -> tuple[str, int, int]:
             if opt("--testledger-run"):
                 run = runs.find_run(db, workspace=self.workspace, key=opt("--testledger-run"))
                 if run.status in ("completed", "cancelled", "timeout"):
                     from testledger.errors import Conflict
 
-                    raise Conflict(
-                        f"run '{run.key}' is already {run.status}; pass an open run to --testledger-run"
-                    )
-                self.joined = True
+                    raise Conflict(f"run '{run.key}' is already {run.status}; pass an open run to --testledger-run")
                 if run.status == "pending":
                     runs.transition(db, workspace=self.workspace, key=run.key, to="running")
-                self.next_idx = runs.next_result_index(db, run_id=run.id)
-            else:
-                pipeline = opt("--testledger-pipeline") or self.config.getini("testledger_pipeline") or (
-                    Path(str(self.config.rootpath)).name)
-                env = opt("--testledger-env") or self.config.getini("testledger_env") or (
-                    "ci" if os.environ.get("CI") else "local")
-                ci = ci_defaults()
-                run = runs.create_run(
-                    db, workspace=self.workspace, actor=actor(), environment=env,
-                    allowed_environments=settings.environments, pipeline_key=pipeline, trigger="manual",
-                    executor=f"pytest:{socket.gethostname()}:{os.getpid()}", revision=ci["revision"],
-                    branch=ci["branch"], build_url=ci["build_url"], started=True,
-                )
-            self.run_key = run.key
-            self.workspace_id = run.workspace_id
+                return run.key, run.workspace_id, runs.next_result_index(db, run_id=run.id)
+            pipeline = opt("--testledger-pipeline") or self.config.getini("testledger_pipeline") or (
+                Path(str(self.config.rootpath)).name)
+            env = opt("--testledger-env") or self.config.getini("testledger_env") or (
+                "ci" if os.environ.get("CI") else "local")
+            ci = ci_defaults()
+            run = runs.create_run(
+                db, workspace=self.workspace, actor=actor(), environment=env,
+                allowed_environments=settings.environments, pipeline_key=pipeline, trigger="manual",
+                executor=executor, revision=ci["revision"], branch=ci["branch"], build_url=ci["build_url"],
+                started=True,
+            )
+            return run.key, run.workspace_id, 0
+
+        self.joined = bool(opt("--testledger-run"))
+        self.run_key, self.workspace_id, self.next_idx = write_with_retry(
+            self.store, open_run, what="opening the testledger run")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         pending = self.pending.setdefault(report.nodeid, _Pending())
@@ -111,16 +159,41 @@ class Recorder:
         pending.duration_ms += report.duration * 1000
         _apply(pending, report)
         if report.when == "teardown":
-            self._write(report, self.pending.pop(report.nodeid))
+            result = self._result(report, self.pending.pop(report.nodeid))
+            with self._lock:
+                self._buffer.append(result)
+                full = len(self._buffer) >= FLUSH_ROWS
+            if full:
+                self._flush()
 
-    def _write(self, report: pytest.TestReport, pending: _Pending) -> None:
+    def _flush_on_time(self) -> None:
+        while not self._stop.wait(FLUSH_SECONDS):
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the buffered results in one transaction; a store that stays busy or a run that was
+        ended elsewhere (cancelled) stops recording with a note, never the test session."""
+        from sqlalchemy.exc import DBAPIError
+
         from testledger.db import records as runs
+        from testledger.db.retry import write_with_retry
+        from testledger.errors import DomainError
 
-        assert self.store is not None and self.run_key is not None
-        result = self._result(report, pending)
-        with self.store.write() as db:
-            run = runs.find_run(db, workspace=self.workspace, key=self.run_key)
-            runs.record_results(db, run=run, results=[result])
+        with self._writing:
+            with self._lock:
+                results, self._buffer = self._buffer, []
+            if not results or self.store is None or self.run_key is None or self.problem:
+                return
+            key = self.run_key
+
+            def record(db: Session) -> None:
+                runs.record_results(db, run=runs.find_run(db, workspace=self.workspace, key=key), results=results)
+
+            try:
+                write_with_retry(self.store, record, what=f"recording results in run {key}")
+            except (DomainError, DBAPIError) as exc:
+                self.problem = f"{len(results)} result(s) and later ones were not recorded: {_one_line(exc)}"
+                log.warning("%s", self.problem)
 
     def _result(self, report: pytest.TestReport, pending: _Pending) -> NewResult:
         from datetime import UTC, datetime
@@ -147,17 +220,39 @@ class Recorder:
         )
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        from testledger.db import records as runs
-
         if self.store is None or self.run_key is None:
             return
-        if not self.joined:
-            with self.store.write() as db:
-                runs.transition(db, workspace=self.workspace, key=self.run_key, to="completed")
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join()
+        self._flush()
+        if not self.joined and not self.problem:
+            self._complete()
         self.store.dispose()
 
+    def _complete(self) -> None:
+        from sqlalchemy.exc import DBAPIError
+
+        from testledger.db import records as runs
+        from testledger.db.retry import write_with_retry
+        from testledger.errors import DomainError
+
+        assert self.store is not None and self.run_key is not None
+        key = self.run_key
+
+        def complete(db: Session) -> None:
+            if runs.find_run(db, workspace=self.workspace, key=key, for_update=True).status == "running":
+                runs.transition(db, workspace=self.workspace, key=key, to="completed")
+
+        try:
+            write_with_retry(self.store, complete, what=f"completing run {key}")
+        except (DomainError, DBAPIError) as exc:
+            self.problem = f"run {key} was not completed: {_one_line(exc)}"
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.run_key:
+        if self.problem:
+            terminalreporter.write_line(f"testledger: {self.problem}", yellow=True)
+        elif self.run_key:
             terminalreporter.write_line(f"testledger: results recorded in run {self.run_key}")
 
 

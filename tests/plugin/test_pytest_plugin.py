@@ -55,11 +55,14 @@ def test_results_are_recorded_with_junit_identities(pytester: pytest.Pytester, c
 
 
 def test_a_crashed_session_keeps_finished_results(pytester: pytest.Pytester, cli: Any) -> None:
+    # Results are written in batches about every half second: what finished before that is kept.
     pytester.makepyfile(test_crash="""
-import os
+import os, time
 def test_one(): pass
 def test_two(): assert False
-def test_three(): os._exit(3)
+def test_three():
+    time.sleep(2)
+    os._exit(3)
 def test_four(): pass
 """)
     result = pytester.runpytest_subprocess("--testledger", "-p", "no:cacheprovider")
@@ -89,3 +92,78 @@ def test_plugin_is_inert_without_the_flag(pytester: pytest.Pytester, cli: Any, h
     pytester.makepyfile(test_a="def test_a(): pass")
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
     assert json.loads(cli("runs", "list", "--json").stdout) == []
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--testledger-env", "stage"], "unknown environment 'stage'"),
+    (["--testledger-run", "WKS-0101-99"], "not found"),
+])
+def test_a_bad_option_is_one_usage_line(
+    pytester: pytest.Pytester, cli: Any, args: list[str], says: str,
+) -> None:
+    pytester.makepyfile(test_a="def test_a(): pass")
+    result = pytester.runpytest_subprocess("--testledger", *args, "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.errlines if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("ERROR: testledger: ") and says in errors[0], errors
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_finished_run_cannot_be_joined(pytester: pytest.Pytester, cli: Any) -> None:
+    key = cli("runs", "start", "--pipeline", "e2e", "--env", "ci").stdout.strip()
+    assert cli("runs", "finish", key).code == 0
+    pytester.makepyfile(test_a="def test_a(): pass")
+    result = pytester.runpytest_subprocess("--testledger", "--testledger-run", key, "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.errlines[0] == f"ERROR: testledger: run '{key}' is already completed; pass an open run to " \
+        "--testledger-run"
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_an_unreachable_store_is_one_usage_line(
+    pytester: pytest.Pytester, home: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TESTLEDGER_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/test")
+    pytester.makepyfile(test_a="def test_a(): pass")
+    result = pytester.runpytest_subprocess("--testledger", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.errlines if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("ERROR: testledger: cannot open the store at "), errors
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_results_are_written_while_a_long_test_runs(pytester: pytest.Pytester, cli: Any) -> None:
+    pytester.makepyfile(test_long="""
+import json, subprocess, sys, time
+def test_quick(): pass
+def test_long():
+    time.sleep(1.5)
+    runs = json.loads(subprocess.check_output([sys.executable, "-m", "testledger", "runs", "list", "--json"]))
+    shown = json.loads(subprocess.check_output(
+        [sys.executable, "-m", "testledger", "runs", "show", runs[0]["execution_id"], "--json"]))
+    assert [c["name"] for c in shown["cases"]] == ["test_quick"]
+""")
+    pytester.runpytest_subprocess("--testledger", "-p", "no:cacheprovider").assert_outcomes(passed=2)
+    run = json.loads(cli("runs", "list", "--json").stdout)[0]
+    assert (run["status"], run["result"], run["totals"]["tests"]) == ("COMPLETED", "PASSED", 2)
+
+
+def test_cancel_ends_a_pytest_run_at_once_and_the_session_goes_on(pytester: pytest.Pytester, cli: Any) -> None:
+    pytester.makepyfile(test_cancel="""
+import json, subprocess, sys, time
+def test_first(): time.sleep(1)
+def test_cancels():
+    runs = json.loads(subprocess.check_output([sys.executable, "-m", "testledger", "runs", "list", "--json"]))
+    said = subprocess.run([sys.executable, "-m", "testledger", "cancel", runs[0]["execution_id"]],
+                          capture_output=True, text=True)
+    assert said.stdout.strip() == runs[0]["execution_id"] + ": cancelled", said
+def test_after(): pass
+""")
+    result = pytester.runpytest_subprocess("--testledger", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+    assert "INTERNALERROR" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["testledger: *not recorded*already cancelled*"])
+    run = json.loads(cli("runs", "list", "--json").stdout)[0]
+    assert run["status"] == "CANCELLED"
+    shown = json.loads(cli("runs", "show", run["execution_id"], "--json").stdout)
+    assert [c["name"] for c in shown["cases"]] == ["test_first"]

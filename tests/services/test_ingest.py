@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from testledger.db import records
 from testledger.db.engine import Store
 from testledger.db.tables import CaseResult, Run
 from testledger.errors import Conflict, Invalid
+from testledger.ingest import parse_process
 from testledger.services import runs
 from testledger.services.ingest import ingest_files
 
@@ -185,10 +188,29 @@ def _big_report(cases: int, *, broken: bool = False) -> str:
     return f"<testsuites><testsuite name='big'>{body}{rerun}</testsuite>" + ("<testcase" if broken else "</testsuites>")
 
 
-def test_a_second_parsing_process_stores_the_same_as_parsing_here(store: Store, tmp_path: Path) -> None:
+@pytest.fixture
+def second_process(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second process on even on a machine with one core, and its start logged for `_children`."""
+    monkeypatch.setattr(parse_process, "available", lambda: True)
+    caplog.set_level(logging.INFO, logger=parse_process.__name__)
+
+
+def _children(caplog: pytest.LogCaptureFixture) -> list[int]:
+    """The process ids of the parse processes that ran, checked to be other processes than this one."""
+    pids = [int(r.getMessage().split()[3]) for r in caplog.records
+            if r.name == parse_process.__name__ and " started for " in r.getMessage()]
+    assert pids and os.getpid() not in pids, "no second process parsed the reports"
+    return pids
+
+
+def test_a_second_parsing_process_stores_the_same_as_parsing_here(
+    store: Store, tmp_path: Path, second_process: None, caplog: pytest.LogCaptureFixture,
+) -> None:
     report = write(tmp_path, "big.xml", _big_report(11_000))
     here = execution(store, ingest(store, [report]))
+    assert not [r for r in caplog.records if r.name == parse_process.__name__]  # parsed here
     there = execution(store, ingest(store, [report], parse_process_min_bytes=0))
+    assert len(_children(caplog)) == 1
     assert there.totals == here.totals
     assert (here.totals.tests, here.totals.flaky) == (11_000, 1)
     assert [c.model_dump(exclude={"runtime_id"}) for c in there.cases or []] == [
@@ -196,7 +218,9 @@ def test_a_second_parsing_process_stores_the_same_as_parsing_here(store: Store, 
     ]
 
 
-def test_a_parse_error_in_the_second_process_stores_nothing(store: Store, tmp_path: Path) -> None:
+def test_a_parse_error_in_the_second_process_stores_nothing(
+    store: Store, tmp_path: Path, second_process: None, caplog: pytest.LogCaptureFixture,
+) -> None:
     good = write(tmp_path, "a_good.xml", PASSING)
     broken = write(tmp_path, "b_broken.xml", _big_report(11_000, broken=True))
     with pytest.raises(Invalid, match=r"b_broken\.xml:\d+: .*nothing was stored"):
@@ -204,9 +228,12 @@ def test_a_parse_error_in_the_second_process_stores_nothing(store: Store, tmp_pa
     assert count(store, Run) == 0 and count(store, CaseResult) == 0
     key = ingest(store, [broken, good], partial=True, parse_process_min_bytes=0)
     assert execution(store, key).totals.tests == 2
+    assert len(_children(caplog)) == 2
 
 
-def test_second_process_resends_cases_of_a_report_that_was_rolled_back(store: Store, tmp_path: Path) -> None:
+def test_second_process_resends_cases_of_a_report_that_was_rolled_back(
+    store: Store, tmp_path: Path, second_process: None, caplog: pytest.LogCaptureFixture,
+) -> None:
     # Both reports hold the same 5,200 tests; the first breaks after a full batch was written, and its
     # savepoint takes those new cases away: the second must send them again.
     cases = "".join(f'<testcase classname="c" name="t{i}"/>' for i in range(5200))
@@ -221,3 +248,4 @@ def test_second_process_resends_cases_of_a_report_that_was_rolled_back(store: St
         (True, False, 0), (False, False, 5200), (False, True, 0),
     ]
     assert execution(store, outcome.run_key).totals.tests == 5200
+    assert len(_children(caplog)) == 1

@@ -182,7 +182,8 @@ def cancel(
     workspace: str | None = ctx.workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the run as JSON."),
 ) -> None:
-    """Cancel a run: a pending run at once, a running one when its executor next checks in."""
+    """Cancel a run: at once when no executor runs it (pending, `runs start`, a pytest session), else
+    when its executor next checks in (within a heartbeat)."""
     from testledger.services.execution import request_cancel
 
     with ctx.store().write() as db:

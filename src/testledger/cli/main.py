@@ -82,6 +82,7 @@ def run() -> None:
     """Console entry point: a user error is one clear line on stderr and a documented exit code."""
     from testledger.errors import DomainError, NotFound, Unavailable
 
+    _interrupt_on_sigterm()
     try:
         app(standalone_mode=True)
     except NotFound as exc:
@@ -92,6 +93,18 @@ def run() -> None:
         _fail(str(exc), EXIT_INVALID)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM stops a command as Ctrl-C does: open transactions roll back and child processes are
+    ended on the way out, instead of the process vanishing mid-write."""
+    import signal
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        sys.stderr.write("error: interrupted\n")  # typer turns the interrupt into a silent exit 130
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _fail(message: str, code: int) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from testledger.db.bulk import NewResult
 from testledger.db.engine import Store
+from testledger.db.retry import write_with_retry
 from testledger.db.types import utcnow
 from testledger.services import execution
 
@@ -28,8 +29,8 @@ class RunLedger:
     _last_sync: float = field(default_factory=time.monotonic)
 
     def start(self, *, executor: str) -> None:
-        with self.store.write() as db:
-            execution.start_run(db, key=self.run_key, executor=executor)
+        write_with_retry(self.store, lambda db: execution.start_run(db, key=self.run_key, executor=executor),
+                         what=f"starting run {self.run_key}")
         self._last_sync = time.monotonic()
 
     def add(self, results: list[NewResult]) -> None:
@@ -48,10 +49,14 @@ class RunLedger:
         return max(0.0, due - now)
 
     def sync(self) -> None:
-        """Write buffered results, beat, and learn whether a cancel was requested."""
-        results, self._buffer = self._buffer, []
-        with self.store.write() as db:
-            signal = execution.sync_run(db, key=self.run_key, results=results, now=utcnow())
+        """Write buffered results, beat, and learn whether a cancel was requested. While the store is
+        busy the results stay buffered and the write is tried again (the run goes on meanwhile)."""
+        results = self._buffer
+        signal = write_with_retry(
+            self.store, lambda db: execution.sync_run(db, key=self.run_key, results=results, now=utcnow()),
+            what=f"recording results of run {self.run_key}",
+        )
+        self._buffer = []
         self._last_sync = time.monotonic()
         self.cancel_requested = self.cancel_requested or signal.cancel_requested
         self.ended_elsewhere = signal.ended
@@ -61,5 +66,7 @@ class RunLedger:
             self.sync()
         if self.ended_elsewhere:
             return
-        with self.store.write() as db:
-            execution.finish_run(db, key=self.run_key, status=status, error=error)
+        write_with_retry(
+            self.store, lambda db: execution.finish_run(db, key=self.run_key, status=status, error=error),
+            what=f"finishing run {self.run_key}",
+        )

@@ -320,11 +320,13 @@ class LocalExecutor:
 
     def cancel(self, run_key: str) -> ExecutionOut:
         """Cancel through the store (as any other process would), and tell a run of ours at once."""
+        from testledger.db.retry import write_with_retry
         from testledger.keys import workspace_of
         from testledger.services.execution import request_cancel
 
-        with self.store.write() as db:
-            execution = request_cancel(db, workspace=workspace_of(run_key), key=run_key)
+        workspace = workspace_of(run_key)
+        execution = write_with_retry(self.store, lambda db: request_cancel(db, workspace=workspace, key=run_key),
+                                     what=f"cancelling run {run_key}")
         if run_key in self._runs:
             self._runs[run_key][0].ledger.cancel_requested = True
         return execution

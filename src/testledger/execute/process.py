@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from testledger.execute.logstore import CaseOutput
+from testledger.execute.reaper import start_time
+
+log = logging.getLogger(__name__)
 
 READ_BYTES = 256 * 1024
 #: How often a quiet process is checked for a stop request or an exit that left the pipe open.
@@ -30,20 +35,57 @@ class ProcessOutcome:
 
 class ProcessGroups:
     """Every process group a run started. Groups left behind by a case (a background server) live
-    until the run ends; `kill_all` then ends them, so a run leaves no orphans."""
+    until the run ends; `kill_all` then ends them, so a run leaves no orphans. Each group is also
+    told to a reaper process (`execute/reaper.py`), which ends them if this process dies first."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._groups: set[int] = set()
+        self._reaper: subprocess.Popen[bytes] | None = None
 
     def add(self, pgid: int) -> None:
         with self._lock:
             self._groups.add(pgid)
+            self._tell_reaper(f"+{pgid} {start_time(pgid) or '-'}\n")
+
+    def _tell_reaper(self, line: str) -> None:
+        if self._reaper is None:
+            try:
+                # Its own session: the terminal's Ctrl-C must not take it down with the executor.
+                self._reaper = subprocess.Popen(
+                    [sys.executable, "-m", "testledger.execute.reaper"], stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+                )
+            except OSError as exc:
+                log.warning("cannot start the case reaper (%s): cases may outlive a killed executor", exc)
+                return
+        assert self._reaper.stdin is not None
+        try:
+            os.write(self._reaper.stdin.fileno(), line.encode())
+        except OSError as exc:
+            log.warning("the case reaper is gone (%s): cases may outlive a killed executor", exc)
 
     def kill_all(self, *, grace: float) -> None:
         with self._lock:
             groups = sorted(self._groups)
             self._groups.clear()
+        try:
+            self._kill(groups, grace=grace)
+        finally:
+            self._stop_reaper()
+
+    def _stop_reaper(self) -> None:
+        with self._lock:
+            reaper, self._reaper = self._reaper, None
+        if reaper is None:
+            return
+        assert reaper.stdin is not None
+        # End-of-file: it checks the (now ended) groups and exits. Not waited for: it may still be
+        # starting, and the run's end should not pay for that (subprocess reaps it later).
+        reaper.stdin.close()
+
+    @staticmethod
+    def _kill(groups: list[int], *, grace: float) -> None:
         alive = [g for g in groups if group_alive(g) and _signal_group(g, signal.SIGTERM)]
         deadline = time.monotonic() + grace
         while alive and time.monotonic() < deadline:

@@ -3,13 +3,18 @@ take one core, the database driver the other.
 
 The child parses, converts and builds row tuples (no database); it sends them in batches through a
 pipe. A reader thread here keeps the pipe drained, so the child never waits while a batch is being
-written. The child starts by fork and only ever touches the report file; it ends with os._exit, so
-nothing of the parent's database connections is used or closed there.
+written. The child comes from a fork server (a clean process started once, with the parsers already
+imported), never from a fork of this process: a forked child would inherit this process's threads'
+state, its database sockets (keeping a killed parent's PostgreSQL transaction open) and both ends of
+its pipes (blocking for ever on a full pipe nobody reads). It dies with this process: it watches a
+lifeline pipe whose only writer is here, and ends when that pipe reaches end-of-file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import logging
 import multiprocessing
 import os
 import queue
@@ -24,15 +29,26 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from testledger.db.bulk import Batch, NewResult, ResultBuffer, RowBuilder
+from testledger.errors import Invalid
 from testledger.ingest.convert import stream_results
 from testledger.ingest.model import ReportInfo, ReportParseError
 from testledger.lifecycle import Totals
 
+log = logging.getLogger(__name__)
+
 
 def available() -> bool:
-    """Forking is how the child starts cheaply with everything imported; Linux has it, and the
-    second process only pays off with a second core."""
-    return sys.platform.startswith("linux") and (os.cpu_count() or 1) > 1
+    """The fork server starts children cheaply with the parsers imported (POSIX), and the second
+    process only pays off with a second core."""
+    return sys.platform != "win32" and (os.cpu_count() or 1) > 1
+
+
+def _context() -> multiprocessing.context.ForkServerContext:
+    ctx = multiprocessing.get_context("forkserver")
+    assert isinstance(ctx, multiprocessing.context.ForkServerContext)
+    # The server imports this module and the parsers once; each child starts with them loaded.
+    ctx.set_forkserver_preload([__name__, "testledger.ingest.parsers", "testledger.ingest.detect"])
+    return ctx
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,22 +78,29 @@ class ReportSink(Protocol):
 
 def parse_elsewhere(job: ParseJob, sink: ReportSink) -> None:
     """Parse `job.paths` in a child process, handing `sink` each event in order as it arrives."""
-    ctx = multiprocessing.get_context("fork")
+    ctx = _context()
     receiver, sender = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child_main, args=(sender, job), name="testledger-parse", daemon=True)
-    child.start()
-    sender.close()
+    lifeline_in, lifeline_out = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child_main, args=(sender, lifeline_in, job), name="testledger-parse", daemon=True)
+    try:
+        child.start()
+    finally:
+        sender.close()
+        lifeline_in.close()
+    log.info("report parser process %s started for %d file(s)", child.pid, len(job.paths))
     inbox: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=2)
     stop = threading.Event()
     reader = threading.Thread(target=_drain, args=(receiver, inbox, stop), name="testledger-parse-reader", daemon=True)
     reader.start()
     try:
         _dispatch(inbox, sink, child, job)
+        log.info("report parser process %s parsed %d file(s)", child.pid, len(job.paths))
     finally:
         stop.set()
         if child.is_alive():
             child.kill()
         child.join()
+        lifeline_out.close()
         # The child's end of the pipe is closed now, so the reader's recv() returns; only then may the
         # pipe be closed here (closing it under a blocked recv() breaks the reader).
         reader.join(5)
@@ -102,9 +125,15 @@ def _dispatch(inbox: queue.Queue[tuple[Any, ...]], sink: ReportSink, child: Any,
             return
         else:
             child.join(5)
-            detail = message[1] if kind == "crash" else f"it ended with exit code {child.exitcode}"
             names = ", ".join(p.name for p in job.paths[:3]) + (", ..." if len(job.paths) > 3 else "")
-            raise RuntimeError(f"the report parser process (reading {names}) failed: {detail}")
+            if kind == "crash":
+                log.error("report parser process %s failed:\n%s", child.pid, message[1])
+                detail = message[1].strip().splitlines()[-1]
+            elif child.exitcode is not None and child.exitcode < 0:
+                detail = f"it was killed by signal {-child.exitcode}"
+            else:
+                detail = f"it ended with exit code {child.exitcode}"
+            raise Invalid(f"the report parser process (reading {names}) failed: {detail}; nothing was stored")
 
 
 def _drain(receiver: Connection, inbox: queue.Queue[tuple[Any, ...]], stop: threading.Event) -> None:
@@ -135,8 +164,9 @@ class _PipeBuffer(ResultBuffer):
         self.sender.send(("batch", self.builder.rows(results)))
 
 
-def _child_main(sender: Connection, job: ParseJob) -> None:
-    gc.disable()  # short-lived acyclic objects only; and nothing of the parent's may be finalised here
+def _child_main(sender: Connection, lifeline: Connection, job: ParseJob) -> None:
+    gc.disable()  # short-lived acyclic objects only
+    threading.Thread(target=_die_with_parent, args=(lifeline,), name="testledger-lifeline", daemon=True).start()
     try:
         _parse_all(sender, job)
         sender.send(("all-done",))
@@ -145,6 +175,13 @@ def _child_main(sender: Connection, job: ParseJob) -> None:
     finally:
         sender.close()
         os._exit(0)
+
+
+def _die_with_parent(lifeline: Connection) -> None:
+    """End this process as soon as the parent is gone (its end of the lifeline closes with it)."""
+    with contextlib.suppress(EOFError, OSError):
+        lifeline.recv_bytes()
+    os._exit(1)
 
 
 def _parse_all(sender: Connection, job: ParseJob) -> None:

@@ -144,12 +144,19 @@ def finish_run(db: Session, *, key: str, status: str, error: str | None = None) 
     return runs.get_execution(db, workspace=workspace, key=key, with_cases=False)
 
 
+def executor_holds(run: Run) -> bool:
+    """Whether an executor that polls for cancel requests runs this run. Runs opened by `runs start`,
+    by an ingest or by the pytest plugin have none: nobody would ever act on a request."""
+    return run.status == lifecycle.RUNNING and (run.executor or "").startswith(HEARTBEATING)
+
+
 def request_cancel(db: Session, *, workspace: str, key: str) -> ExecutionOut:
-    """Cancel a run: a pending run ends at once; a running one is flagged for its executor to stop."""
+    """Cancel a run: a run no executor holds (pending, or opened by hand or by a pytest session) ends
+    at once; a run an executor is running is flagged for that executor to stop at its next sync."""
     run = records.find_run(db, workspace=workspace, key=key, for_update=True)
     if run.status in lifecycle.TERMINAL:
         raise Conflict(f"run '{key}' is already {run.status}; there is nothing to cancel")
-    if run.status == lifecycle.PENDING:
+    if not executor_holds(run):
         records.transition(db, workspace=workspace, key=key, to=lifecycle.CANCELLED, run=run)
     else:
         run.cancel_requested = True
