@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -11,10 +12,11 @@ from sqlalchemy import func, select
 from testledger.db.engine import Store
 from testledger.db.tables import CaseResult, Run
 from testledger.errors import Conflict, Invalid
+from testledger.schemas import IngestOptions
 from testledger.services import runs
-from testledger.services.ingest import ingest_files
+from testledger.services.ingest import ReportSource, ingest_files
 
-ENVS = ["ci", "staging"]
+ENVS = ("ci", "staging")
 
 PASSING = """<?xml version="1.0"?>
 <testsuite name="unit" tests="2">
@@ -47,13 +49,15 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def ingest(store: Store, paths: list[Path], **kw: object) -> str:
+def options(**kw: Any) -> IngestOptions:
+    defaults = {"pipeline_key": "unit", "environment": "ci"} if "run_key" not in kw else {}
+    return IngestOptions(**{"actor": "ci-bot", "max_report_bytes": 1 << 20, "allowed_environments": ENVS,
+                            **defaults, **kw})
+
+
+def ingest(store: Store, sources: list[Path] | list[ReportSource], **kw: Any) -> str:
     with store.write() as db:
-        return ingest_files(  # type: ignore[misc]
-            db, workspace="WKS", paths=paths, actor="ci-bot", max_bytes=kw.pop("max_bytes", 1 << 20),
-            **({"pipeline_key": "unit", "environment": "ci", "allowed_environments": ENVS} if "run_key" not in kw
-               else {}), **kw,
-        ).run_key
+        return ingest_files(db, workspace="WKS", sources=sources, options=options(**kw)).run_key
 
 
 def execution(store: Store, key: str):  # type: ignore[no-untyped-def]
@@ -121,7 +125,7 @@ def test_size_cap_applies_after_decompression(store: Store, tmp_path: Path) -> N
     path.write_bytes(gzip.compress(f"<testsuite>{body}</testsuite>".encode()))
     assert path.stat().st_size < 20_000
     with pytest.raises(Invalid, match=r"larger than the 20,000-byte limit.*TESTLEDGER_MAX_REPORT_BYTES"):
-        ingest(store, [path], max_bytes=20_000)
+        ingest(store, [path], max_report_bytes=20_000)
     assert count(store, Run) == 0
 
 
@@ -146,8 +150,8 @@ def test_rerun_beyond_a_written_batch_updates_the_stored_result(store: Store, tm
 
 def test_unknown_environment_is_rejected_before_anything_is_stored(store: Store, tmp_path: Path) -> None:
     with store.write() as db, pytest.raises(Invalid, match="unknown environment 'qa'"):
-        ingest_files(db, workspace="WKS", paths=[write(tmp_path, "a.xml", PASSING)], actor="me", max_bytes=1 << 20,
-                     pipeline_key="unit", environment="qa", allowed_environments=ENVS)
+        ingest_files(db, workspace="WKS", sources=[write(tmp_path, "a.xml", PASSING)],
+                     options=options(environment="qa"))
     assert count(store, Run) == 0
 
 
@@ -212,11 +216,11 @@ def test_second_process_resends_cases_of_a_report_that_was_rolled_back(store: St
     cases = "".join(f'<testcase classname="c" name="t{i}"/>' for i in range(5200))
     broken = write(tmp_path, "a_broken.xml", f"<testsuite>{cases}<testcase>")
     good = write(tmp_path, "b_good.xml", f"<testsuite>{cases}</testsuite>")
-    copy = write(tmp_path, "c_same_content.xml", f"<testsuite>{cases}</testsuite>")
+    (tmp_path / "again").mkdir()
+    copy = write(tmp_path / "again", "b_good.xml", f"<testsuite>{cases}</testsuite>")
     with store.write() as db:
-        outcome = ingest_files(db, workspace="WKS", paths=[broken, good, copy], actor="t", max_bytes=1 << 24,
-                               pipeline_key="unit", environment="ci", allowed_environments=ENVS, partial=True,
-                               parse_process_min_bytes=0)
+        outcome = ingest_files(db, workspace="WKS", sources=[broken, good, copy],
+                               options=options(max_report_bytes=1 << 24, partial=True, parse_process_min_bytes=0))
     assert [(f.error is not None, f.duplicate, f.cases) for f in outcome.files] == [
         (True, False, 0), (False, False, 5200), (False, True, 0),
     ]
