@@ -91,3 +91,23 @@ def test_partial_over_many_empty_files_says_none_could_be_read(cli: Cli, tmp_pat
     assert result.code == 3
     assert "already ingested" not in result.stdout + result.stderr
     assert "no report could be read" in result.stderr
+
+
+def test_results_recorded_by_executors_and_the_plugin_are_capped_too(store: Any) -> None:
+    from testledger.db.bulk import NewCase, NewResult
+    from testledger.services import runs
+
+    case = NewCase(id=42, identity="pytest::t", kind="reported", name="t")
+    huge = NewResult(idx=0, case=case, status="failed", message="m" * (5 << 20), error_type="E" * 1000,
+                     stderr="e" * (3 << 20), attempts=[{"status": "failed", "stdout": "o" * (3 << 20)}])
+    with store.write() as db:
+        run = runs.create_run(db, workspace="WKS", actor="me", environment="ci", allowed_environments=["ci"],
+                              started=True)
+        runs.record_results(db, run=run, results=[huge])
+        key = run.key
+    with store.read() as db:
+        stored = runs.get_case(db, workspace="WKS", key=key, index=0)
+    assert stored.message is not None and len(stored.message.encode()) <= 64 * 1024
+    assert stored.message.endswith("bytes]")
+    assert stored.stderr is not None and len(stored.stderr.encode()) <= 1 << 20
+    assert stored.error_type is not None and len(stored.error_type) <= 255
