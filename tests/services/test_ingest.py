@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from testledger.db.engine import Store
 from testledger.db.tables import CaseResult, ReportFile, Run
 from testledger.errors import Conflict, Invalid
+from testledger.ingest.convert import MAX_ATTEMPTS_KEPT
 from testledger.schemas import IngestOptions
 from testledger.services import runs
-from testledger.ingest.convert import MAX_ATTEMPTS_KEPT
 from testledger.services.ingest import ReportSource, ReportStream, ingest_files
 
 ENVS = ("ci", "staging")

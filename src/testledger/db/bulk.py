@@ -258,6 +258,51 @@ def _copy_postgresql(conn: Any, cases: list[tuple[Any, ...]], rows: list[tuple[A
                 copy.write_row(row)
 
 
+#: What merging a rerun into a stored result changes (see `update_results`).
+MERGED_COLUMNS = (
+    "status", "duration_ms", "message", "error_type", "failure_category", "stack_trace", "stdout", "stderr",
+    "properties", "attempts", "attempt_count", "flaky", "attachments",
+)
+_PG_MERGED_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS testledger_merged ON COMMIT DELETE ROWS AS "
+    f"SELECT idx, {', '.join(MERGED_COLUMNS)} FROM case_results WITH NO DATA"
+)
+_PG_MERGED_COPY = f"COPY testledger_merged (idx, {', '.join(MERGED_COLUMNS)}) FROM STDIN"
+_PG_MERGED_MOVE = (
+    f"UPDATE case_results r SET {', '.join(f'{c} = m.{c}' for c in MERGED_COLUMNS)} "
+    "FROM testledger_merged m WHERE r.run_id = %s AND r.idx = m.idx"
+)
+_SQLITE_MERGED = (
+    f"UPDATE case_results SET {', '.join(f'{c} = ?' for c in MERGED_COLUMNS)} WHERE run_id = ? AND idx = ?"
+)
+_JSON_COLUMNS = frozenset({"properties", "attempts", "attachments"})
+
+
+def update_results(session: Session, *, run_id: uuid.UUID, results: Sequence[NewResult], limits: TextLimits) -> None:
+    """Write merged results back over their stored rows, all at once (COPY and one UPDATE on PostgreSQL)."""
+    if not results:
+        return
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    rows = []
+    for r in results:
+        limits.cap_result(r)
+        values = [_json(getattr(r, c)) if c in _JSON_COLUMNS else getattr(r, c) for c in MERGED_COLUMNS]
+        values[MERGED_COLUMNS.index("attempt_count")] = attempt_count(r)
+        rows.append((*values, run_id.hex, r.idx) if sqlite else (r.idx, *values))
+    conn = session.connection()
+    if sqlite:
+        conn.exec_driver_sql(_SQLITE_MERGED, rows)
+        return
+    raw: Any = conn.connection.driver_connection
+    with raw.cursor() as cur:
+        cur.execute(_PG_MERGED_STAGE)
+        with cur.copy(_PG_MERGED_COPY) as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(_PG_MERGED_MOVE, (run_id,))
+        cur.execute("TRUNCATE testledger_merged")  # a second batch in this transaction starts empty
+
+
 def add_to_counters(session: Session, *, run_id: str | uuid.UUID, delta: Totals) -> None:
     """Apply a change to a run's top-level counters (negative values undo a count)."""
     if not any(getattr(delta, name) for name in delta.__slots__):

@@ -6,21 +6,18 @@ from __future__ import annotations
 import uuid
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from testledger.db.bulk import NewResult, ResultWriter, add_to_counters, attempt_count
+from testledger.db.bulk import MERGED_COLUMNS, NewResult, ResultWriter, add_to_counters, update_results
 from testledger.db.tables import CaseResult
 from testledger.ingest.convert import merge_rerun
 from testledger.lifecycle import Totals
 
-#: The columns a merge changes; the stored row is read and written back with exactly these.
-MERGED = (
-    "status", "duration_ms", "message", "error_type", "failure_category", "stack_trace", "stdout", "stderr",
-    "properties", "attempts", "flaky", "attachments",
-)
-#: Indexes per SELECT ... IN (...): well inside SQLite's and PostgreSQL's parameter limits.
-_CHUNK = 500
+#: The columns a merge reads (the attempt count is read apart: it decides how attempts are counted).
+MERGED = tuple(c for c in MERGED_COLUMNS if c != "attempt_count")
+#: Indexes per SELECT ... IN (...): well inside SQLite's (32,766) and PostgreSQL's parameter limits.
+_CHUNK = 5000
 
 
 class StoredReruns:
@@ -52,7 +49,7 @@ class StoredReruns:
         waiting, self._waiting, self._count = self._waiting, {}, 0
         table = cast(Table, CaseResult.__table__)
         delta = Totals()
-        changes: list[dict[str, Any]] = []
+        merged: list[NewResult] = []
         indexes = sorted(waiting)
         for start in range(0, len(indexes), _CHUNK):
             query = select(table.c.idx, table.c.attempt_count, *(table.c[name] for name in MERGED)).where(
@@ -64,15 +61,8 @@ class StoredReruns:
                 for later in waiting[row["idx"]]:
                     merge_rerun(earlier, later)
                 delta.count(earlier.status, flaky=earlier.flaky, category=earlier.failure_category)
-                self.writer.builder.limits.cap_result(earlier)
-                changes.append({"b_idx": row["idx"], "b_attempt_count": attempt_count(earlier),
-                                **{f"b_{name}": getattr(earlier, name) for name in MERGED}})
-        statement = (
-            update(table)
-            .where(table.c.run_id == self.run_id, table.c.idx == bindparam("b_idx"))
-            .values({name: bindparam(f"b_{name}", type_=table.c[name].type) for name in (*MERGED, "attempt_count")})
-        )
-        self.session.connection().execute(statement, changes)
+                merged.append(earlier)
+        update_results(self.session, run_id=self.run_id, results=merged, limits=self.writer.builder.limits)
         add_to_counters(self.session, run_id=self.run_id, delta=delta)
 
 
