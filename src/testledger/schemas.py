@@ -133,7 +133,7 @@ class IngestOptions(BaseModel):
     actor: str = Field(description="Who ingests (`triggered_by` of a new run).")
     pipeline_key: str | None = Field(default=None, description="Pipeline of a new run (created if new).")
     environment: str = "ci"
-    allowed_environments: tuple[str, ...] = ("dev", "staging", "prod", "local", "ci")
+    allowed_environments: tuple[str, ...] = Field(description="Environment names a new run may use (settings).")
     trigger: str = "manual"
     revision: str | None = None
     branch: str | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def options(**kw: Any) -> IngestOptions:
                             **defaults, **kw})
 
 
-def ingest(store: Store, sources: list[Path] | list[ReportSource], **kw: Any) -> str:
+def ingest(store: Store, sources: Sequence[ReportSource], **kw: Any) -> str:
     with store.write() as db:
         return ingest_files(db, workspace="WKS", sources=sources, options=options(**kw)).run_key
 

@@ -13,9 +13,9 @@ import hashlib
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -38,12 +38,18 @@ MAX_NAME_CHARS = 255
 _SPOOL_CHUNK = 1 << 20
 
 
+class ByteStream(Protocol):
+    """Anything that hands out bytes in pieces: an open file, an upload's spooled file, a socket reader."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ReportStream:
     """A report that arrives as a stream (an HTTP upload): its bytes and the name it was sent with."""
 
     name: str
-    stream: IO[bytes]
+    stream: ByteStream
 
 
 ReportSource = Path | ReportStream
@@ -177,10 +183,10 @@ def _ingest_all(
     sink.finish()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Report:
     source: _Named
-    outcome: ReportFileOut = field(default_factory=lambda: ReportFileOut(name=""))
+    outcome: ReportFileOut
 
 
 def _new_reports(db: Session, *, run: Run, named: list[_Named], outcome: IngestOut) -> list[_Report]:
