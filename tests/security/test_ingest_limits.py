@@ -91,6 +91,7 @@ def test_partial_over_many_empty_files_says_none_could_be_read(cli: Cli, tmp_pat
     assert result.code == 3
     assert "already ingested" not in result.stdout + result.stderr
     assert "no report could be read" in result.stderr
+    assert "and 197 more" in result.stderr and len(result.stderr.splitlines()) == 1
 
 
 def test_results_recorded_by_executors_and_the_plugin_are_capped_too(store: Any) -> None:

@@ -72,8 +72,10 @@ def ingest_files(
         # One writer for all reports: small reports share batches instead of paying a write each.
         writer = ResultWriter(db, run_id=run.id, workspace_id=run.workspace_id, now=utcnow())
         _ingest_all(db, run=run, named=named, writer=writer, first_idx=first_idx, options=options, outcome=outcome)
-    if options.partial and outcome.files and len(outcome.failed_files) == len(outcome.files):
-        raise Invalid("no report could be read; nothing was stored: " + "; ".join(f.error or "" for f in outcome.files))
+    failed = outcome.failed_files
+    if options.partial and outcome.files and len(failed) == len(outcome.files):
+        more = f"; and {len(failed) - 3:,} more" if len(failed) > 3 else ""  # one line, even for 10,000 reports
+        raise Invalid("no report could be read; nothing was stored: " + "; ".join(f.error or "" for f in failed[:3]) + more)
     db.refresh(run)
     if options.finish and not options.run_key:
         # The run's duration is the test time its reports state, not how long ingesting took.
