@@ -75,7 +75,8 @@ def ingest_files(
     failed = outcome.failed_files
     if options.partial and outcome.files and len(failed) == len(outcome.files):
         more = f"; and {len(failed) - 3:,} more" if len(failed) > 3 else ""  # one line, even for 10,000 reports
-        raise Invalid("no report could be read; nothing was stored: " + "; ".join(f.error or "" for f in failed[:3]) + more)
+        listed = "; ".join(f.error or "" for f in failed[:3])
+        raise Invalid(f"no report could be read; nothing was stored: {listed}{more}")
     db.refresh(run)
     if options.finish and not options.run_key:
         # The run's duration is the test time its reports state, not how long ingesting took.
