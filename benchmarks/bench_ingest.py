@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import json
 import os
 import pstats
@@ -36,6 +37,7 @@ from testledger.db.engine import Store
 from testledger.db.records import ensure_pipeline, ensure_workspace
 from testledger.failures import categorise
 from testledger.ingest.sources import expand_sources
+from testledger.schemas import IngestOptions
 from testledger.services.ingest import ingest_files
 from testledger.settings import Settings, get_settings
 
@@ -354,17 +356,21 @@ def fresh_store(ctx: Context, backend: str, label: str) -> Iterator[tuple[str, S
 # -- the product path -------------------------------------------------------------------------
 def ingest_in_process(store: Store, sources: Sequence[Path], *, run_per_file: bool = False) -> float:
     """Seconds for `ingest_files` inside `Store.write()`, as `testledger ingest` calls it."""
-    max_bytes = get_settings().max_report_bytes
+    options = IngestOptions(
+        actor="bench", max_report_bytes=get_settings().max_report_bytes, pipeline_key=PIPELINE, environment="ci",
+        allowed_environments=("ci",), trigger="api",
+        # as `testledger ingest` does with the default TESTLEDGER_PARSE_PROCESS_MIN_BYTES
+        parse_process_min_bytes=Settings().parse_process_min_bytes,
+    )
     start = time.perf_counter()
     paths = expand_sources([str(s) for s in sources])
-    for group in ([p] for p in paths) if run_per_file else [paths]:
-        with store.write() as db:
-            ingest_files(
-                db, workspace=WORKSPACE, paths=group, actor="bench", max_bytes=max_bytes, pipeline_key=PIPELINE,
-                environment="ci", allowed_environments=["ci"], trigger="api",
-                # as `testledger ingest` does with the default TESTLEDGER_PARSE_PROCESS_MIN_BYTES
-                parse_process_min_bytes=Settings().parse_process_min_bytes,
-            )
+    gc.disable()  # as `testledger ingest` does (the service leaves process-wide switches to its caller)
+    try:
+        for group in ([p] for p in paths) if run_per_file else [paths]:
+            with store.write() as db:
+                ingest_files(db, workspace=WORKSPACE, sources=group, options=options)
+    finally:
+        gc.enable()
     return time.perf_counter() - start
 
 

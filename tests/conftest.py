@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from testledger.db.bulk import forget_stored_cases
 from testledger.db.engine import Store
 from testledger.settings import get_settings
 
@@ -62,7 +61,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
     """A fresh, migrated store URL on each backend."""
-    forget_stored_cases()  # the PostgreSQL tables are emptied below, under the same URL
     if request.param == "sqlite":
         path = tmp_path / "home" / "testledger.db"
         path.parent.mkdir()

@@ -143,3 +143,55 @@ class LaunchedOut(BaseModel):
 class AppliedOut(BaseModel):
     pipeline: PipelineOut
     created: bool = Field(description="False when the document equals the current version (no new version).")
+
+
+class IngestOptions(BaseModel):
+    """What an ingest records about its run, and how it reads its reports (every adapter passes one)."""
+
+    model_config = {"frozen": True, "extra": "forbid"}
+
+    actor: str = Field(description="Who ingests (`triggered_by` of a new run).")
+    pipeline_key: str | None = Field(default=None, description="Pipeline of a new run (created if new).")
+    environment: str = "ci"
+    allowed_environments: tuple[str, ...] = Field(description="Environment names a new run may use (settings).")
+    trigger: str = "manual"
+    revision: str | None = None
+    branch: str | None = None
+    build_url: str | None = None
+    labels: dict[str, str] | None = None
+    run_key: str | None = Field(default=None, description="Add to this open run instead of creating one.")
+    partial: bool = Field(default=False, description="Keep the reports that parse when others fail.")
+    finish: bool = Field(default=True, description="Complete a new run once its reports are in.")
+    max_report_bytes: int = Field(default=512 * 1024 * 1024, gt=0, description="Largest report after gunzip.")
+    parse_process_min_bytes: int | None = Field(
+        default=None, ge=0,
+        description="Parse in a second process when the reports add up to this many bytes; None: never "
+        "(the caller decides: it is a process of its own).",
+    )
+
+
+class ReportFileOut(BaseModel):
+    """One report of an ingest: what was read from it, or why it was not."""
+
+    name: str
+    format: str | None = None
+    dialect: str | None = None
+    cases: int = Field(default=0, description="Results stored from this report (reruns folded into attempts).")
+    entries: TotalsOut | None = Field(default=None, description="The report's own entries by status.")
+    duplicate: bool = Field(default=False, description="Same name and content already in the run: skipped.")
+    error: str | None = None
+
+
+class IngestOut(BaseModel):
+    """The outcome of one ingest: the run the reports went into, and each report."""
+
+    run_key: str
+    files: list[ReportFileOut] = Field(default_factory=list)
+
+    @property
+    def failed_files(self) -> list[ReportFileOut]:
+        return [f for f in self.files if f.error]
+
+    @property
+    def duplicates(self) -> int:
+        return sum(f.duplicate for f in self.files)

@@ -44,6 +44,16 @@ class Settings(BaseSettings):
         default=512 * 1024 * 1024,
         description="Largest report (after gunzip) that ingest accepts, in bytes.",
     )
+    max_message_bytes: int = Field(
+        default=64 * 1024, ge=256,
+        description="Most bytes of a result's message (and of each attempt's) that are stored; the rest is cut "
+        "and the cut marked, e.g. '… [truncated 9,437,184 bytes]'.",
+    )
+    max_output_bytes: int = Field(
+        default=1024 * 1024, ge=256,
+        description="Most bytes of a result's stack trace, stdout and stderr (each) that are stored; the rest "
+        "is cut and the cut marked.",
+    )
     parse_process_min_bytes: int = Field(
         default=4 * 1024 * 1024,
         description="Reports at least this large (on disk) are parsed in a second process while the first "

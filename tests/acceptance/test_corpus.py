@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from testledger.db.engine import Store
 from testledger.db.tables import CaseResult, ReportFile, Run
 from testledger.errors import Invalid
+from testledger.schemas import IngestOptions
 from testledger.services.ingest import ingest_files
 from testledger.services.runs import get_execution
 
@@ -69,11 +70,11 @@ def check(store: Store, row: Row, *, offload: bool) -> tuple[bool, str]:
         runs_before = db.scalar(select(func.count()).select_from(Run))
     try:
         with store.write() as db:
-            outcome = ingest_files(
-                db, workspace="WKS", paths=[path], actor="acceptance", max_bytes=64 << 20,
-                pipeline_key=row.format, environment="ci", allowed_environments=["ci"],
-                parse_process_min_bytes=0 if offload else None,
+            options = IngestOptions(
+                actor="acceptance", max_report_bytes=64 << 20, pipeline_key=row.format, environment="ci",
+                allowed_environments=("ci",), parse_process_min_bytes=0 if offload else None,
             )
+            outcome = ingest_files(db, workspace="WKS", sources=[path], options=options)
             e = get_execution(db, workspace="WKS", key=outcome.run_key, with_cases=False)
             entries = db.scalar(select(ReportFile.entries).where(ReportFile.run_id == e.id)) or {}
             messages = " ".join(

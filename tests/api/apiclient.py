@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from testledger.db.engine import Store
+from testledger.schemas import IngestOptions
 from testledger.services.ingest import ingest_files
 from testledger.services.tokens import create_token
 from testledger.settings import Settings
@@ -65,8 +66,9 @@ def seed(store: Store, home: Path) -> tuple[dict[str, str], str, str]:
         tokens = {role: create_token(db, workspace="WKS", role=role, name=f"{role}@example.com", actor="t").token
                   for role in ("viewer", "runner", "admin")}
         other = create_token(db, workspace="OTHER", role="admin", name="other@example.com", actor="t").token
-        outcome = ingest_files(db, workspace="WKS", paths=[report], actor="t", max_bytes=10**7, pipeline_key="unit",
-                               environment="ci", allowed_environments=["ci", "local"], branch="main")
+        outcome = ingest_files(db, workspace="WKS", sources=[report], options=IngestOptions(
+            actor="t", max_report_bytes=10**7, pipeline_key="unit", environment="ci",
+            allowed_environments=["ci", "local"], branch="main"))
     return tokens, other, outcome.run_key
 
 

@@ -60,12 +60,13 @@ def _read_log(api: Api, ctx: dict[str, Any], suffix: str = "") -> None:
     with api.store.write() as db:
         from apiclient import JUNIT
 
+        from testledger.schemas import IngestOptions
         from testledger.services.ingest import ingest_files
 
         report = api.settings.home / "other.xml"
         report.write_text(JUNIT)
-        own = ingest_files(db, workspace="OTHER", paths=[report], actor="t", max_bytes=10**7, pipeline_key="p",
-                           environment="ci", allowed_environments=["ci"]).run_key
+        own = ingest_files(db, workspace="OTHER", sources=[report], options=IngestOptions(
+            actor="t", max_report_bytes=10**7, pipeline_key="p", environment="ci", allowed_environments=["ci"])).run_key
     signed = api.client.post(f"/api/v1/executions/{own}/cases/0/log-sign", headers=api.other_headers).json()
     forged = {"X-Sign": signed["sign"], "X-Operator-Id": signed["operatorId"]}
     response = api.client.get(f"/api/v1/logs/{api.run_key}/0{suffix}", headers=forged)

@@ -22,14 +22,16 @@ def test_executions_list_in_the_runs_show_json_shape(api: Api) -> None:
 def test_filters_and_keyset_pages(api: Api) -> None:
     from apiclient import JUNIT
 
+    from testledger.schemas import IngestOptions
     from testledger.services.ingest import ingest_files
 
     report = api.settings.home / "more.xml"
     report.write_text(JUNIT.replace('name="unit"', 'name="other"'))
     with api.store.write() as db:
         for branch in ("dev", "dev", "feature"):
-            ingest_files(db, workspace="WKS", paths=[report], actor="t", max_bytes=10**7, pipeline_key="nightly",
-                         environment="ci", allowed_environments=["ci"], branch=branch)
+            ingest_files(db, workspace="WKS", sources=[report], options=IngestOptions(
+            actor="t", max_report_bytes=10**7, pipeline_key="nightly", environment="ci",
+            allowed_environments=["ci"], branch=branch))
 
     def get(**q: object) -> dict[str, Any]:
         answer: dict[str, Any] = api.client.get("/api/v1/executions", params=q, headers=api.as_("viewer")).json()

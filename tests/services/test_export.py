@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from testledger.db.engine import Store
+from testledger.schemas import IngestOptions
 from testledger.services import runs
 from testledger.services.export import export_run
 from testledger.services.ingest import ingest_files
@@ -24,8 +25,9 @@ def ingest_bytes(store: Store, data: bytes, name: str) -> str:
         path = Path(tmp) / name
         path.write_bytes(data)
         with store.write() as db:
-            return ingest_files(db, workspace="WKS", paths=[path], actor="t", max_bytes=1 << 24, pipeline_key="rt",
-                                environment="ci", allowed_environments=["ci"]).run_key
+            options = IngestOptions(actor="t", max_report_bytes=1 << 24, pipeline_key="rt", environment="ci",
+                                    allowed_environments=("ci",))
+            return ingest_files(db, workspace="WKS", sources=[path], options=options).run_key
 
 
 def export_bytes(store: Store, key: str, fmt: str) -> bytes:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +15,15 @@ from sqlalchemy import func, select
 
 from testledger.db import records
 from testledger.db.engine import Store
-from testledger.db.tables import CaseResult, Run
+from testledger.db.tables import CaseResult, ReportFile, Run
 from testledger.errors import Conflict, Invalid
 from testledger.ingest import parse_process
+from testledger.ingest.convert import MAX_ATTEMPTS_KEPT
+from testledger.schemas import IngestOptions
 from testledger.services import runs
-from testledger.services.ingest import ingest_files
+from testledger.services.ingest import ReportSource, ReportStream, ingest_files
 
-ENVS = ["ci", "staging"]
+ENVS = ("ci", "staging")
 
 PASSING = """<?xml version="1.0"?>
 <testsuite name="unit" tests="2">
@@ -52,12 +56,15 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def ingest(store: Store, paths: list[Path], **kw: Any) -> str:
-    max_bytes = int(kw.pop("max_bytes", 1 << 20))
-    if "run_key" not in kw:
-        kw = {"pipeline_key": "unit", "environment": "ci", "allowed_environments": ENVS, **kw}
+def options(**kw: Any) -> IngestOptions:
+    defaults = {"pipeline_key": "unit", "environment": "ci"} if "run_key" not in kw else {}
+    return IngestOptions(**{"actor": "ci-bot", "max_report_bytes": 1 << 20, "allowed_environments": ENVS,
+                            **defaults, **kw})
+
+
+def ingest(store: Store, sources: Sequence[ReportSource], **kw: Any) -> str:
     with store.write() as db:
-        return ingest_files(db, workspace="WKS", paths=paths, actor="ci-bot", max_bytes=max_bytes, **kw).run_key
+        return ingest_files(db, workspace="WKS", sources=sources, options=options(**kw)).run_key
 
 
 def execution(store: Store, key: str):  # type: ignore[no-untyped-def]
@@ -124,7 +131,7 @@ def test_size_cap_applies_after_decompression(store: Store, tmp_path: Path) -> N
     path.write_bytes(gzip.compress(f"<testsuite>{body}</testsuite>".encode()))
     assert path.stat().st_size < 20_000
     with pytest.raises(Invalid, match=r"larger than the 20,000-byte limit.*TESTLEDGER_MAX_REPORT_BYTES"):
-        ingest(store, [path], max_bytes=20_000)
+        ingest(store, [path], max_report_bytes=20_000)
     assert count(store, Run) == 0
 
 
@@ -149,8 +156,8 @@ def test_rerun_beyond_a_written_batch_updates_the_stored_result(store: Store, tm
 
 def test_unknown_environment_is_rejected_before_anything_is_stored(store: Store, tmp_path: Path) -> None:
     with store.write() as db, pytest.raises(Invalid, match="unknown environment 'qa'"):
-        ingest_files(db, workspace="WKS", paths=[write(tmp_path, "a.xml", PASSING)], actor="me", max_bytes=1 << 20,
-                     pipeline_key="unit", environment="qa", allowed_environments=ENVS)
+        ingest_files(db, workspace="WKS", sources=[write(tmp_path, "a.xml", PASSING)],
+                     options=options(environment="qa"))
     assert count(store, Run) == 0
 
 
@@ -239,13 +246,93 @@ def test_second_process_resends_cases_of_a_report_that_was_rolled_back(
     cases = "".join(f'<testcase classname="c" name="t{i}"/>' for i in range(5200))
     broken = write(tmp_path, "a_broken.xml", f"<testsuite>{cases}<testcase>")
     good = write(tmp_path, "b_good.xml", f"<testsuite>{cases}</testsuite>")
-    copy = write(tmp_path, "c_same_content.xml", f"<testsuite>{cases}</testsuite>")
+    (tmp_path / "again").mkdir()
+    copy = write(tmp_path / "again", "b_good.xml", f"<testsuite>{cases}</testsuite>")
     with store.write() as db:
-        outcome = ingest_files(db, workspace="WKS", paths=[broken, good, copy], actor="t", max_bytes=1 << 24,
-                               pipeline_key="unit", environment="ci", allowed_environments=ENVS, partial=True,
-                               parse_process_min_bytes=0)
+        outcome = ingest_files(db, workspace="WKS", sources=[broken, good, copy],
+                               options=options(max_report_bytes=1 << 24, partial=True, parse_process_min_bytes=0))
     assert [(f.error is not None, f.duplicate, f.cases) for f in outcome.files] == [
         (True, False, 0), (False, False, 5200), (False, True, 0),
     ]
     assert execution(store, outcome.run_key).totals.tests == 5200
     assert len(_children(caplog)) == 1
+
+
+class _Upload(io.RawIOBase):
+    """An upload read the way a server hands it over: in pieces, with the largest piece asked for kept."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+        self.largest_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.largest_read = max(self.largest_read, size if size is not None and size >= 0 else 1 << 62)
+        return self._data.read(size)
+
+
+def test_a_stream_is_ingested_in_pieces_under_its_own_name(store: Store, tmp_path: Path) -> None:
+    upload = _Upload(gzip.compress(FAILING.encode()))
+    key = ingest(store, [ReportStream(name="../../uploads/api.xml.gz", stream=upload)])
+    e = execution(store, key)
+    assert e.totals.tests == 2
+    assert upload.largest_read <= 1 << 20  # never read whole
+    with store.read() as db:
+        assert db.scalars(select(ReportFile.name)).all() == ["api.xml.gz"]
+    again = ReportStream(name="api.xml.gz", stream=io.BytesIO(gzip.compress(FAILING.encode())))
+    with store.write() as db:
+        outcome = ingest_files(db, workspace="WKS", sources=[again], options=options(finish=False))
+    assert [f.duplicate for f in outcome.files] == [False]  # another run: not a duplicate
+
+
+def test_a_stream_larger_than_the_limit_is_refused_and_nothing_stored(store: Store) -> None:
+    big = ReportStream(name="big.xml", stream=io.BytesIO(b" " * 5000 + PASSING.encode()))
+    with pytest.raises(Invalid, match=r"report 'big\.xml' is larger than the 4,000-byte limit"):
+        ingest(store, [big], max_report_bytes=4000)
+    assert count(store, Run) == 0
+
+
+def test_a_parse_error_in_a_stream_names_the_upload(store: Store) -> None:
+    with pytest.raises(Invalid, match=r"^broken\.xml:\d+: .*nothing was stored"):
+        ingest(store, [ReportStream(name="broken.xml", stream=io.BytesIO(b"<testsuite><testcase>"))])
+
+
+def _reruns_report(tests: int, *, broken: bool = False) -> str:
+    """`tests` failures, then the same tests again passing: each rerun comes after its first attempt
+    was written (the write batch is 5,000), so every one is merged into a stored row."""
+    failures = "".join(f'<testcase classname="c" name="t{i}" time="1"><failure message="m{i}"/></testcase>'
+                       for i in range(tests))
+    passes = "".join(f'<testcase classname="c" name="t{i}" time="2"/>' for i in range(tests))
+    return f"<testsuite>{failures}{passes}" + ("<testcase>" if broken else "</testsuite>")
+
+
+@pytest.mark.parametrize("offload", [None, 0], ids=["here", "second-process"])
+def test_reruns_of_stored_results_are_merged_in_batches(store: Store, tmp_path: Path, offload: int | None) -> None:
+    report = write(tmp_path, "reruns.xml", _reruns_report(12_000))
+    e = execution(store, ingest(store, [report], max_report_bytes=1 << 24, parse_process_min_bytes=offload))
+    assert (e.totals.tests, e.totals.passed, e.totals.failed, e.totals.flaky) == (12_000, 12_000, 0, 12_000)
+    assert {(c.status, c.attempts, c.flaky, c.duration_ms) for c in e.cases or []} == {("PASSED", 2, True, 3000)}
+    with store.read() as db:
+        case = runs.get_case(db, workspace="WKS", key=e.execution_id, index=11_999)
+    assert [(a.status, a.message) for a in case.attempt_details] == [("FAILED", "m11999"), ("PASSED", None)]
+
+
+def test_stored_reruns_of_a_report_that_fails_are_rolled_back_with_it(store: Store, tmp_path: Path) -> None:
+    broken = write(tmp_path, "a_broken.xml", _reruns_report(6000, broken=True))
+    good = write(tmp_path, "b_good.xml", PASSING)
+    e = execution(store, ingest(store, [broken, good], max_report_bytes=1 << 24, partial=True))
+    assert (e.totals.tests, e.totals.passed, e.totals.flaky) == (2, 1, 0)
+
+
+def test_a_test_rerun_many_times_keeps_its_first_attempts_and_counts_all(store: Store, tmp_path: Path) -> None:
+    fails = '<testcase classname="c" name="wobbly" time="1"><failure message="no"/></testcase>' * 60
+    filler = "".join(f'<testcase classname="c" name="t{i}"/>' for i in range(6000))
+    doc = f'<testsuite>{fails}{filler}<testcase classname="c" name="wobbly" time="1"/></testsuite>'
+    e = execution(store, ingest(store, [write(tmp_path, "many.xml", doc)], max_report_bytes=1 << 24))
+    with store.read() as db:
+        case = runs.get_case(db, workspace="WKS", key=e.execution_id, index=0)
+    assert (case.status, case.attempts, case.flaky, case.duration_ms) == ("PASSED", 61, True, 61_000)
+    assert len(case.attempt_details) == MAX_ATTEMPTS_KEPT
+    assert (e.totals.tests, e.totals.failed, e.totals.flaky) == (6001, 0, 1)

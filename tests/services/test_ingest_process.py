@@ -22,6 +22,7 @@ from processes import alive, command_line
 from testledger.db.engine import Store
 from testledger.errors import Invalid
 from testledger.ingest import parse_process
+from testledger.schemas import IngestOptions
 from testledger.services.ingest import ingest_files
 
 CASES = 300_000
@@ -133,9 +134,9 @@ def test_a_crashed_parse_process_is_a_clear_error_and_stores_nothing(
     killer.start()
     try:
         with pytest.raises(Invalid) as raised, store.write() as db:
-            ingest_files(db, workspace="WKS", paths=[big_report], actor="tester", max_bytes=1 << 30,
-                         pipeline_key="big", environment="ci", allowed_environments=["ci"],
-                         parse_process_min_bytes=0)
+            ingest_files(db, workspace="WKS", sources=[big_report], options=IngestOptions(
+            actor="tester", max_report_bytes=1 << 30, pipeline_key="big", environment="ci",
+            allowed_environments=["ci"], parse_process_min_bytes=0))
     finally:
         killer.join()
     assert str(raised.value) == ("the report parser process (reading big.xml) failed: it was killed by signal 9; "
@@ -157,8 +158,9 @@ def test_the_parse_process_is_not_a_fork_of_the_ingest(
     caplog.set_level(logging.INFO, logger=parse_process.__name__)
     report = _small(tmp_path)
     with store.write() as db:
-        ingest_files(db, workspace="WKS", paths=[report], actor="tester", max_bytes=1 << 20, pipeline_key="p",
-                     environment="ci", allowed_environments=["ci"], parse_process_min_bytes=0)
+        ingest_files(db, workspace="WKS", sources=[report], options=IngestOptions(
+            actor="tester", max_report_bytes=1 << 20, pipeline_key="p", environment="ci",
+            allowed_environments=["ci"], parse_process_min_bytes=0))
     parsed = [r.getMessage() for r in caplog.records if "parsed 1 file(s)" in r.getMessage()]
     assert len(parsed) == 1
     child_pid = int(parsed[0].split()[3])

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from testledger.cli import context as ctx
+
+if TYPE_CHECKING:
+    from testledger.schemas import ExecutionOut, IngestOut
 
 SUMMARY_FAILURES = 20
 
@@ -37,6 +44,7 @@ def ingest(
     Ingesting the same file twice into one run does not duplicate its results.
     """
     from testledger.ingest.sources import expand_sources
+    from testledger.schemas import IngestOptions
     from testledger.services.ingest import ingest_files
     from testledger.services.runs import get_execution
 
@@ -48,15 +56,17 @@ def ingest(
     ws = ctx.resolve_workspace(workspace)
     paths = expand_sources(reports)
     defaults = ctx.ci_defaults()
-    with ctx.store().write() as db:
-        outcome = ingest_files(
-            db, workspace=ws, paths=paths, actor=ctx.actor(), max_bytes=settings.max_report_bytes,
-            run_key=run_key, partial=partial, pipeline_key=pipeline, environment=env,
-            parse_process_min_bytes=None if settings.parse_process_min_bytes < 0 else settings.parse_process_min_bytes,
-            allowed_environments=settings.environments, trigger=trigger or ctx.default_trigger(),
-            revision=revision or defaults["revision"], branch=branch or defaults["branch"],
-            build_url=build_url or defaults["build_url"], labels=ctx.parse_pairs(label, flag="--label") or None,
-        )
+    options = IngestOptions(
+        actor=ctx.actor(), pipeline_key=pipeline, environment=env, allowed_environments=tuple(settings.environments),
+        trigger=trigger or ctx.default_trigger(), revision=revision or defaults["revision"],
+        branch=branch or defaults["branch"], build_url=build_url or defaults["build_url"],
+        labels=ctx.parse_pairs(label, flag="--label") or None, run_key=run_key, partial=partial,
+        max_report_bytes=settings.max_report_bytes,
+        # This command is a short-lived process of its own: it may fork a parser and pause the collector.
+        parse_process_min_bytes=None if settings.parse_process_min_bytes < 0 else settings.parse_process_min_bytes,
+    )
+    with ctx.store().write() as db, _collector_paused():
+        outcome = ingest_files(db, workspace=ws, sources=paths, options=options)
         # The summary names at most 20 failing cases: no model for each of 100k passed results.
         execution = get_execution(
             db, workspace=ws, key=outcome.run_key, statuses=None if as_json else ("failed", "error"),
@@ -74,16 +84,27 @@ def ingest(
     raise typer.Exit(code)
 
 
-def _summary(outcome: object, execution: object) -> None:
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Hundreds of thousands of short-lived, acyclic objects: collection passes only cost time here.
+    A process-wide switch, so the command sets it, not the service (a server would not)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _summary(outcome: IngestOut, execution: ExecutionOut) -> None:
     from rich.markup import escape
 
     from testledger.cli.render import console, count_of, styled
-    from testledger.schemas import ExecutionOut
-    from testledger.services.ingest import IngestOutcome
+    from testledger.textlimits import summary_line
 
-    assert isinstance(outcome, IngestOutcome) and isinstance(execution, ExecutionOut)
     out = console()
-    duplicates = sum(f.duplicate for f in outcome.files)
+    duplicates = outcome.duplicates
     read = len(outcome.files) - duplicates - len(outcome.failed_files)
     t = execution.totals
     out.print(f"{execution.execution_id}  {styled(execution.result or execution.status)}")
@@ -96,7 +117,9 @@ def _summary(outcome: object, execution: object) -> None:
     out.print(line)
     failing = [c for c in execution.cases or [] if c.parent_index is None]
     for case in failing[:SUMMARY_FAILURES]:
-        out.print(f"  [red]✗[/] {escape(case.case_key)}: {escape(case.error or '')}")
+        # One bounded line per failure: a terminal wraps a 10 MB message in quadratic time.
+        out.print(f"  [red]✗[/] {escape(summary_line(case.case_key))}: {escape(summary_line(case.error))}",
+                  overflow="ellipsis", no_wrap=True)
     more = t.failed + t.errors - SUMMARY_FAILURES
     if more > 0:
         out.print(f"  … and {more} more; `testledger runs show {execution.execution_id}` lists all")

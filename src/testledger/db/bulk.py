@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from testledger.lifecycle import Totals
+from testledger.textlimits import TextLimits
 
 RESULT_COLUMNS = (
     "run_id", "idx", "parent_idx", "case_id", "status", "duration_ms", "message", "error_type",
@@ -48,15 +49,6 @@ _COUNTERS = text(
     "errors = errors + :errors, skipped = skipped + :skipped, flaky = flaky + :flaky, "
     "infra_faults = infra_faults + :infra WHERE id = :run_id"
 )
-
-#: Case ids known to be stored, per (database URL, workspace id, workspace creation time: a store
-#: deleted and created again at the same URL is a new key). Ids enter only after their
-#: transaction commits and pending ones are dropped on any rollback (savepoints included), so an id
-#: here always has its row: writers can skip re-sending the cases of every known test.
-_STORED_CASES: dict[tuple[str, int, str], set[int]] = {}
-_STORED_CASES_LIMIT = 2_000_000
-_PENDING = "testledger.pending_cases"
-
 
 def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -100,6 +92,8 @@ class NewResult:
     stderr: str | None = None
     properties: dict[str, str] | None = None
     attempts: list[dict[str, Any]] | None = None
+    #: How many tries there were, when `attempts` keeps only the first few in full (None: len(attempts)).
+    attempt_count: int | None = None
     flaky: bool = False
     worker: str | None = None
     started_at: datetime | None = None
@@ -110,18 +104,29 @@ class NewResult:
     group: bool = False
 
 
+def attempt_count(r: NewResult) -> int:
+    """How many times the result's test ran (its kept attempts may be fewer)."""
+    return r.attempt_count or (len(r.attempts) if r.attempts else 1)
+
+
 class RowBuilder:
     """Turns results of one run into the row tuples the drivers take (no database needed, so a
-    parsing process can build rows while this one writes them)."""
+    parsing process can build rows while this one writes them).
+
+    Every path that stores results (ingest, executor sub-results, the pytest plugin) comes through
+    here, so this is where stored text is capped (`TextLimits`, from the settings by default).
+    """
 
     def __init__(self, *, run_id: uuid.UUID, workspace_id: int, now: datetime, sqlite: bool,
-                 stored: Collection[int] = ()) -> None:
+                 stored: Collection[int] = (), limits: TextLimits | None = None) -> None:
         self.sqlite = sqlite
         self.workspace_id = workspace_id
         self.run = run_id.hex if sqlite else str(run_id)
         self._created: Any = sqlite_datetime(now) if sqlite else now
+        # Ids the caller knows are stored in this transaction; the inserts skip existing cases anyway.
         self._stored = stored
         self._known: set[int] = set()
+        self.limits = limits or TextLimits.from_settings()
 
     def rows(self, results: list[NewResult]) -> Batch:
         cases: list[tuple[Any, ...]] = []
@@ -150,6 +155,7 @@ class RowBuilder:
         )
 
     def _result_row(self, r: NewResult) -> tuple[Any, ...]:
+        self.limits.cap_result(r)
         if self.sqlite:
             flaky: Any = int(r.flaky)
             started: Any = sqlite_datetime(r.started_at)
@@ -159,7 +165,7 @@ class RowBuilder:
         return (
             self.run, r.idx, r.parent_idx, r.case.id, r.status, r.duration_ms, r.message, r.error_type,
             r.failure_category, r.stack_trace, r.stdout, r.stderr, _json(r.properties),
-            len(r.attempts) if r.attempts else 1, _json(r.attempts), flaky, r.worker, started, completed,
+            attempt_count(r), _json(r.attempts), flaky, r.worker, started, completed,
             r.log_ref, _json(r.attachments),
         )
 
@@ -216,9 +222,10 @@ class ResultWriter(ResultBuffer):
         self.session = session
         self.counters = Totals()
         self.sqlite = session.get_bind().dialect.name == "sqlite"
-        self.cache_key = stored_cases_key(session, workspace_id)
-        self.builder = RowBuilder(run_id=run_id, workspace_id=workspace_id, now=now, sqlite=self.sqlite,
-                                  stored=_STORED_CASES.get(self.cache_key, frozenset()))
+        # Cases are sent once per writer (one transaction); whether they are stored already is the
+        # database's to say (INSERT OR IGNORE, ON CONFLICT DO NOTHING). A cache that outlives the
+        # transaction goes stale when another connection deletes cases (a foreign-key error later).
+        self.builder = RowBuilder(run_id=run_id, workspace_id=workspace_id, now=now, sqlite=self.sqlite)
 
     def discard(self) -> None:
         """Forget what is buffered, after the caller rolled back to a savepoint: the cases written
@@ -238,55 +245,8 @@ class ResultWriter(ResultBuffer):
             conn.exec_driver_sql(_SQLITE_RESULTS, batch.rows)
         else:
             _copy_postgresql(conn, batch.cases, batch.rows)
-        if batch.cases:
-            _remember_after_commit(self.session, self.cache_key, [c[0] for c in batch.cases])
         add_to_counters(self.session, run_id=self.builder.run, delta=batch.counts)
         self.counters.add(batch.counts)
-
-
-def stored_cases_key(session: Session, workspace_id: int) -> tuple[str, int, str]:
-    """Where the ids of this workspace's stored cases are remembered: URL, workspace, and its creation
-    time (a store deleted and created again at the same URL must not inherit the old ids)."""
-    marker = ("testledger.workspace_born", workspace_id)
-    born = session.info.get(marker)
-    if born is None:
-        born = session.connection().execute(
-            text("SELECT created_at FROM workspaces WHERE id = :id"), {"id": workspace_id}
-        ).scalar()
-        session.info[marker] = born
-    return (str(session.get_bind().engine.url), workspace_id, str(born))
-
-
-def stored_case_ids(key: tuple[str, int, str]) -> frozenset[int]:
-    """A snapshot of the case ids known to be stored under `key` (for a parsing process)."""
-    return frozenset(_STORED_CASES.get(key, ()))
-
-
-def forget_stored_cases() -> None:
-    """Drop the cache of stored case ids: whoever deletes cases (retention, tests) must call this."""
-    _STORED_CASES.clear()
-
-
-def _remember_after_commit(session: Session, key: tuple[str, int, str], ids: list[int]) -> None:
-    pending: dict[tuple[str, int, str], set[int]] | None = session.info.get(_PENDING)
-    if pending is None:
-        pending = session.info[_PENDING] = {}
-        event.listen(session, "after_commit", _commit_pending)
-        event.listen(session, "after_soft_rollback", _drop_pending)
-    pending.setdefault(key, set()).update(ids)
-
-
-def _commit_pending(session: Session) -> None:
-    for key, ids in session.info.get(_PENDING, {}).items():
-        known = _STORED_CASES.setdefault(key, set())
-        if len(known) + len(ids) > _STORED_CASES_LIMIT:
-            known.clear()  # a bound on memory; the cost is re-sending some cases once
-        known.update(ids)
-    session.info.get(_PENDING, {}).clear()
-
-
-def _drop_pending(session: Session, _previous: Any) -> None:
-    session.info.get(_PENDING, {}).clear()
 
 
 def _copy_postgresql(conn: Any, cases: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> None:
@@ -301,6 +261,51 @@ def _copy_postgresql(conn: Any, cases: list[tuple[Any, ...]], rows: list[tuple[A
         with cur.copy(f"COPY case_results ({', '.join(RESULT_COLUMNS)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+
+
+#: What merging a rerun into a stored result changes (see `update_results`).
+MERGED_COLUMNS = (
+    "status", "duration_ms", "message", "error_type", "failure_category", "stack_trace", "stdout", "stderr",
+    "properties", "attempts", "attempt_count", "flaky", "attachments",
+)
+_PG_MERGED_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS testledger_merged ON COMMIT DELETE ROWS AS "
+    f"SELECT idx, {', '.join(MERGED_COLUMNS)} FROM case_results WITH NO DATA"
+)
+_PG_MERGED_COPY = f"COPY testledger_merged (idx, {', '.join(MERGED_COLUMNS)}) FROM STDIN"
+_PG_MERGED_MOVE = (
+    f"UPDATE case_results r SET {', '.join(f'{c} = m.{c}' for c in MERGED_COLUMNS)} "
+    "FROM testledger_merged m WHERE r.run_id = %s AND r.idx = m.idx"
+)
+_SQLITE_MERGED = (
+    f"UPDATE case_results SET {', '.join(f'{c} = ?' for c in MERGED_COLUMNS)} WHERE run_id = ? AND idx = ?"
+)
+_JSON_COLUMNS = frozenset({"properties", "attempts", "attachments"})
+
+
+def update_results(session: Session, *, run_id: uuid.UUID, results: Sequence[NewResult], limits: TextLimits) -> None:
+    """Write merged results back over their stored rows, all at once (COPY and one UPDATE on PostgreSQL)."""
+    if not results:
+        return
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    rows = []
+    for r in results:
+        limits.cap_result(r)
+        values = [_json(getattr(r, c)) if c in _JSON_COLUMNS else getattr(r, c) for c in MERGED_COLUMNS]
+        values[MERGED_COLUMNS.index("attempt_count")] = attempt_count(r)
+        rows.append((*values, run_id.hex, r.idx) if sqlite else (r.idx, *values))
+    conn = session.connection()
+    if sqlite:
+        conn.exec_driver_sql(_SQLITE_MERGED, rows)
+        return
+    raw: Any = conn.connection.driver_connection
+    with raw.cursor() as cur:
+        cur.execute(_PG_MERGED_STAGE)
+        with cur.copy(_PG_MERGED_COPY) as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(_PG_MERGED_MOVE, (run_id,))
+        cur.execute("TRUNCATE testledger_merged")  # a second batch in this transaction starts empty
 
 
 def add_to_counters(session: Session, *, run_id: str | uuid.UUID, delta: Totals) -> None:

@@ -209,10 +209,10 @@ class CaseResult(Base):
 
 
 class ReportFile(Base):
-    """A report file ingested into a run; its digest makes re-ingesting the same file a no-op."""
+    """A report ingested into a run; its name and digest make ingesting the same report again a no-op."""
 
     __tablename__ = "report_files"
-    __table_args__ = (UniqueConstraint("run_id", "sha256"),)
+    __table_args__ = (UniqueConstraint("run_id", "name", "sha256"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("test_runs.id", ondelete="CASCADE"))

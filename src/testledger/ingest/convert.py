@@ -6,10 +6,18 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from testledger.caseid import case_id, reported_identity
-from testledger.db.bulk import NewCase, NewResult, ResultBuffer
+from testledger.db.bulk import NewCase, NewResult, ResultBuffer, attempt_count
 from testledger.failures import categorise
 from testledger.ingest.model import Attempt, ParsedCase
 from testledger.lifecycle import Totals
+
+#: Attempts of one result kept in full (`case_results.attempts`); later ones are counted in
+#: `attempt_count` and their time summed, and the result's own fields are the last attempt's. A report
+#: that lists one test 20,000 times stays linear to ingest and bounded to store.
+MAX_ATTEMPTS_KEPT = 50
+#: How much of a message the failure category looks at: the evidence is at its start, and the
+#: category's patterns must not run over megabytes of hostile text.
+CATEGORY_TEXT_CHARS = 8192
 
 
 def attempt_dict(a: Attempt | ParsedCase | NewResult) -> dict[str, Any]:
@@ -33,7 +41,8 @@ def to_result(case: ParsedCase, *, idx: int, workspace_id: int) -> NewResult:
         idx=idx, case=new_case, status=case.status, duration_ms=case.duration_ms, message=case.message,
         error_type=case.error_type,
         failure_category=categorise(
-            case.status, message=case.message, error_type=case.error_type, stack_trace=case.stack_trace
+            case.status, message=case.message[:CATEGORY_TEXT_CHARS] if case.message else None,
+            error_type=case.error_type, stack_trace=case.stack_trace,
         ),
         stack_trace=case.stack_trace, stdout=case.stdout, stderr=case.stderr, properties=case.properties,
         attempts=attempts, flaky=case.flaky, attachments=case.attachments or None,
@@ -41,26 +50,44 @@ def to_result(case: ParsedCase, *, idx: int, workspace_id: int) -> NewResult:
 
 
 def _attempts_of(r: NewResult) -> list[dict[str, Any]]:
-    return list(r.attempts) if r.attempts else [attempt_dict(r)]
+    return r.attempts if r.attempts else [attempt_dict(r)]
+
+
+def _time_of(r: NewResult) -> float | None:
+    """Time spent in all of the result's tries: once merged, its duration already is that sum."""
+    if r.attempts and r.attempt_count is None:
+        durations = [a["duration_ms"] for a in r.attempts if a.get("duration_ms") is not None]
+        return sum(durations) if durations else None
+    return r.duration_ms
 
 
 def merge_rerun(earlier: NewResult, later: NewResult) -> None:
     """Fold a later entry of the same test into the earlier result as further attempts.
 
     The last attempt decides the outcome; the time spent is the sum of all attempts; the case is
-    flaky when its attempts disagree (e.g. failed, then passed on a rerun).
+    flaky when its attempts disagree (e.g. failed, then passed on a rerun). The first
+    `MAX_ATTEMPTS_KEPT` attempts are kept in full and the rest counted, so each merge costs the same.
     """
-    attempts = _attempts_of(earlier) + _attempts_of(later)
-    durations = [a["duration_ms"] for a in attempts if a.get("duration_ms") is not None]
+    first_merge = earlier.attempt_count is None
+    tries = attempt_count(earlier) + attempt_count(later)
+    times = [t for t in (_time_of(earlier), _time_of(later)) if t is not None]
+    kept = _attempts_of(earlier)
+    statuses = {a["status"] for a in kept} | {a["status"] for a in _attempts_of(later)}
+    if len(kept) < MAX_ATTEMPTS_KEPT:
+        kept = [*kept, *_attempts_of(later)[: MAX_ATTEMPTS_KEPT - len(kept)]]
     for name in ("status", "message", "error_type", "failure_category", "stack_trace", "stdout", "stderr"):
         setattr(earlier, name, getattr(later, name))
-    earlier.duration_ms = sum(durations) if durations else None
-    earlier.attempts = attempts
-    earlier.flaky = earlier.flaky or later.flaky or len({a["status"] for a in attempts}) > 1
+    earlier.duration_ms = sum(times) if times else None
+    earlier.attempts = kept
+    earlier.attempt_count = tries
+    earlier.flaky = earlier.flaky or later.flaky or len(statuses) > 1
     if later.properties:
         earlier.properties = {**(earlier.properties or {}), **later.properties}
     if later.attachments:
-        earlier.attachments = [*(earlier.attachments or []), *later.attachments]
+        # Copied on the first merge (the list may be the parser's), extended in place after that:
+        # copying what earlier entries gathered would make each merge cost more than the last.
+        earlier.attachments = [*(earlier.attachments or [])] if first_merge else earlier.attachments or []
+        earlier.attachments.extend(later.attachments)
 
 
 #: Called for the rare rerun whose first attempt was already written: (its index, the later entry).
@@ -93,8 +120,7 @@ def stream_results(
             earlier = buffer.buffered(result.case.id)
             if earlier is not None and earlier.idx == earlier_idx:
                 merge_rerun(earlier, result)
-            else:
-                buffer.flush()
+            else:  # the earlier result left the buffer, so it was written (or sent) before this one
                 stored_rerun(earlier_idx, result)
         if result.status in ("failed", "error"):
             retryable[result.case.id] = earlier_idx

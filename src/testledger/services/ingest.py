@@ -1,100 +1,87 @@
-"""Ingesting report files into a run: one transaction, idempotent per file, reruns as attempts."""
+"""Ingesting reports into a run: one transaction, idempotent per report, reruns as attempts.
+
+Sources are files on disk or streams (an upload and its name). A stream is spooled to a temporary
+file while its digest is taken, never held in memory: the parsers, the duplicate check and the
+second parse process all read files. Process-wide choices (garbage collection, a second process)
+belong to the caller: this service is safe to call from a threaded server.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import gc
+import hashlib
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from testledger import lifecycle
 from testledger.db import records as runs
-from testledger.db.bulk import Batch, NewResult, ResultWriter, add_to_counters, stored_case_ids
+from testledger.db.bulk import Batch, NewResult, ResultWriter
 from testledger.db.tables import CaseResult, ReportFile, Run
 from testledger.db.types import utcnow
 from testledger.errors import Conflict, Invalid
 from testledger.ingest import parse_process
-from testledger.ingest.convert import StoredRerun, merge_rerun, stream_results
+from testledger.ingest.convert import stream_results
 from testledger.ingest.model import ReportInfo, ReportParseError
+from testledger.ingest.reruns import StoredReruns
 from testledger.ingest.sources import file_digest, open_report
+from testledger.schemas import IngestOptions, IngestOut, ReportFileOut, TotalsOut
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass
-class FileOutcome:
-    path: str
-    format: str | None = None
-    dialect: str | None = None
-    cases: int = 0
-    #: The report's own entries by status, before reruns were folded into attempts.
-    entries: lifecycle.Totals | None = None
-    duplicate: bool = False
-    error: str | None = None
+#: A report's name as stored (its identity in a run is this name and its content's digest).
+MAX_NAME_CHARS = 255
+_SPOOL_CHUNK = 1 << 20
 
 
-@dataclass
-class IngestOutcome:
-    run_key: str
-    files: list[FileOutcome] = field(default_factory=list)
+class ByteStream(Protocol):
+    """Anything that hands out bytes in pieces: an open file, an upload's spooled file, a socket reader."""
 
-    @property
-    def failed_files(self) -> list[FileOutcome]:
-        return [f for f in self.files if f.error]
+    def read(self, size: int, /) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReportStream:
+    """A report that arrives as a stream (an HTTP upload): its bytes and the name it was sent with."""
+
+    name: str
+    stream: ByteStream
+
+
+ReportSource = Path | ReportStream
 
 
 def ingest_files(
-    db: Session,
-    *,
-    workspace: str,
-    paths: Sequence[Path],
-    actor: str,
-    max_bytes: int,
-    run_key: str | None = None,
-    partial: bool = False,
-    finish: bool = True,
-    parse_process_min_bytes: int | None = None,
-    **run_fields: Any,
-) -> IngestOutcome:
-    """Ingest `paths` into one run: a new one (created from `run_fields`) or the open run `run_key`.
+    db: Session, *, workspace: str, sources: Sequence[ReportSource], options: IngestOptions
+) -> IngestOut:
+    """Ingest `sources` into one run: a new one (described by `options`) or the open run `options.run_key`.
 
-    All-or-nothing: a file that fails to parse raises `Invalid` and the caller's transaction stores
-    nothing, unless `partial` keeps the files that parse (each file is then its own savepoint).
-    A file whose content was already ingested into the run is skipped. A new run is completed
-    when `finish` is set; a run named by `run_key` stays open for `runs finish`. Files of at least
-    `parse_process_min_bytes` are parsed in a second process while this one writes (None: never).
+    All-or-nothing: a report that fails to parse raises `Invalid` and the caller's transaction stores
+    nothing, unless `options.partial` keeps the reports that parse (each is then its own savepoint).
+    A report whose name and content are already in the run is skipped. A new run is completed when
+    `options.finish` is set; a run named by `run_key` stays open for `runs finish`.
     """
-    if run_key:
-        run = runs.find_run(db, workspace=workspace, key=run_key, for_update=True)
-        if run.status in lifecycle.TERMINAL:
-            raise Conflict(f"run '{run_key}' is already {run.status}; ingest into an open run or omit --run")
-    else:
-        run = runs.create_run(db, workspace=workspace, actor=actor, executor="ingest", started=True, **run_fields)
-    if run.status == lifecycle.PENDING:
-        runs.transition(db, workspace=workspace, key=run.key, to=lifecycle.RUNNING, run=run)
-    outcome = IngestOutcome(run_key=run.key)
-    next_idx = runs.next_result_index(db, run_id=run.id) if run_key else 0
-    # One writer for all files: small files share batches instead of paying a write each.
-    writer = ResultWriter(db, run_id=run.id, workspace_id=run.workspace_id, now=utcnow())
-    # Hundreds of thousands of short-lived, acyclic objects: collection passes only cost time here.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        _ingest_all(db, run=run, paths=paths, writer=writer, first_idx=next_idx, max_bytes=max_bytes,
-                    partial=partial, outcome=outcome, offload_from=parse_process_min_bytes)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    if partial and outcome.files and len(outcome.failed_files) == len(outcome.files):
-        raise Invalid("no report could be read; nothing was stored: " + "; ".join(f.error or "" for f in outcome.files))
+    with _spooled(sources, max_bytes=options.max_report_bytes) as named:
+        run = _open_run(db, workspace=workspace, options=options)
+        outcome = IngestOut(run_key=run.key)
+        first_idx = runs.next_result_index(db, run_id=run.id) if options.run_key else 0
+        # One writer for all reports: small reports share batches instead of paying a write each.
+        writer = ResultWriter(db, run_id=run.id, workspace_id=run.workspace_id, now=utcnow())
+        _ingest_all(db, run=run, named=named, writer=writer, first_idx=first_idx, options=options, outcome=outcome)
+    failed = outcome.failed_files
+    if options.partial and outcome.files and len(failed) == len(outcome.files):
+        more = f"; and {len(failed) - 3:,} more" if len(failed) > 3 else ""  # one line, even for 10,000 reports
+        listed = "; ".join(f.error or "" for f in failed[:3])
+        raise Invalid(f"no report could be read; nothing was stored: {listed}{more}")
     db.refresh(run)
-    if finish and not run_key:
+    if options.finish and not options.run_key:
         # The run's duration is the test time its reports state, not how long ingesting took.
         report_ms = db.scalar(
             select(func.coalesce(func.sum(CaseResult.duration_ms), 0))
@@ -102,62 +89,127 @@ def ingest_files(
         )
         runs.transition(db, workspace=workspace, key=run.key, to=lifecycle.COMPLETED, run=run,
                         duration_ms=round(report_ms or 0))
-    logger.info("ingested %d of %d reports into run %s", len(outcome.files) - len(outcome.failed_files),
-                len(outcome.files), run.key)
+    logger.info("ingested %d of %d reports into run %s", len(outcome.files) - len(failed), len(outcome.files),
+                run.key)
     return outcome
 
 
+def _open_run(db: Session, *, workspace: str, options: IngestOptions) -> Run:
+    if options.run_key:
+        run = runs.find_run(db, workspace=workspace, key=options.run_key, for_update=True)
+        if run.status in lifecycle.TERMINAL:
+            raise Conflict(f"run '{options.run_key}' is already {run.status}; ingest into an open run or omit --run")
+    else:
+        if not options.pipeline_key:
+            raise Invalid("a new run needs a pipeline (e.g. --pipeline unit-tests), or name an open run to add to")
+        run = runs.create_run(
+            db, workspace=workspace, actor=options.actor, executor="ingest", started=True,
+            pipeline_key=options.pipeline_key, environment=options.environment,
+            allowed_environments=options.allowed_environments, trigger=options.trigger,
+            revision=options.revision, branch=options.branch, build_url=options.build_url, labels=options.labels,
+        )
+    if run.status == lifecycle.PENDING:
+        runs.transition(db, workspace=workspace, key=run.key, to=lifecycle.RUNNING, run=run)
+    return run
+
+
+@dataclass(slots=True)
+class _Named:
+    """A report to read: the name it is known by and the file holding its bytes."""
+
+    name: str
+    path: Path
+    sha256: str = ""
+    size: int = 0
+
+
+@contextmanager
+def _spooled(sources: Sequence[ReportSource], *, max_bytes: int) -> Iterator[list[_Named]]:
+    """Each source as a named file with its digest; streams are copied to a temporary folder first."""
+    named: list[_Named] = []
+    with tempfile.TemporaryDirectory(prefix="testledger-ingest-") as spool:
+        for number, source in enumerate(sources):
+            if isinstance(source, Path):
+                sha256, size = file_digest(source)
+                named.append(_Named(stored_name(source.name), source, sha256, size))
+            else:
+                named.append(_spool(source, Path(spool) / str(number), max_bytes=max_bytes))
+        yield named
+
+
+def stored_name(name: str) -> str:
+    """A report name fit to store and print: the last path part, valid UTF-8, at most 255 characters."""
+    name = PurePosixPath(name.replace("\\", "/")).name or "report"
+    # A file name can hold bytes that are not UTF-8 (surrogate escapes here): show them, don't fail.
+    name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    name = "".join(c if c.isprintable() else "?" for c in name)
+    return name if len(name) <= MAX_NAME_CHARS else name[: MAX_NAME_CHARS - 1] + "…"
+
+
+def _spool(source: ReportStream, folder: Path, *, max_bytes: int) -> _Named:
+    name = stored_name(source.name)
+    folder.mkdir()
+    path = folder / name.replace("…", "_")
+    digest, size = hashlib.sha256(), 0
+    with path.open("wb") as out:
+        while chunk := source.stream.read(_SPOOL_CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise Invalid(f"report '{name}' is larger than the {max_bytes:,}-byte limit; nothing was stored")
+            digest.update(chunk)
+            out.write(chunk)
+    return _Named(name, path, digest.hexdigest(), size)
+
+
 def _ingest_all(
-    db: Session, *, run: Run, paths: Sequence[Path], writer: ResultWriter, first_idx: int, max_bytes: int,
-    partial: bool, outcome: IngestOutcome, offload_from: int | None,
+    db: Session, *, run: Run, named: list[_Named], writer: ResultWriter, first_idx: int, options: IngestOptions,
+    outcome: IngestOut,
 ) -> None:
-    """Each new file in turn; with `partial`, each in a savepoint of its own that a parse error rolls back."""
-    reports = _new_reports(db, run=run, paths=paths, outcome=outcome)
-    sink = _RunSink(db, run=run, writer=writer, partial=partial, reports=reports, first_idx=first_idx)
-    total = sum(r.size for r in reports)
+    """Each new report in turn; with `partial`, each in a savepoint of its own that a parse error rolls back."""
+    reports = _new_reports(db, run=run, named=named, outcome=outcome)
+    sink = _RunSink(db, run=run, writer=writer, partial=options.partial, reports=reports, first_idx=first_idx)
+    total = sum(r.source.size for r in reports)
+    offload_from = options.parse_process_min_bytes
     if reports and offload_from is not None and total >= offload_from and parse_process.available():
         job = parse_process.ParseJob(
-            paths=tuple(r.path for r in reports), max_bytes=max_bytes, run_id=run.id, workspace_id=run.workspace_id,
-            now=utcnow(), sqlite=writer.sqlite, stored=stored_case_ids(writer.cache_key), first_idx=first_idx,
-            partial=partial, batch=writer.batch,
+            paths=tuple(r.source.path for r in reports), max_bytes=options.max_report_bytes, run_id=run.id,
+            workspace_id=run.workspace_id, now=utcnow(), sqlite=writer.sqlite, stored=frozenset(),
+            first_idx=first_idx, partial=options.partial, batch=writer.batch,
         )
         parse_process.parse_elsewhere(job, sink)
     else:
         for number, report in enumerate(reports):
             sink.file_started(number)
             try:
-                next_idx, entries, info = _parse_here(
-                    report.path, writer=writer, first_idx=sink.next_idx, max_bytes=max_bytes,
-                    workspace_id=run.workspace_id, stored_rerun=sink.stored_rerun,
-                )
+                next_idx, entries, info = _parse_here(report.source.path, writer=writer, sink=sink,
+                                                      max_bytes=options.max_report_bytes,
+                                                      workspace_id=run.workspace_id)
             except ReportParseError as exc:
                 sink.file_failed(number, exc)
                 continue
             sink.file_done(number, next_idx, entries, info)
-    writer.flush()
+    sink.finish()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Report:
-    path: Path
-    sha256: str
-    size: int
-    outcome: FileOutcome
+    source: _Named
+    outcome: ReportFileOut
 
 
-def _new_reports(db: Session, *, run: Run, paths: Sequence[Path], outcome: IngestOutcome) -> list[_Report]:
-    """The files whose content this run has not seen; the others are marked duplicates."""
-    seen = set(db.scalars(select(ReportFile.sha256).where(ReportFile.run_id == run.id)))
+def _new_reports(db: Session, *, run: Run, named: list[_Named], outcome: IngestOut) -> list[_Report]:
+    """The reports whose name and content this run has not seen; the others are marked duplicates."""
+    stored = db.execute(select(ReportFile.name, ReportFile.sha256).where(ReportFile.run_id == run.id))
+    seen = {(name, sha256) for name, sha256 in stored}
     reports = []
-    for path in paths:
-        file_outcome = FileOutcome(path=str(path))
-        outcome.files.append(file_outcome)
-        sha256, size = file_digest(path)
-        if sha256 in seen:
-            file_outcome.duplicate = True
+    for source in named:
+        report = _Report(source, ReportFileOut(name=source.name))
+        outcome.files.append(report.outcome)
+        if (source.name, source.sha256) in seen:
+            report.outcome.duplicate = True
             continue
-        seen.add(sha256)
-        reports.append(_Report(path, sha256, size, file_outcome))
+        seen.add((source.name, source.sha256))
+        reports.append(report)
     return reports
 
 
@@ -169,6 +221,7 @@ class _RunSink:
     ) -> None:
         self.db, self.run, self.writer, self.partial, self.reports = db, run, writer, partial, reports
         self.next_idx = first_idx
+        self.reruns = StoredReruns(db, run_id=run.id, writer=writer)
         self._savepoint: Any = None
 
     def file_started(self, number: int) -> None:
@@ -179,19 +232,20 @@ class _RunSink:
         self.writer.write_batch(batch)
 
     def stored_rerun(self, idx: int, later: NewResult) -> None:
-        _merge_into_stored(self.db, run=self.run, idx=idx, later=later, writer=self.writer)
+        self.reruns.add(idx, later)
 
     def file_done(self, number: int, next_idx: int, entries: lifecycle.Totals, info: ReportInfo) -> None:
         report, out = self.reports[number], self.reports[number].outcome
-        out.format, out.dialect, out.cases, out.entries = info.format, info.dialect, next_idx - self.next_idx, entries
+        out.format, out.dialect, out.cases = info.format, info.dialect, next_idx - self.next_idx
+        out.entries = TotalsOut(**dataclasses.asdict(entries))
         self.next_idx = next_idx
         if self.partial:
-            self.writer.flush()  # this report's rows belong inside its savepoint
+            self.reruns.apply()  # this report's rows and merges belong inside its savepoint
         self.db.execute(insert(ReportFile).values(
-            run_id=self.run.id, name=report.path.name, format=info.format, dialect=info.dialect,
-            sha256=report.sha256, bytes=report.size, cases=out.cases, entries=dataclasses.asdict(entries),
-            ingested_at=utcnow(), suites=[dataclasses.asdict(s) for s in info.suites] or None,
-            notes=info.notes or None,
+            run_id=self.run.id, name=report.source.name, format=info.format, dialect=info.dialect,
+            sha256=report.source.sha256, bytes=report.source.size, cases=out.cases,
+            entries=dataclasses.asdict(entries), ingested_at=utcnow(),
+            suites=[dataclasses.asdict(s) for s in info.suites] or None, notes=info.notes or None,
         ))
         if self._savepoint is not None:
             self._savepoint.commit()
@@ -201,12 +255,15 @@ class _RunSink:
             raise Invalid(f"{error}; nothing was stored") from error
         self._savepoint.rollback()
         self.writer.discard()
+        self.reruns.discard()
         self.reports[number].outcome.error = str(error)
+
+    def finish(self) -> None:
+        self.reruns.apply()
 
 
 def _parse_here(
-    path: Path, *, writer: ResultWriter, first_idx: int, max_bytes: int, workspace_id: int,
-    stored_rerun: StoredRerun,
+    path: Path, *, writer: ResultWriter, sink: _RunSink, max_bytes: int, workspace_id: int
 ) -> tuple[int, lifecycle.Totals, ReportInfo]:
     from testledger.ingest.detect import HEAD_SIZE, detect_format
     from testledger.ingest.parsers import get_parser
@@ -216,28 +273,6 @@ def _parse_here(
         head, replay = peek(stream, HEAD_SIZE)
         info = ReportInfo(format=detect_format(head, name=path.name))
         cases = get_parser(info.format).parse(replay, name=path.name, info=info)
-        next_idx, entries = stream_results(cases, writer, first_idx=first_idx, workspace_id=workspace_id,
-                                           stored_rerun=stored_rerun)
+        next_idx, entries = stream_results(cases, writer, first_idx=sink.next_idx, workspace_id=workspace_id,
+                                           stored_rerun=sink.stored_rerun)
     return next_idx, entries, info
-
-
-def _merge_into_stored(db: Session, *, run: Run, idx: int, later: NewResult, writer: ResultWriter) -> None:
-    """The rare rerun whose first attempt was already written in an earlier batch."""
-    writer.flush()
-    row = db.scalars(select(CaseResult).where(CaseResult.run_id == run.id, CaseResult.idx == idx)).one()
-    earlier = NewResult(
-        idx=idx, case=later.case, status=row.status, duration_ms=row.duration_ms, message=row.message,
-        error_type=row.error_type, failure_category=row.failure_category, stack_trace=row.stack_trace,
-        stdout=row.stdout, stderr=row.stderr, properties=row.properties, attempts=row.attempts,
-        flaky=row.flaky, attachments=row.attachments,
-    )
-    delta = lifecycle.Totals()
-    delta.count(earlier.status, flaky=earlier.flaky, category=earlier.failure_category, sign=-1)
-    merge_rerun(earlier, later)
-    delta.count(earlier.status, flaky=earlier.flaky, category=earlier.failure_category)
-    for name in ("status", "duration_ms", "message", "error_type", "failure_category", "stack_trace",
-                 "stdout", "stderr", "properties", "attempts", "flaky", "attachments"):
-        setattr(row, name, getattr(earlier, name))
-    row.attempt_count = len(earlier.attempts or []) or 1
-    db.flush()
-    add_to_counters(db, run_id=run.id, delta=delta)
