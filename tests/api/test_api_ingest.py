@@ -115,6 +115,8 @@ def test_health_ready_and_metrics(api: Api) -> None:
 def test_readyz_fails_on_a_store_behind(api: Api) -> None:
     from sqlalchemy import text
 
+    from testledger.db.engine import HEAD_REVISION
+
     with api.store.engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
     try:
@@ -122,4 +124,4 @@ def test_readyz_fails_on_a_store_behind(api: Api) -> None:
         assert response.status_code == 503 and "db upgrade" in response.json()["detail"]
     finally:
         with api.store.engine.begin() as conn:
-            conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+            conn.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": HEAD_REVISION})
