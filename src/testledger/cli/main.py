@@ -72,7 +72,9 @@ def run() -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    sys.stderr.write(f"error: {message}\n")
+    from testledger.cli.render import printable  # messages quote names from reports and callers
+
+    sys.stderr.write(f"error: {printable(message)}\n")
     sys.exit(code)
 
 
