@@ -36,6 +36,7 @@ def ingest(
     A file that cannot be parsed stores nothing (with --partial, only that file is left out).
     Ingesting the same file twice into one run does not duplicate its results.
     """
+    from testledger.cli.render import printable
     from testledger.ingest.sources import expand_sources
     from testledger.services.ingest import ingest_files
     from testledger.services.runs import get_execution
@@ -46,7 +47,10 @@ def ingest(
         raise Invalid("--pipeline is required when no --run is given (e.g. --pipeline unit-tests)")
     settings = ctx.settings()
     ws = ctx.resolve_workspace(workspace)
-    paths = expand_sources(reports)
+    skipped: list[str] = []
+    paths = expand_sources(reports, skipped=skipped)
+    for note in skipped:
+        sys.stderr.write(f"note: skipped {printable(note)}\n")
     defaults = ctx.ci_defaults()
     with ctx.store().write() as db:
         outcome = ingest_files(
@@ -63,7 +67,7 @@ def ingest(
             case_limit=None if as_json else SUMMARY_FAILURES + 1,
         )
     for failed in outcome.failed_files:
-        sys.stderr.write(f"warning: skipped {failed.error}\n")
+        sys.stderr.write(f"warning: skipped {printable(failed.error)}\n")
     if as_json:
         ctx.print_json(execution)
     else:
@@ -75,9 +79,7 @@ def ingest(
 
 
 def _summary(outcome: object, execution: object) -> None:
-    from rich.markup import escape
-
-    from testledger.cli.render import console, styled
+    from testledger.cli.render import console, markup_text, styled
     from testledger.schemas import ExecutionOut
     from testledger.services.ingest import IngestOutcome
 
@@ -96,7 +98,7 @@ def _summary(outcome: object, execution: object) -> None:
     out.print(line)
     failing = [c for c in execution.cases or [] if c.parent_index is None]
     for case in failing[:SUMMARY_FAILURES]:
-        out.print(f"  [red]✗[/] {escape(case.case_key)}: {escape(case.error or '')}")
+        out.print(f"  [red]✗[/] {markup_text(case.case_key)}: {markup_text(case.error)}")
     more = t.failed + t.errors - SUMMARY_FAILURES
     if more > 0:
         out.print(f"  … and {more} more; `testledger runs show {execution.execution_id}` lists all")

@@ -20,7 +20,7 @@ from testledger.errors import Conflict, Invalid
 from testledger.ingest import parse_process
 from testledger.ingest.convert import StoredRerun, merge_rerun, stream_results
 from testledger.ingest.model import ReportInfo, ReportParseError
-from testledger.ingest.sources import file_digest, open_report
+from testledger.ingest.sources import file_digest, open_report, report_name
 from testledger.services import runs
 
 
@@ -183,7 +183,7 @@ class _RunSink:
         if self.partial:
             self.writer.flush()  # this report's rows belong inside its savepoint
         self.db.execute(insert(ReportFile).values(
-            run_id=self.run.id, name=report.path.name, format=info.format, dialect=info.dialect,
+            run_id=self.run.id, name=report_name(report.path), format=info.format, dialect=info.dialect,
             sha256=report.sha256, bytes=report.size, cases=out.cases, entries=dataclasses.asdict(entries),
             ingested_at=utcnow(), suites=[dataclasses.asdict(s) for s in info.suites] or None,
             notes=info.notes or None,

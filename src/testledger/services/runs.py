@@ -21,6 +21,10 @@ from testledger.services.pipelines import ensure_pipeline
 from testledger.services.workspaces import ensure_workspace, next_run_number
 
 MAX_PAGE = 500
+#: Widths of the run fields that callers pass (PostgreSQL enforces them, SQLite would not).
+FIELD_LIMITS = {"revision": 64, "branch": 255, "actor": 255}
+#: Case indexes are 32-bit in the store.
+MAX_CASE_INDEX = 2**31 - 1
 
 
 def create_run(
@@ -45,6 +49,7 @@ def create_run(
     (ingest and `runs start`, where nothing waits between creating and starting)."""
     if trigger not in lifecycle.TRIGGERS:
         raise Invalid(f"unknown trigger '{trigger}' (expected one of {', '.join(lifecycle.TRIGGERS)})")
+    check_lengths(revision=revision, branch=branch, actor=actor)
     env = lifecycle.normalise_environment(environment, list(allowed_environments))
     ws = ensure_workspace(db, key=workspace)
     pipeline = ensure_pipeline(db, workspace=ws, key=pipeline_key) if pipeline_key else None
@@ -66,6 +71,14 @@ def create_run(
     db.add(run)
     db.flush()
     return run
+
+
+def check_lengths(**values: str | None) -> None:
+    """Refuse a run field longer than its column on every store, not only where PostgreSQL checks."""
+    for field, value in values.items():
+        limit = FIELD_LIMITS[field]
+        if value is not None and len(value) > limit:
+            raise Invalid(f"{field} is {len(value)} characters long; at most {limit} are allowed (shorten it)")
 
 
 def find_run(db: Session, *, workspace: str | None, key: str, for_update: bool = False) -> Run:
@@ -199,6 +212,8 @@ def list_cases(
 
 def get_case(db: Session, *, workspace: str | None, key: str, index: int) -> CaseDetailOut:
     """One case result with everything recorded about it: the seed's `get_execution_case`."""
+    if not 0 <= index <= MAX_CASE_INDEX:
+        raise Invalid(f"case index {index} is out of range (cases are numbered from 0; `runs show {key}` lists them)")
     run = find_run(db, workspace=workspace, key=key)
     row = db.execute(
         select(CaseResult, Case.key, Case.name, Case.suite, Case.classname)

@@ -18,7 +18,9 @@ def guarded(cases: Iterator[ParsedCase], *, name: str, what: str) -> Iterator[Pa
     """
     try:
         yield from cases
-    except ReportParseError:
+    except ReportParseError as exc:
+        if exc.file is None:  # raised by shared value parsing, which does not know the file
+            raise ReportParseError(exc.reason, file=name, line=exc.line) from None
         raise
     except etree.XMLSyntaxError as exc:
         raise syntax_error(exc, name=name) from None
