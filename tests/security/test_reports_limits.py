@@ -235,3 +235,15 @@ def test_case_index_out_of_range_is_a_clear_error(cli: Any, tmp_path: Path, inde
     assert result.code == 3, result.stderr
     assert result.stderr == f"error: case index {index} is out of range (cases are numbered from 0; " \
                             f"`runs show {key}` lists them)\n"
+
+
+def test_report_text_for_narrow_columns_is_cut_to_fit_on_every_store(cli: Any, tmp_path: Path, store: Store) -> None:
+    junit = tmp_path / "type.xml"
+    junit.write_text(f'<testsuite><testcase name="a"><failure type="{"T" * 300}" message="m"/></testcase></testsuite>')
+    assert ingested(cli, str(junit))["cases"][0]["error"] == "T" * 255 + ": m"
+    ctrf = tmp_path / "tool.json"
+    tests = [{"name": "a", "status": "passed"}]
+    ctrf.write_text(json.dumps({"results": {"tool": {"name": "y" * 100}, "tests": tests}}))
+    ingested(cli, str(ctrf))
+    with store.read() as db:
+        assert db.scalar(select(ReportFile.dialect).where(ReportFile.name == "tool.json")) == "y" * 64

@@ -11,6 +11,11 @@ from typing import IO, Protocol
 #: word kept in ``properties["original_status"]`` when it carries information.
 CASE_STATUSES = ("passed", "failed", "error", "skipped")
 
+#: Widths of the store's columns for report text that is short by nature; longer values are cut
+#: to fit (on every store alike: PostgreSQL would refuse them, SQLite keep them whole).
+MAX_ERROR_TYPE = 255
+MAX_DIALECT = 64
+
 
 @dataclass(slots=True)
 class Attempt:

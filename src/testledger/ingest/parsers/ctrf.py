@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import IO, Any
 
-from testledger.ingest.model import Attempt, ParsedCase, ReportInfo
+from testledger.ingest.model import MAX_DIALECT, Attempt, ParsedCase, ReportInfo
 from testledger.ingest.parsers.guard import guarded
 from testledger.ingest.parsers.json_document import ITEM, JsonWalk, as_dict, as_list, as_str, as_text, expect_shape
 from testledger.ingest.parsers.junit_case import is_flaky
@@ -33,7 +33,7 @@ class CtrfParser:
         walk = JsonWalk(stream, name=name, what="a CTRF report", wanted={(*_TESTS, ITEM), _TOOL})
         for path, value in walk:
             if path == _TOOL:
-                info.dialect = as_str(as_dict(value).get("name"))
+                info.dialect = (as_str(as_dict(value).get("name")) or "")[:MAX_DIALECT] or None
             else:
                 yield _case(as_dict(value))
         expect_shape(walk.kinds.get(_TESTS) == "array", name=name, what="a CTRF report (no results.tests)")
