@@ -4,6 +4,7 @@ nothing stored) or a documented reading, never a traceback; on SQLite and Postgr
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import os
 from pathlib import Path
@@ -40,12 +41,9 @@ def ingested(cli: Any, *args: str) -> dict[str, Any]:
 
 def _case_bomb(path: Path, megabytes: int) -> None:
     """Many small test cases: each parses and stores as a row, unlike one huge text node."""
+    block = CASE * ((1 << 20) // len(CASE))
     with gzip.open(path, "wb", compresslevel=9) as out:
-        out.write(b"<testsuite>")
-        block = CASE * ((1 << 20) // len(CASE))
-        for _ in range(megabytes):
-            out.write(block)
-        out.write(b"</testsuite>")
+        out.writelines([b"<testsuite>", *itertools.repeat(block, megabytes), b"</testsuite>"])
 
 
 def test_gzip_bomb_of_small_cases_is_refused_before_any_case_is_parsed(tmp_path: Path) -> None:
