@@ -63,7 +63,7 @@ def _folder_reports(folder: Path, skipped: list[str]) -> list[Path]:
                 continue
             path = Path(parent, file_name)
             if path.is_symlink() and not path.resolve().is_relative_to(root):
-                skipped.append(f"{report_name(path)}: a link that leaves '{report_name(folder)}', not followed")
+                skipped.append(f"{report_name(path)}: a link that leaves the folder, not followed")
                 continue
             if path.is_file():
                 matches.append(path)
