@@ -43,6 +43,7 @@ def ingest(
     A file that cannot be parsed stores nothing (with --partial, only that file is left out).
     Ingesting the same file twice into one run does not duplicate its results.
     """
+    from testledger.cli.render import printable
     from testledger.ingest.sources import expand_sources
     from testledger.schemas import IngestOptions
     from testledger.services.ingest import ingest_files
@@ -54,7 +55,10 @@ def ingest(
         raise Invalid("--pipeline is required when no --run is given (e.g. --pipeline unit-tests)")
     settings = ctx.settings()
     ws = ctx.resolve_workspace(workspace)
-    paths = expand_sources(reports)
+    skipped: list[str] = []
+    paths = expand_sources(reports, skipped=skipped)
+    for note in skipped:
+        sys.stderr.write(f"note: skipped {printable(note)}\n")
     defaults = ctx.ci_defaults()
     options = IngestOptions(
         actor=ctx.actor(), pipeline_key=pipeline, environment=env, allowed_environments=tuple(settings.environments),
@@ -73,7 +77,7 @@ def ingest(
             case_limit=None if as_json else SUMMARY_FAILURES + 1,
         )
     for failed in outcome.failed_files:
-        sys.stderr.write(f"warning: skipped {failed.error}\n")
+        sys.stderr.write(f"warning: skipped {printable(failed.error)}\n")
     if as_json:
         ctx.print_json(execution)
     else:
@@ -98,9 +102,7 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _summary(outcome: IngestOut, execution: ExecutionOut) -> None:
-    from rich.markup import escape
-
-    from testledger.cli.render import console, count_of, styled
+    from testledger.cli.render import console, count_of, markup_text, styled
     from testledger.textlimits import summary_line
 
     out = console()
@@ -118,7 +120,7 @@ def _summary(outcome: IngestOut, execution: ExecutionOut) -> None:
     failing = [c for c in execution.cases or [] if c.parent_index is None]
     for case in failing[:SUMMARY_FAILURES]:
         # One bounded line per failure: a terminal wraps a 10 MB message in quadratic time.
-        out.print(f"  [red]✗[/] {escape(summary_line(case.case_key))}: {escape(summary_line(case.error))}",
+        out.print(f"  [red]✗[/] {markup_text(summary_line(case.case_key))}: {markup_text(summary_line(case.error))}",
                   overflow="ellipsis", no_wrap=True)
     more = t.failed + t.errors - SUMMARY_FAILURES
     if more > 0:

@@ -108,6 +108,8 @@ def _interrupt_on_sigterm() -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    sys.stderr.write(f"error: {message}\n")
+    from testledger.cli.render import printable  # messages quote names from reports and callers
+
+    sys.stderr.write(f"error: {printable(message)}\n")
     sys.exit(code)
 

@@ -1,7 +1,12 @@
-"""Rendering runs for people: the seed's execution tree, run tables, durations like `5m 32s`."""
+"""Rendering runs for people: the seed's execution tree, run tables, durations like `5m 32s`.
+
+Everything here that came from a report or a caller passes through :func:`printable` (and Rich's
+markup escape where markup is used): a test name must never drive the terminal.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
 
 from rich.console import Console, Group, RenderableType
@@ -26,6 +31,36 @@ def count_of(number: int, noun: str, plural: str | None = None) -> str:
     return f"{number} {noun if number == 1 else plural or noun + 's'}"
 
 
+#: C0 controls but newline and tab, DEL, C1 controls (8-bit CSI/OSC), and the bidirectional
+#: overrides/isolates that make text read differently from how it is stored ("Trojan source").
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str | None) -> str:
+    """Text from a report or a caller made safe for a terminal: control characters are shown
+    escaped (``\\x1b[2J``, ``\\u202e``) instead of being obeyed; newlines and tabs stay.
+
+    Every human printer uses this; ``--json`` output keeps the text and lets JSON escape it.
+    """
+    if not text:
+        return text or ""
+    if "\r\n" in text:
+        text = text.replace("\r\n", "\n")
+    if _CONTROL.search(text) is None:
+        return text
+    return _CONTROL.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def markup_text(text: str | None) -> str:
+    """:func:`printable`, then escaped for Rich markup: for text placed inside a markup string."""
+    return escape(printable(text))
+
+
 def format_duration(ms: float | None) -> str:
     """`850ms`, `12s`, `5m 32s`, `1h 2m 3s`; `-` when unknown."""
     if ms is None:
@@ -46,24 +81,24 @@ def styled(value: str | None) -> str:
     if value is None:
         return "-"
     style = STATUS_STYLE.get(value)
-    return f"[{style}]{escape(value)}[/]" if style else escape(value)
+    return f"[{style}]{markup_text(value)}[/]" if style else markup_text(value)
 
 
 def execution_tree(execution: ExecutionOut, *, show_all: bool = False) -> Tree:
     """The execution as the seed draws it: status, result, duration, pipeline, environment, cases."""
-    tree = Tree(f"[bold]Execution: {escape(execution.execution_id)}[/]")
+    tree = Tree(f"[bold]Execution: {markup_text(execution.execution_id)}[/]")
     tree.add(f"Status: {styled(execution.status)}")
     tree.add(f"Result: {styled(execution.result)}")
     tree.add(f"Duration: {format_duration(execution.duration_ms)}")
-    tree.add(f"Pipeline: {escape(execution.pipeline_key or '-')}")
-    tree.add(f"Environment: {escape(execution.environment)}")
+    tree.add(f"Pipeline: {markup_text(execution.pipeline_key or '-')}")
+    tree.add(f"Environment: {markup_text(execution.environment)}")
     if execution.revision:
-        tree.add(f"Revision: {escape(execution.revision)}")
+        tree.add(f"Revision: {markup_text(execution.revision)}")
     if execution.error:
-        tree.add(f"Error: [red]{escape(execution.error)}[/]")
+        tree.add(f"Error: [red]{markup_text(execution.error)}[/]")
     override = (execution.labels or {}).get("result_override")
     if override:
-        tree.add(f"Result override: [yellow]{escape(override)}[/]")
+        tree.add(f"Result override: [yellow]{markup_text(override)}[/]")
     t = execution.totals
     tree.add(
         f"Totals: {count_of(t.tests, 'test')}, [green]{t.passed} passed[/], [red]{t.failed} failed[/], "
@@ -89,43 +124,44 @@ def execution_tree(execution: ExecutionOut, *, show_all: bool = False) -> Tree:
 def _case_node(parent: Tree, case: CaseOut) -> Tree:
     # Sub-results carry their own index too: it is what `runs case KEY N` and `logs --case` take.
     prefix = f"Case {case.index}: " if case.parent_index is None else f"{case.index}: "
-    label = f"{prefix}{escape(case.name)} - {styled(case.status)} ({format_duration(case.duration_ms)})"
+    label = f"{prefix}{markup_text(case.name)} - {styled(case.status)} ({format_duration(case.duration_ms)})"
     if case.flaky:
         label += " [magenta]flaky[/]"
     if case.attempts > 1:
         label += f" [dim]{case.attempts} attempts[/]"
     node = parent.add(label)
     if case.error and case.status == "SKIPPED":  # why it did not run
-        node.add(f"[yellow]{escape(case.error)}[/]")
+        node.add(f"[yellow]{markup_text(case.error)}[/]")
     elif case.error:
         category = f"[dim]{case.failure_category}:[/] " if case.failure_category else ""
-        node.add(f"{category}[red]{escape(case.error)}[/]")
+        node.add(f"{category}[red]{markup_text(case.error)}[/]")
     return node
 
 
 def case_detail(case: CaseDetailOut) -> Group:
     """Everything about one case result, for `runs case`."""
     lines: list[RenderableType] = [
-        Text.from_markup(f"[bold]Case {case.index}: {escape(case.name)}[/] - {styled(case.status)} "
+        Text.from_markup(f"[bold]Case {case.index}: {markup_text(case.name)}[/] - {styled(case.status)} "
                          f"({format_duration(case.duration_ms)})"),
-        Text(f"key: {case.case_key}" + (f"   suite: {case.suite}" if case.suite else "")),
+        Text(printable(f"key: {case.case_key}" + (f"   suite: {case.suite}" if case.suite else ""))),
     ]
     if case.failure_category:
         lines.append(Text(f"category: {case.failure_category}"))
     if case.message:
-        lines.append(Text.from_markup(f"[red]{escape(case.message)}[/]"))
+        lines.append(Text.from_markup(f"[red]{markup_text(case.message)}[/]"))
     for number, attempt in enumerate(case.attempt_details, 1):
         first = (attempt.message or "").strip()
         detail = f": {first.splitlines()[0]}" if first else ""
-        lines.append(Text(f"attempt {number}: {attempt.status} ({format_duration(attempt.duration_ms)}){detail}"))
+        lines.append(Text(printable(
+            f"attempt {number}: {attempt.status} ({format_duration(attempt.duration_ms)}){detail}")))
     for title, body in (("stack trace", case.stack_trace), ("stdout", case.stdout), ("stderr", case.stderr)):
         if body:
             lines.append(Text.from_markup(f"[dim]-- {title} --[/]"))
-            lines.append(Text(body.rstrip()))
+            lines.append(Text(printable(body.rstrip())))
     for path in case.attachments:
-        lines.append(Text(f"attachment: {path}"))
+        lines.append(Text(printable(f"attachment: {path}")))
     if case.log_ref:
-        lines.append(Text(f"log: {case.log_ref}"))
+        lines.append(Text(printable(f"log: {case.log_ref}")))
     return Group(*lines)
 
 
@@ -138,7 +174,7 @@ def runs_table(executions: list[ExecutionOut]) -> Table:
     for e in executions:
         t = e.totals
         table.add_row(
-            escape(e.execution_id), escape(e.pipeline_key or "-"), escape(e.environment),
+            markup_text(e.execution_id), markup_text(e.pipeline_key or "-"), markup_text(e.environment),
             styled(e.status), styled(e.result), str(t.tests), str(t.failed), str(t.errors),
             format_duration(e.duration_ms), e.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
         )

@@ -82,6 +82,18 @@ def ensure_pipeline(db: Session, *, workspace: Workspace, key: str, name: str | 
 # -- runs --------------------------------------------------------------------------------------
 
 
+#: Widths of the run fields that callers pass (PostgreSQL enforces them, SQLite would not).
+FIELD_LIMITS = {"revision": 64, "branch": 255, "actor": 255}
+
+
+def check_lengths(**values: str | None) -> None:
+    """Refuse a run field longer than its column on every store, not only where PostgreSQL checks."""
+    for field, value in values.items():
+        limit = FIELD_LIMITS[field]
+        if value is not None and len(value) > limit:
+            raise Invalid(f"{field} is {len(value)} characters long; at most {limit} are allowed (shorten it)")
+
+
 def create_run(
     db: Session,
     *,
@@ -104,6 +116,7 @@ def create_run(
     (ingest and `runs start`, where nothing waits between creating and starting)."""
     if trigger not in lifecycle.TRIGGERS:
         raise Invalid(f"unknown trigger '{trigger}' (expected one of {', '.join(lifecycle.TRIGGERS)})")
+    check_lengths(revision=revision, branch=branch, actor=actor)
     env = lifecycle.normalise_environment(environment, list(allowed_environments))
     ws = ensure_workspace(db, key=workspace)
     pipeline = ensure_pipeline(db, workspace=ws, key=pipeline_key) if pipeline_key else None

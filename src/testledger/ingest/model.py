@@ -10,6 +10,11 @@ from typing import IO, Protocol
 #: beyond those four (todo, inconclusive, not run, ...) is folded into one of them by the parser,
 #: with the original word kept in ``properties["original_status"]`` when it carries information.
 
+#: Widths of the store's columns for report text that is short by nature; longer values are cut
+#: to fit (on every store alike: PostgreSQL would refuse them, SQLite keep them whole).
+MAX_ERROR_TYPE = 255
+MAX_DIALECT = 64
+
 
 @dataclass(slots=True)
 class Attempt:

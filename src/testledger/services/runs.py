@@ -22,6 +22,8 @@ from testledger.schemas import CaseDetailOut, CaseOut, ExecutionOut, RunPage, To
 MAX_PAGE = 500
 #: Most cases one page of `get_execution` lists.
 MAX_CASE_PAGE = 10_000
+#: Case indexes are 32-bit in the store.
+MAX_CASE_INDEX = 2**31 - 1
 
 
 def open_run(
@@ -157,6 +159,8 @@ def list_cases(
 
 def get_case(db: Session, *, workspace: str, key: str, index: int) -> CaseDetailOut:
     """One case result with everything recorded about it: the seed's `get_execution_case`."""
+    if not 0 <= index <= MAX_CASE_INDEX:
+        raise Invalid(f"case index {index} is out of range (cases are numbered from 0; `runs show {key}` lists them)")
     run = records.find_run(db, workspace=workspace, key=key)
     row = db.execute(
         select(CaseResult, Case.key, Case.name, Case.suite, Case.classname)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import IO, Any
 
-from testledger.ingest.model import Attempt, ParsedCase, ReportInfo
+from testledger.ingest.model import MAX_DIALECT, Attempt, ParsedCase, ReportInfo
 from testledger.ingest.parsers.guard import guarded
-from testledger.ingest.parsers.json_document import as_dict, as_list, as_str, as_text, expect_shape, load_json
+from testledger.ingest.parsers.json_document import ITEM, JsonWalk, as_dict, as_list, as_str, as_text, expect_shape
 from testledger.ingest.parsers.junit_case import is_flaky
 from testledger.ingest.parsers.values import number_to_ms
 
+_TESTS = ("results", "tests")
+_TOOL = ("results", "tool")
 _STATUSES = {"passed": "passed", "failed": "failed", "skipped": "skipped", "pending": "skipped"}
 
 
@@ -28,12 +30,13 @@ class CtrfParser:
         return guarded(self._cases(stream, name, info), name=name, what="CTRF JSON")
 
     def _cases(self, stream: IO[bytes], name: str, info: ReportInfo) -> Iterator[ParsedCase]:
-        document = load_json(stream, name=name, what="a CTRF report")
-        results = as_dict(as_dict(document).get("results"))
-        expect_shape(isinstance(results.get("tests"), list), name=name, what="a CTRF report (no results.tests)")
-        info.dialect = as_str(as_dict(results.get("tool")).get("name"))
-        for test in as_list(results.get("tests")):
-            yield _case(as_dict(test))
+        walk = JsonWalk(stream, name=name, what="a CTRF report", wanted={(*_TESTS, ITEM), _TOOL})
+        for path, value in walk:
+            if path == _TOOL:
+                info.dialect = (as_str(as_dict(value).get("name")) or "")[:MAX_DIALECT] or None
+            else:
+                yield _case(as_dict(value))
+        expect_shape(walk.kinds.get(_TESTS) == "array", name=name, what="a CTRF report (no results.tests)")
 
 
 def _case(test: dict[str, Any]) -> ParsedCase:
@@ -53,7 +56,7 @@ def _case(test: dict[str, Any]) -> ParsedCase:
     if isinstance(line, int) and not isinstance(line, bool):
         case.line = line
     if raw_status not in _STATUSES or raw_status == "pending":
-        case.properties = {"original_status": str(raw_status)}
+        case.properties = {"original_status": as_str(raw_status) or str(raw_status)}
     case.attachments = [
         path for path in (as_str(as_dict(item).get("path")) for item in as_list(test.get("attachments"))) if path
     ]

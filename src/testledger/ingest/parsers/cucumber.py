@@ -7,8 +7,9 @@ from typing import IO, Any
 
 from testledger.ingest.model import ParsedCase, ReportInfo
 from testledger.ingest.parsers.guard import guarded
-from testledger.ingest.parsers.json_document import as_dict, as_list, as_str, expect_shape, load_json
+from testledger.ingest.parsers.json_document import ITEM, JsonWalk, as_dict, as_list, as_str, expect_shape
 from testledger.ingest.parsers.junit_case import first_line
+from testledger.ingest.parsers.values import duration_ms
 
 #: Step results that leave a scenario unfinished (it did not fail, but did not fully run).
 _NOT_RUN = frozenset({"skipped", "pending", "undefined", "ambiguous"})
@@ -23,9 +24,9 @@ class CucumberParser:
         return guarded(self._cases(stream, name), name=name, what="Cucumber JSON")
 
     def _cases(self, stream: IO[bytes], name: str) -> Iterator[ParsedCase]:
-        document = load_json(stream, name=name, what="a Cucumber JSON report")
-        expect_shape(isinstance(document, list), name=name, what="a Cucumber report (expected a list of features)")
-        for item in document:
+        # One feature at a time: its scenarios precede its name in cucumber-jvm's key order.
+        walk = JsonWalk(stream, name=name, what="a Cucumber JSON report", wanted={(ITEM,)})
+        for _, item in walk:
             feature = as_dict(item)
             feature_name = as_str(feature.get("name")) or ""
             uri = as_str(feature.get("uri")) or ""
@@ -37,6 +38,7 @@ class CucumberParser:
                     continue
                 yield _scenario(scenario, background, suite=feature_name, uri=uri)
                 background = []
+        expect_shape(walk.kinds.get(()) == "array", name=name, what="a Cucumber report (expected a list of features)")
 
 
 def _scenario(scenario: dict[str, Any], background: list[Any], *, suite: str, uri: str) -> ParsedCase:
@@ -76,4 +78,4 @@ def _duration_ms(items: list[dict[str, Any]]) -> float | None:
         if isinstance(duration, int | float) and not isinstance(duration, bool) and duration >= 0:
             total += duration
             seen = True
-    return total / 1_000_000.0 if seen else None
+    return duration_ms(total / 1_000_000.0) if seen else None

@@ -11,7 +11,7 @@ from testledger.ingest.model import ParsedCase, ReportInfo, ReportParseError
 from testledger.ingest.parsers.guard import guarded
 from testledger.ingest.parsers.json_document import as_dict, as_str
 from testledger.ingest.parsers.junit_case import first_line
-from testledger.ingest.parsers.values import clean
+from testledger.ingest.parsers.values import clean, duration_ms
 
 _RESULTS = {"success": "passed", "failure": "failed", "error": "error"}
 
@@ -98,7 +98,7 @@ def _finish(running: _Running, event: dict[str, Any]) -> ParsedCase | None:
         return None
     ended = _time(event)
     if ended is not None and running.started is not None and ended >= running.started:
-        case.duration_ms = ended - running.started
+        case.duration_ms = duration_ms(ended - running.started)
     if running.errors:
         case.stack_trace = clean("\n\n".join(running.errors))
     if running.output:

@@ -74,7 +74,8 @@ class _GoTestReader:
             self.running.setdefault(key, _Running()).output.append(as_str(event.get("Output")) or "")
         elif action == "attr":
             running = self.running.setdefault(key, _Running())
-            running.properties = {**(running.properties or {}), str(event.get("Key")): str(event.get("Value"))}
+            attr, value = (as_str(event.get(k)) or str(event.get(k)) for k in ("Key", "Value"))
+            running.properties = {**(running.properties or {}), attr: value}
         elif action in _TERMINAL:
             running = self.running.pop(key, _Running())
             yield _case(package, test, _TERMINAL[action], running, elapsed=event.get("Elapsed"))

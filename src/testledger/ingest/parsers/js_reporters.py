@@ -7,7 +7,7 @@ from typing import IO, Any
 
 from testledger.ingest.model import ParsedCase, ReportInfo
 from testledger.ingest.parsers.guard import guarded
-from testledger.ingest.parsers.json_document import as_dict, as_list, as_str, as_text, expect_shape, load_json
+from testledger.ingest.parsers.json_document import ITEM, JsonWalk, as_dict, as_list, as_str, as_text, expect_shape
 from testledger.ingest.parsers.junit_case import first_line
 from testledger.ingest.parsers.values import number_to_ms
 
@@ -23,12 +23,18 @@ class MochaParser:
         return guarded(self._cases(stream, name), name=name, what="mocha JSON")
 
     def _cases(self, stream: IO[bytes], name: str) -> Iterator[ParsedCase]:
-        document = as_dict(load_json(stream, name=name, what="a mocha JSON report"))
-        expect_shape(isinstance(document.get("tests"), list), name=name, what="a mocha report (no tests[])")
-        pending = {_mocha_key(as_dict(test)) for test in as_list(document.get("pending"))}
-        for item in as_list(document.get("tests")):
-            test = as_dict(item)
-            yield _mocha_case(test, skipped=_mocha_key(test) in pending)
+        pending: set[tuple[str | None, str | None]] = set()
+        walk = JsonWalk(stream, name=name, what="a mocha JSON report", wanted={("tests", ITEM), ("pending", ITEM)})
+        for path, value in walk:
+            test = as_dict(value)
+            if path[0] == "pending":
+                pending.add(_mocha_key(test))
+                continue
+            # mocha writes `pending[]` after `tests[]`, and a streamed test is decided as it is read:
+            # a test that never ran has no duration (mocha sets one on every test that ran).
+            never_ran = "duration" not in test and not as_dict(test.get("err"))
+            yield _mocha_case(test, skipped=never_ran or _mocha_key(test) in pending)
+        expect_shape(walk.kinds.get(("tests",)) == "array", name=name, what="a mocha report (no tests[])")
 
 
 def _mocha_key(test: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -65,9 +71,8 @@ class JestParser:
         return guarded(self._cases(stream, name, info), name=name, what="jest JSON")
 
     def _cases(self, stream: IO[bytes], name: str, info: ReportInfo) -> Iterator[ParsedCase]:
-        document = as_dict(load_json(stream, name=name, what="a jest JSON report"))
-        expect_shape(isinstance(document.get("testResults"), list), name=name, what="a jest report")
-        for item in as_list(document.get("testResults")):
+        walk = JsonWalk(stream, name=name, what="a jest JSON report", wanted={("testResults", ITEM)})
+        for _, item in walk:
             file_result = as_dict(item)
             path = as_str(file_result.get("name")) or as_str(file_result.get("testFilePath")) or ""
             if "assertionResults" in file_result:
@@ -80,6 +85,7 @@ class JestParser:
                 _note_file_failure(file_result, path, info)
             for assertion in assertions:
                 yield _jest_case(as_dict(assertion), path)
+        expect_shape(walk.kinds.get(("testResults",)) == "array", name=name, what="a jest report")
 
 
 def _note_file_failure(file_result: dict[str, Any], path: str, info: ReportInfo) -> None:

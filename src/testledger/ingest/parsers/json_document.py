@@ -1,47 +1,191 @@
-"""Loading a whole JSON report safely, and typed access to its loosely shaped values."""
+"""Streaming untrusted JSON reports: values at chosen paths, one at a time, and typed access to them.
+
+A JSON report is never loaded whole: ``JsonWalk`` reads it with ijson's C lexer (yajl) and builds
+only the values a parser asks for (each CTRF test, each Cucumber feature), so memory stays flat
+with report size as it does for XML. Nesting deeper than ``MAX_DEPTH`` is refused before ijson
+or Python could spend memory or stack on it, and a lone UTF-16 surrogate escape (``"\\ud800"``,
+which yajl would silently turn into ``?``) is refused with the other unreadable text.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
 from typing import IO, Any
 
+import ijson
+
 from testledger.ingest.model import ReportParseError
+from testledger.ingest.parsers.stream import peek
 from testledger.ingest.parsers.values import clean
 
-#: JSON reports are read whole; past this size they are refused rather than exhausting memory.
-MAX_JSON_BYTES = 512 * 1024 * 1024
+#: An array's items in a path: ``("results", "tests", ITEM)`` is every CTRF test.
+ITEM = "[]"
+#: Deepest nesting accepted; real reports stay under 20 levels.
+MAX_DEPTH = 256
+_HEAD = 64 * 1024
+_UTF8_BOM = b"\xef\xbb\xbf"
+_START = {"start_map": dict, "start_array": list}
+_END = frozenset({"end_map", "end_array"})
+
+Path = tuple[str, ...]
 
 
-def load_json(stream: IO[bytes], *, name: str, what: str) -> Any:
-    """Parse the whole stream as JSON, or raise ReportParseError naming the line."""
-    data = _read_all(stream, MAX_JSON_BYTES + 1)
-    if len(data) > MAX_JSON_BYTES:
-        raise ReportParseError(f"{what} larger than {MAX_JSON_BYTES // 2**20} MiB", file=name)
-    if not data.strip():
-        raise ReportParseError(f"empty document (expected {what})", file=name)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ReportParseError(f"not UTF-8 text (expected {what}): {exc.reason}", file=name) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ReportParseError(f"not valid JSON ({exc.msg}, column {exc.colno})", file=name, line=exc.lineno) from None
-    except RecursionError:
-        raise ReportParseError(f"{what} is nested too deeply", file=name) from None
+class JsonWalk:
+    """Iterate ``(path, value)`` for every value of ``stream`` at one of the ``wanted`` paths, in
+    document order; each value is built whole, nothing else is kept. ``kinds`` records whether
+    the document root and the parent of each wanted path were an ``"array"``, a ``"map"`` or a
+    ``"scalar"``, for the parser's shape checks once the walk is over."""
+
+    def __init__(self, stream: IO[bytes], *, name: str, what: str, wanted: set[Path]) -> None:
+        self.stream, self.name, self.what, self.wanted = stream, name, what, wanted
+        self._watched = {(), *(path[:-1] for path in wanted)}
+        self.kinds: dict[Path, str] = {}
+
+    def __iter__(self) -> Iterator[tuple[Path, Any]]:
+        head, source = peek(self.stream, _HEAD)
+        if not head.strip() or head.strip() == _UTF8_BOM:
+            raise ReportParseError(f"empty document (expected {self.what})", file=self.name)
+        if head.startswith(_UTF8_BOM):
+            source.read(len(_UTF8_BOM))
+        guarded = SurrogateCheck(source, name=self.name)
+        try:
+            yield from self._walk(ijson.basic_parse(guarded, use_float=True))
+        except ijson.JSONError as exc:
+            raise _syntax_error(exc, head, name=self.name) from None
+
+    def _walk(self, events: Iterator[tuple[str, Any]]) -> Iterator[tuple[Path, Any]]:
+        path: list[str] = []
+        for event, value in events:
+            if event == "map_key":
+                path[-1] = value
+                continue
+            if event in _END:
+                path.pop()
+                continue
+            here = tuple(path)
+            if here in self._watched:
+                self.kinds.setdefault(here, "map" if event == "start_map" else "array" if event == "start_array"
+                                      else "scalar")
+            if here in self.wanted:
+                yield here, self._build(event, value, events, depth=len(path))
+            elif event in _START:
+                if len(path) >= MAX_DEPTH:
+                    raise self._too_deep()
+                path.append(ITEM if event == "start_array" else "")
+
+    def _build(self, event: str, value: Any, events: Iterator[tuple[str, Any]], *, depth: int) -> Any:
+        """The whole value that starts with ``event``, from the events that follow it."""
+        kind = _START.get(event)
+        if kind is None:
+            return value
+        root: Any = kind()
+        stack: list[Any] = [root]
+        key: str = ""
+        for event, value in events:
+            if event == "map_key":
+                key = value
+                continue
+            if event in _END:
+                stack.pop()
+                if not stack:
+                    return root
+                continue
+            kind = _START.get(event)
+            item = value if kind is None else kind()
+            top = stack[-1]
+            if type(top) is dict:
+                top[key] = item
+            else:
+                top.append(item)
+            if kind is not None:
+                stack.append(item)
+                if depth + len(stack) > MAX_DEPTH:
+                    raise self._too_deep()
+        return root  # unreachable for a complete document: ijson raises on a truncated one first
+
+    def _too_deep(self) -> ReportParseError:
+        return ReportParseError(f"{self.what} is nested more than {MAX_DEPTH} levels deep", file=self.name)
 
 
-def _read_all(stream: IO[bytes], limit: int) -> bytes:
-    """Read to the end (or ``limit``): a single ``read(n)`` may legally return less."""
-    parts: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = stream.read(min(limit - size, 1 << 20))
-        if not chunk:
-            break
-        parts.append(chunk)
-        size += len(chunk)
-    return b"".join(parts)
+def _syntax_error(exc: Exception, head: bytes, *, name: str) -> ReportParseError:
+    """ijson's complaint as one line; for a document that fits the head, json's (with its line)."""
+    if len(head) < _HEAD:
+        try:
+            json.loads(head.decode("utf-8-sig", errors="replace"))
+        except json.JSONDecodeError as precise:
+            return ReportParseError(
+                f"not valid JSON ({precise.msg}, column {precise.colno})", file=name, line=precise.lineno
+            )
+        except RecursionError:
+            pass
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ReportParseError(f"not valid JSON ({reason})", file=name)
+
+
+class SurrogateCheck:
+    """Passes bytes through and refuses a JSON text holding a lone UTF-16 surrogate escape.
+
+    A high escape (``\\ud800``-``\\udbff``) must be followed at once by a low one
+    (``\\udc00``-``\\udfff``) and a low one must follow a high one. The pattern only matches an
+    escape preceded by an even run of backslashes (``\\\\ud800`` is text, not an escape);
+    ``_CARRY`` bytes are held back between reads so no escape is split.
+    """
+
+    _ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u[dD]([89abAB]|[c-fC-F])[0-9a-fA-F]{2}")
+    _CARRY = 16
+
+    def __init__(self, inner: IO[bytes], *, name: str) -> None:
+        self._inner, self._name = inner, name
+        self._tail = b""
+        self._high_end = -1  # where the last high escape ended, in the scanned text
+        self._offset = 0  # stream offset of self._tail[0]
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:  # ijson probes the stream's type with read(0)
+            return b""
+        data = self._inner.read(size)
+        text = self._tail + data
+        if not data:
+            self._scan(text, len(text))
+            self._tail = b""
+            return data
+        keep = max(0, len(text) - self._CARRY)
+        while keep > 0 and text[keep - 1 : keep] == b"\\":
+            keep -= 1  # never split a run of backslashes: its parity decides what follows
+        self._scan(text, keep)
+        self._offset += keep
+        self._tail = text[keep:]
+        return data
+
+    def _scan(self, text: bytes, upto: int) -> None:
+        if b"\\u" not in text:
+            if self._high_end >= 0:
+                raise self._lone()
+            return
+        for match in self._ESCAPE.finditer(text, 0, len(text)):
+            start = match.end() - 6
+            if start >= upto:
+                break
+            at = self._offset + start
+            if match.group(1) in b"89abAB":
+                if self._high_end >= 0:
+                    raise self._lone()
+                self._high_end = self._offset + match.end()
+            elif self._high_end != at:
+                raise self._lone()
+            else:
+                self._high_end = -1
+        if self._high_end >= 0 and self._high_end < self._offset + upto:
+            raise self._lone()
+
+    def _lone(self) -> ReportParseError:
+        return ReportParseError(
+            "JSON text holds a lone UTF-16 surrogate escape (\\ud800-\\udfff), which is no character: "
+            "fix the tool that wrote the report",
+            file=self._name,
+        )
 
 
 def as_dict(value: object) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import IO
 
 from testledger.ingest.model import ParsedCase, ReportInfo
 from testledger.ingest.parsers.guard import guarded
-from testledger.ingest.parsers.values import number_to_ms, seconds_to_ms, to_int
+from testledger.ingest.parsers.values import duration_ms, number_to_ms, seconds_to_ms, to_int
 from testledger.ingest.parsers.xml_safety import (
     ClosedElements,
     Element,
@@ -117,7 +117,7 @@ def _boost_case(elem: Element, suite: str) -> ParsedCase:
         elif tag == "TestingTime":
             # Boost.Test logs microseconds.
             micros = to_int(text_of(child))
-            case.duration_ms = None if micros is None else micros / 1000.0
+            case.duration_ms = None if micros is None else duration_ms(micros / 1000.0)
     if messages:
         case.message = messages[0]
         case.stack_trace = "\n".join(messages)

@@ -7,7 +7,7 @@ from typing import IO, Any
 
 from testledger.ingest.model import ParsedCase, ReportInfo
 from testledger.ingest.parsers.guard import guarded
-from testledger.ingest.parsers.json_document import as_dict, as_list, as_str, as_text, expect_shape, load_json
+from testledger.ingest.parsers.json_document import ITEM, JsonWalk, as_dict, as_str, as_text, expect_shape
 from testledger.ingest.parsers.values import number_to_ms
 
 _STATUSES = {"passed": "passed", "failed": "failed", "pending": "skipped"}
@@ -22,13 +22,15 @@ class RSpecParser:
         return guarded(self._cases(stream, name, info), name=name, what="RSpec JSON")
 
     def _cases(self, stream: IO[bytes], name: str, info: ReportInfo) -> Iterator[ParsedCase]:
-        document = as_dict(load_json(stream, name=name, what="an RSpec JSON report"))
-        expect_shape(isinstance(document.get("examples"), list), name=name, what="an RSpec report")
-        errors_outside = as_dict(document.get("summary")).get("errors_outside_of_examples_count")
-        if isinstance(errors_outside, int) and errors_outside > 0:
-            info.notes.append(f"{errors_outside} error(s) outside of examples (a spec file failed to load)")
-        for item in as_list(document.get("examples")):
-            yield _case(as_dict(item))
+        walk = JsonWalk(stream, name=name, what="an RSpec JSON report", wanted={("examples", ITEM), ("summary",)})
+        for path, value in walk:
+            if path == ("summary",):
+                errors_outside = as_dict(value).get("errors_outside_of_examples_count")
+                if isinstance(errors_outside, int) and errors_outside > 0:
+                    info.notes.append(f"{errors_outside} error(s) outside of examples (a spec file failed to load)")
+            else:
+                yield _case(as_dict(value))
+        expect_shape(walk.kinds.get(("examples",)) == "array", name=name, what="an RSpec report")
 
 
 def _case(example: dict[str, Any]) -> ParsedCase:

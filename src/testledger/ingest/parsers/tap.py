@@ -10,7 +10,7 @@ import yaml
 
 from testledger.ingest.model import ParsedCase, ReportInfo
 from testledger.ingest.parsers.guard import guarded
-from testledger.ingest.parsers.values import clean
+from testledger.ingest.parsers.values import clean, duration_ms, number_to_ms
 
 _POINT = re.compile(r"(not )?ok\b\s*(\d+)?\s*(?:-\s*)?(.*)$")
 _PLAN = re.compile(r"\d+\.\.\d+")
@@ -103,7 +103,7 @@ def _point(match: re.Match[str]) -> ParsedCase:
     if timing:
         value = float(timing.group(1)) if timing.group(1).count(".") <= 1 else None
         if value is not None:
-            case.duration_ms = value * (1000.0 if (timing.group(2) or "ms").lower() == "s" else 1.0)
+            case.duration_ms = duration_ms(value * (1000.0 if (timing.group(2) or "ms").lower() == "s" else 1.0))
         return case
     found = _DIRECTIVE.match(directive)
     if found:
@@ -138,8 +138,8 @@ def _apply_diagnostics(case: ParsedCase, lines: list[str]) -> None:
     data = _load_yaml(raw)
     if isinstance(data, dict):
         duration = data.get("duration_ms")
-        if isinstance(duration, int | float) and not isinstance(duration, bool) and duration >= 0:
-            case.duration_ms = float(duration)
+        if number_to_ms(duration) is not None:
+            case.duration_ms = number_to_ms(duration)
     if case.status == "passed":
         return
     if not isinstance(data, dict):

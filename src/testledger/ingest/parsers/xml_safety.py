@@ -56,14 +56,22 @@ def iter_xml(stream: IO[bytes], *, name: str, what: str) -> Iterator[tuple[str, 
         raise syntax_error(exc, name=name) from None
     except StopIteration:
         raise ReportParseError(f"no XML element found (expected {what})", file=name) from None
-    _refuse_entity_declarations(first[1], name=name)
+    _refuse_internal_subset(first[1], head, name=name)
     return itertools.chain((first,), events)
 
 
-def _refuse_entity_declarations(root: Element, *, name: str) -> None:
+def _refuse_internal_subset(root: Element, head: bytes, *, name: str) -> None:
+    """Refuse a DOCTYPE with an internal subset (``<!DOCTYPE r [ ... ]>``).
+
+    No report needs one, and every kind of declaration in it is an attack: entities (XXE,
+    "billion laughs") and also ``<!ATTLIST testcase classname CDATA "x">``, whose default value
+    libxml2 applies to every element even with DTD loading off, rewriting stored test identities.
+    A bare ``<!DOCTYPE r SYSTEM "x.dtd">`` stays accepted: the external DTD is never loaded.
+    """
     dtd = root.getroottree().docinfo.internalDTD
     if dtd is None:
         return
+    line = source_line(root)
     # lxml-stubs does not know DTD.iterentities() (lxml >= 2.3 has it).
     declared = [entity.name for entity in dtd.iterentities()]  # type: ignore[attr-defined]
     if declared:
@@ -72,8 +80,46 @@ def _refuse_entity_declarations(root: Element, *, name: str) -> None:
             f"refused: the DOCTYPE declares entities ({shown}); reports must not use entity "
             "declarations (external entities and entity expansion are never resolved)",
             file=name,
-            line=source_line(root),
+            line=line,
         )
+    subset = _doctype_has_subset(head)
+    if subset is None:
+        raise ReportParseError(
+            f"refused: the DOCTYPE does not end within the first {_FIRST_CHUNK // 1024} KiB of the report; "
+            "remove the DOCTYPE (reports need none)",
+            file=name,
+            line=line,
+        )
+    if subset:
+        raise ReportParseError(
+            "refused: the DOCTYPE has an internal subset ([...]); reports must not declare entities, "
+            "elements or attribute defaults: remove the DOCTYPE (reports need none)",
+            file=name,
+            line=line,
+        )
+
+
+def _doctype_has_subset(head: bytes) -> bool | None:
+    """Whether the document's DOCTYPE in ``head`` has an internal subset; None when it is not there."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = head.decode("utf-16", errors="replace")
+    else:
+        # Byte for byte: the markup that matters is ASCII in every encoding libxml2 reads here.
+        text = head.decode("latin-1")
+    start = text.find("<!DOCTYPE")
+    if start < 0:
+        return None
+    quote = ""
+    for char in text[start + len("<!DOCTYPE") :]:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char == "[":
+            return True
+        elif char == ">":
+            return False
+    return None
 
 
 class ClosedElements:
