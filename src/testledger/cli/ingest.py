@@ -119,9 +119,10 @@ def _summary(outcome: IngestOut, execution: ExecutionOut) -> None:
     out.print(line)
     failing = [c for c in execution.cases or [] if c.parent_index is None]
     for case in failing[:SUMMARY_FAILURES]:
-        # One bounded line per failure: a terminal wraps a 10 MB message in quadratic time.
+        # One bounded line per failure (a terminal wraps a 10 MB message in quadratic time), left whole
+        # for the terminal to wrap: cut to the console width, a CI log would lose the message.
         out.print(f"  [red]✗[/] {markup_text(summary_line(case.case_key))}: {markup_text(summary_line(case.error))}",
-                  overflow="ellipsis", no_wrap=True)
+                  soft_wrap=True)
     more = t.failed + t.errors - SUMMARY_FAILURES
     if more > 0:
         out.print(f"  … and {more} more; `testledger runs show {execution.execution_id}` lists all")
