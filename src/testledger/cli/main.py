@@ -7,6 +7,7 @@ import sys
 import typer
 
 from testledger import __version__
+from testledger.cli import analytics as analytics_commands
 from testledger.cli import db as db_commands
 from testledger.cli import execute as execute_commands
 from testledger.cli import ingest as ingest_commands
@@ -36,6 +37,7 @@ app.command("refresh")(execute_commands.refresh)
 app.command("logs")(execute_commands.logs)
 app.command("ingest")(ingest_commands.ingest)
 app.command("export")(ingest_commands.export)
+analytics_commands.register(app)
 
 
 def _version(value: bool) -> None:

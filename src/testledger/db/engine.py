@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from testledger.errors import Invalid, Unavailable
 
 #: The newest migration; a store at any other revision needs `testledger db upgrade`.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0004"
 
 
 def _sqlite_engine(url: str, *, busy_timeout_ms: int, immediate: bool) -> Engine:

@@ -17,6 +17,7 @@ from testledger.db.tables import Case, CaseResult, Pipeline, Run, Workspace
 from testledger.db.types import utcnow
 from testledger.errors import Conflict, Invalid, NotFound
 from testledger.schemas import AttemptOut, CaseDetailOut, CaseOut, ExecutionOut, RunPage, TotalsOut
+from testledger.services.analytics.rollup import record_run
 from testledger.services.pipelines import ensure_pipeline
 from testledger.services.workspaces import ensure_workspace, next_run_number
 
@@ -118,6 +119,8 @@ def transition(
             run.result = result or lifecycle.derive_result(totals_of(run), run_error=error is not None)
     run.status = to
     db.flush()
+    if to in lifecycle.TERMINAL:
+        record_run(db, run=run)  # the analytics rollups, once per finished run (services/analytics)
     return run
 
 
