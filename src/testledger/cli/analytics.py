@@ -47,8 +47,9 @@ def _table(headers: tuple[str, ...], rows: list[tuple[Any, ...]], empty: str) ->
         out.print(empty)
         return
     table = Table(box=None, header_style="bold")
-    for h in headers:
-        table.add_column(h)
+    for i, h in enumerate(headers):
+        # The test (or pipeline) name must stay whole for copy and paste; other columns wrap first.
+        table.add_column(h, no_wrap=i < 2, overflow="fold")
     for row in rows:
         table.add_row(*(escape("-" if c is None else str(c)) for c in row))
     out.print(table)

@@ -21,7 +21,7 @@ from testledger.services.analytics.schemas import DurationRegression, SlowReport
 REGRESSION_FACTOR = 5.0
 REGRESSION_FLOOR_MS = 1000.0
 BASELINE_DAYS = 30
-_HIST = [getattr(TestDay, f"h{k}") for k in range(DURATION_BUCKETS)]
+_HIST = [TestDay.__table__.c[f"h{k}"] for k in range(DURATION_BUCKETS)]
 CHUNK = 100
 
 
