@@ -282,7 +282,6 @@ class TestDay(Base):
     """One test's outcomes and duration histogram on one day (the day its run was created)."""
 
     __tablename__ = "test_days"
-    __table_args__ = (Index("test_days_workspace_idx", "workspace_id", "day"),)
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     case_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

@@ -85,5 +85,6 @@ def _run_keys(db: Session, run_ids: set[Any]) -> dict[Any, str]:
     ids = list(run_ids)
     keys: dict[Any, str] = {}
     for start in range(0, len(ids), 500):
-        keys.update((r.id, r.key) for r in db.execute(select(Run.id, Run.key).where(Run.id.in_(ids[start:start + 500]))))
+        chunk = ids[start:start + 500]
+        keys.update((r.id, r.key) for r in db.execute(select(Run.id, Run.key).where(Run.id.in_(chunk))))
     return keys

@@ -18,6 +18,9 @@ from testledger.services.analytics.quarantine import quarantined_ids
 from testledger.services.analytics.schemas import HealthDay, HealthGroup, HealthReport, RunRef
 
 GREEN, RED = "passed", "failed"
+#: Up to this many groups, a last green or red run older than the window is looked up (one indexed query
+#: each); beyond it (e.g. every pipeline of a large workspace) the answer stays within the window.
+LOOK_BACK_GROUPS = 25
 
 
 def pipeline_health(
@@ -60,7 +63,8 @@ def pipeline_health(
         day[2] += outcome == RED
     return HealthReport(
         since=since, days=days, excluded_quarantined=exclude_quarantined,
-        groups=[_group(db, key, runs) for key, runs in sorted(groups.items(), key=lambda g: [str(k) for k in g[0]])],
+        groups=[_group(db, key, runs, look_back=len(groups) <= LOOK_BACK_GROUPS)
+                for key, runs in sorted(groups.items(), key=lambda g: [str(k) for k in g[0]])],
         trend=[HealthDay(day=d, runs=v[0], passed=v[1], failed=v[2], pass_rate=_rate(v[1], v[1] + v[2]))
                for d, v in sorted(trend.items())],
     )
@@ -83,7 +87,9 @@ def p95(values: Sequence[float]) -> float | None:
     return float(ordered[min(len(ordered) - 1, max(0, -(-95 * len(ordered) // 100) - 1))])
 
 
-def _group(db: Session, key: tuple[Any, str, str | None], runs: list[tuple[Any, str | None]]) -> HealthGroup:
+def _group(
+    db: Session, key: tuple[Any, str, str | None], runs: list[tuple[Any, str | None]], *, look_back: bool
+) -> HealthGroup:
     passed = sum(o == GREEN for _, o in runs)
     failed = sum(o == RED for _, o in runs)
     durations = [float(r.duration_ms) for r, _ in runs if r.duration_ms is not None]
@@ -100,8 +106,8 @@ def _group(db: Session, key: tuple[Any, str, str | None], runs: list[tuple[Any, 
         pass_rate=_rate(passed, passed + failed), failure_rate=_rate(failed, passed + failed),
         mean_duration_ms=round(sum(durations) / len(durations), 1) if durations else None,
         p95_duration_ms=p95(durations), streak=streak, streak_outcome=streak_outcome,
-        last_green=last.get(GREEN) or _last_before(db, first, green=True),
-        last_red=last.get(RED) or _last_before(db, first, green=False),
+        last_green=last.get(GREEN) or (_last_before(db, first, green=True) if look_back else None),
+        last_red=last.get(RED) or (_last_before(db, first, green=False) if look_back else None),
     )
 
 

@@ -3,26 +3,19 @@ and per-branch flip state. One call per finished run (`record_run`), never work 
 
 from __future__ import annotations
 
+import math
+import re
 import uuid
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import pairwise
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from testledger import lifecycle
-from testledger.db.bulk import insert_if_absent
-from testledger.db.tables import (
-    DURATION_BUCKETS,
-    CaseFailure,
-    CaseResult,
-    FailureCluster,
-    FlakyEvidence,
-    Run,
-    TestBranchState,
-)
+from testledger.db.bulk import sqlite_datetime
+from testledger.db.tables import DURATION_BUCKETS, Run
 from testledger.services.analytics.signature import signature_of
 
 #: A run where at least this share of at least `OUTAGE_MIN_TESTS` tests failed is an outage: its
@@ -45,21 +38,19 @@ def bucket_bounds(k: int) -> tuple[float, float]:
     return 2 ** ((k - 1) / 2), 2 ** (k / 2) if k < DURATION_BUCKETS - 1 else float("inf")
 
 
-def _bucket_case() -> str:
-    whens = " ".join(f"WHEN duration_ms < {bucket_bounds(k)[1]!r} THEN {k}" for k in range(DURATION_BUCKETS - 1))
-    return f"CASE WHEN duration_ms IS NULL THEN -1 {whens} ELSE {DURATION_BUCKETS - 1} END"
+def bucket_of(duration_ms: float) -> int:
+    """The histogram bucket of a duration (see `bucket_bounds`)."""
+    if duration_ms < 1:
+        return 0
+    return min(DURATION_BUCKETS - 1, 1 + int(2 * math.log2(duration_ms)))
 
 
 _H = [f"h{k}" for k in range(DURATION_BUCKETS)]
+_DAYS_COLUMNS = ("day", "case_id", "workspace_id", "pipeline_id", "results", "passed", "failed", "flaky", "timed",
+                 "duration_sum", "duration_max", *_H)
+# Positional parameters: a day row has 51 values, and binding them by name doubled the cost of the insert.
 _DAYS_UPSERT = (
-    f"INSERT INTO test_days (day, case_id, workspace_id, pipeline_id, results, passed, failed, flaky, timed, "
-    f"duration_sum, duration_max, {', '.join(_H)}) "
-    f"SELECT :day, case_id, :ws, :pipeline, count(*), sum(CASE WHEN status = 'passed' THEN 1 ELSE 0 END), "
-    f"sum(CASE WHEN status IN ('failed', 'error') THEN 1 ELSE 0 END), sum(CASE WHEN flaky THEN 1 ELSE 0 END), "
-    f"count(duration_ms), coalesce(sum(duration_ms), 0), max(duration_ms), "
-    + ", ".join(f"sum(CASE WHEN b = {k} THEN 1 ELSE 0 END)" for k in range(DURATION_BUCKETS))
-    + f" FROM (SELECT case_id, status, flaky, duration_ms, {_bucket_case()} AS b FROM case_results "
-    "WHERE run_id = :run AND parent_idx IS NULL) AS r WHERE true GROUP BY case_id "
+    f"INSERT INTO test_days ({', '.join(_DAYS_COLUMNS)}) VALUES ({', '.join('?' * len(_DAYS_COLUMNS))}) "
     "ON CONFLICT (day, case_id) DO UPDATE SET results = test_days.results + excluded.results, "
     "passed = test_days.passed + excluded.passed, failed = test_days.failed + excluded.failed, "
     "flaky = test_days.flaky + excluded.flaky, timed = test_days.timed + excluded.timed, "
@@ -74,109 +65,182 @@ def is_outage(tests: int, failed: int) -> bool:
     return tests >= OUTAGE_MIN_TESTS and failed / tests >= OUTAGE_SHARE
 
 
+class _Sql:
+    """Statements in both drivers' parameter styles. This runs once per finished run on the ingest path, so
+    it speaks to the driver directly: building SQLAlchemy expressions cost ten times the queries themselves."""
+
+    def __init__(self, statement: str) -> None:
+        self.sqlite = statement
+        self.postgresql = re.sub(r"(?<!:):(\w+)", r"%(\1)s", statement).replace("?", "%s")
+
+    def text(self, sqlite: bool) -> str:
+        return self.sqlite if sqlite else self.postgresql
+
+
+_DAYS = _Sql(_DAYS_UPSERT)
+_RESULTS = _Sql(
+    "SELECT id, case_id, parent_idx, status, flaky, duration_ms, message, error_type, stack_trace, failure_category "
+    "FROM case_results WHERE run_id = :run"
+)
+_CLUSTER = _Sql("SELECT id FROM failure_clusters WHERE workspace_id = :ws AND signature = :sig")
+_NEW_CLUSTER = _Sql(
+    "INSERT INTO failure_clusters (workspace_id, signature, error_type, pattern, frames, first_seen, last_seen) "
+    "VALUES (:ws, :sig, :type, :pattern, :frames, :at, :at) ON CONFLICT (workspace_id, signature) DO NOTHING"
+)
+_SEEN = _Sql("UPDATE failure_clusters SET last_seen = :at WHERE id = :id")
+_FAILURE = _Sql(
+    "INSERT INTO case_failures (result_id, workspace_id, run_id, case_id, cluster_id, category, created_at, outage) "
+    "VALUES (:id, :ws, :run, :case, :cluster, :category, :at, :outage)"
+)
+_EVIDENCE = _Sql(
+    "INSERT INTO flaky_evidence (workspace_id, case_id, signal, run_id, other_run_id, revision, branch, pipeline_id, "
+    "flip_rate, created_at) VALUES (:ws, :case, :signal, :run, :other, :revision, :branch, :pipeline, :rate, :at)"
+)
+_SAME_REVISION = _Sql(
+    "SELECT id, tests, failed, errors FROM test_runs WHERE test_definition_id = :pipeline AND revision = :revision "
+    "AND created_at >= :since AND id <> :run AND status IN ('completed', 'cancelled', 'timeout')"
+)
+_STATES = _Sql(
+    "SELECT s.case_id, s.recent, s.alarm, r.status FROM case_results r JOIN test_branch_states s "
+    "ON s.case_id = r.case_id AND s.workspace_id = :ws AND s.branch = :branch "
+    "WHERE r.run_id = :run AND r.parent_idx IS NULL AND r.status IN ('passed', 'failed', 'error')"
+)
+_STATE_UPDATE = _Sql(
+    "UPDATE test_branch_states SET recent = :recent, alarm = :alarm, updated_at = :at "
+    "WHERE workspace_id = :ws AND branch = :branch AND case_id = :case"
+)
+_STATE_DELETE = _Sql("DELETE FROM test_branch_states WHERE workspace_id = :ws AND branch = :branch AND case_id = :case")
+_STATE_INSERT = _Sql(
+    "INSERT INTO test_branch_states (workspace_id, case_id, branch, recent, alarm, updated_at) "
+    "VALUES (:ws, :case, :branch, 'f', :no, :at)"
+)
+#: Same-revision evidence looks this far back (re-runs of one commit happen within days).
+REVISION_DAYS = 14
+
+
+class _Fold:
+    """One finished run being folded into the rollups, with its values in the driver's form."""
+
+    def __init__(self, db: Session, run: Run) -> None:
+        self.conn = db.connection()
+        self.sqlite = db.get_bind().dialect.name == "sqlite"
+        self.run = run
+        self.at = self.value(run.completed_at or run.created_at)
+        self.base = {"ws": run.workspace_id, "run": self.value(run.id), "branch": run.branch,
+                     "pipeline": self.value(run.test_definition_id), "revision": run.revision}
+
+    def value(self, v: Any) -> Any:
+        if not self.sqlite:
+            return v
+        if isinstance(v, uuid.UUID):
+            return v.hex
+        if isinstance(v, datetime):
+            return sqlite_datetime(v)
+        return int(v) if isinstance(v, bool) else v
+
+    def run_sql(self, sql: _Sql, params: dict[str, Any] | list[dict[str, Any]] | list[tuple[Any, ...]]) -> Any:
+        return self.conn.exec_driver_sql(sql.text(self.sqlite), params)
+
+    def evidence(self, case_id: int, signal: str, other: Any = None, rate: float | None = None) -> dict[str, Any]:
+        return {**self.base, "case": case_id, "signal": signal, "other": self.value(other), "rate": rate,
+                "at": self.value(self.run.created_at)}
+
+
 def record_run(db: Session, *, run: Run) -> None:
     """Fold a finished run into the rollups (called once, when the run reaches a terminal status)."""
     if run.status not in lifecycle.TERMINAL or not run.tests:
         return
-    sqlite = db.get_bind().dialect.name == "sqlite"
-    run_param: Any = run.id.hex if sqlite else run.id
-    pipeline_param: Any = None if run.test_definition_id is None else (
-        run.test_definition_id.hex if sqlite else run.test_definition_id
-    )
-    db.execute(text(_DAYS_UPSERT), {"day": run.created_at.date(), "ws": run.workspace_id,
-                                    "pipeline": pipeline_param, "run": run_param})
+    fold = _Fold(db, run)
+    rows = fold.run_sql(_RESULTS, {"run": fold.base["run"]}).all()
+    _add_to_days(fold, [r for r in rows if r.parent_idx is None])
     outage = is_outage(run.tests, run.failed + run.errors)
-    failed_cases = _record_failures(db, run=run, outage=outage)
-    _record_retries(db, run=run)
-    if outage:
-        return
-    if run.revision:
-        _record_same_revision(db, run=run)
-    if run.branch:
-        _advance_branch_states(db, run=run, failed_cases=failed_cases)
+    failed = [r for r in rows if r.status in FAILED]
+    evidence = [fold.evidence(c, "retry") for c in {int(r.case_id) for r in rows if r.flaky}]
+    if failed:
+        _record_failures(fold, failed, outage=outage)
+    if not outage and run.revision and run.test_definition_id is not None:
+        evidence += _same_revision(fold)
+    if not outage and run.branch:
+        evidence += _advance_branch_states(fold, {int(r.case_id) for r in failed if r.parent_idx is None})
+    if evidence:
+        fold.run_sql(_EVIDENCE, evidence)
 
 
-def _record_failures(db: Session, *, run: Run, outage: bool) -> set[int]:
-    """Store each failed result with its cluster; returns the failed top-level case ids."""
-    rows = db.execute(
-        select(CaseResult.id, CaseResult.case_id, CaseResult.parent_idx, CaseResult.message,
-               CaseResult.error_type, CaseResult.stack_trace, CaseResult.failure_category)
-        .where(CaseResult.run_id == run.id, CaseResult.status.in_(FAILED))
-    ).all()
-    if not rows:
-        return set()
-    now = run.completed_at or run.created_at
+def _add_to_days(fold: _Fold, rows: list[Any]) -> None:
+    """Each test's outcomes and durations of this run, added to its row of the run's day."""
+    days: dict[int, list[Any]] = {}
+    day, ws, pipeline = fold.run.created_at.date(), fold.run.workspace_id, fold.base["pipeline"]
+    first_bucket = len(_DAYS_COLUMNS) - DURATION_BUCKETS
+    for r in rows:
+        d = days.get(r.case_id)
+        if d is None:  # the values of _DAYS_COLUMNS, in order
+            d = days[r.case_id] = [day, r.case_id, ws, pipeline, 0, 0, 0, 0, 0, 0.0, None, *[0] * DURATION_BUCKETS]
+        d[4] += 1
+        d[5] += r.status == "passed"
+        d[6] += r.status in FAILED
+        d[7] += bool(r.flaky)
+        if r.duration_ms is not None:
+            d[8] += 1
+            d[9] += r.duration_ms
+            d[10] = r.duration_ms if d[10] is None else max(d[10], r.duration_ms)
+            d[first_bucket + bucket_of(r.duration_ms)] += 1
+    if days:
+        fold.run_sql(_DAYS, [tuple(d) for d in days.values()])
+
+
+def _record_failures(fold: _Fold, rows: list[Any], *, outage: bool) -> None:
+    """Store each failed result with its cluster (a new signature starts a cluster)."""
+    ws = fold.run.workspace_id
     clusters: dict[str, int] = {}
     failures = []
     for r in rows:
         sig = signature_of(error_type=r.error_type, message=r.message, stack_trace=r.stack_trace)
         if sig.digest not in clusters:
-            clusters[sig.digest] = _cluster_id(db, workspace_id=run.workspace_id, sig=sig, seen=now)
-        failures.append({"result_id": r.id, "workspace_id": run.workspace_id, "run_id": run.id, "case_id": r.case_id,
-                         "cluster_id": clusters[sig.digest], "category": r.failure_category,
-                         "created_at": run.created_at, "outage": outage})
-    db.execute(insert(CaseFailure), failures)
-    db.execute(update(FailureCluster).where(FailureCluster.id.in_(clusters.values())).values(last_seen=now))
-    return {r.case_id for r in rows if r.parent_idx is None}
+            found = fold.run_sql(_CLUSTER, {"ws": ws, "sig": sig.digest}).scalar()
+            if found is None:
+                fold.run_sql(_NEW_CLUSTER, {"ws": ws, "sig": sig.digest, "type": sig.error_type,
+                                            "pattern": sig.pattern, "frames": sig.frames, "at": fold.at})
+                found = fold.run_sql(_CLUSTER, {"ws": ws, "sig": sig.digest}).scalar()
+            clusters[sig.digest] = int(found)
+        failures.append({"id": r.id, "ws": ws, "run": fold.base["run"], "case": r.case_id,
+                         "cluster": clusters[sig.digest], "category": r.failure_category,
+                         "at": fold.value(fold.run.created_at), "outage": fold.value(outage)})
+    fold.run_sql(_FAILURE, failures)
+    fold.run_sql(_SEEN, [{"at": fold.at, "id": c} for c in clusters.values()])
 
 
-def _cluster_id(db: Session, *, workspace_id: int, sig: Any, seen: datetime) -> int:
-    query = select(FailureCluster.id).where(FailureCluster.workspace_id == workspace_id,
-                                            FailureCluster.signature == sig.digest)
-    found = db.scalar(query)
-    if found is None:
-        insert_if_absent(db, FailureCluster.__table__, {
-            "workspace_id": workspace_id, "signature": sig.digest, "error_type": sig.error_type,
-            "pattern": sig.pattern, "frames": sig.frames, "first_seen": seen, "last_seen": seen,
-        }, keys=["workspace_id", "signature"])
-        found = db.scalar(query)
-    return int(found)  # type: ignore[arg-type]
-
-
-def _evidence(run: Run, case_id: int, signal: str, **extra: Any) -> dict[str, Any]:
-    return {"workspace_id": run.workspace_id, "case_id": case_id, "signal": signal, "run_id": run.id,
-            "other_run_id": None, "revision": run.revision, "branch": run.branch,
-            "pipeline_id": run.test_definition_id, "flip_rate": None, "created_at": run.created_at, **extra}
-
-
-def _record_retries(db: Session, *, run: Run) -> None:
-    """Signal 2: the case passed on a retry within this run (or its attempts disagree)."""
-    flaky = db.scalars(
-        select(CaseResult.case_id).where(CaseResult.run_id == run.id, CaseResult.flaky.is_(True))
-    ).all()
-    if flaky:
-        db.execute(insert(FlakyEvidence), [_evidence(run, c, "retry") for c in set(flaky)])
-
-
-def _record_same_revision(db: Session, *, run: Run) -> None:
+def _same_revision(fold: _Fold) -> list[dict[str, Any]]:
     """Signal 1: the case passed and failed on this revision, in this run or another run of the pipeline."""
-    others = db.execute(
-        select(Run.id, Run.tests, Run.failed, Run.errors).where(
-            Run.test_definition_id == run.test_definition_id, Run.revision == run.revision, Run.id != run.id,
-            Run.status.in_(lifecycle.TERMINAL), Run.workspace_id == run.workspace_id,
-        )
-    ).all()
-    run_ids = [run.id] + [o.id for o in others if not is_outage(o.tests, o.failed + o.errors)]
-    outcomes: dict[int, dict[str, uuid.UUID]] = defaultdict(dict)
-    rows = db.execute(select(CaseResult.case_id, CaseResult.status, CaseResult.run_id)
-                      .where(CaseResult.run_id.in_(run_ids), CaseResult.status.in_(("passed", *FAILED))))
+    since = fold.value(fold.run.created_at - timedelta(days=REVISION_DAYS))
+    others = fold.run_sql(_SAME_REVISION, {**fold.base, "since": since}).all()
+    run_ids = [fold.base["run"]] + [o.id for o in others if not is_outage(o.tests, o.failed + o.errors)]
+    if len(run_ids) == 1 and not fold.run.failed and not fold.run.errors:
+        return []  # nothing to disagree with
+    marks = ", ".join(f":r{i}" for i in range(len(run_ids)))
+    rows = fold.run_sql(_Sql(f"SELECT case_id, status, run_id FROM case_results WHERE run_id IN ({marks}) "
+                             "AND status IN ('passed', 'failed', 'error')"),
+                        {f"r{i}": v for i, v in enumerate(run_ids)})
     mine: dict[int, set[str]] = defaultdict(set)
+    theirs: dict[int, dict[str, Any]] = defaultdict(dict)
     for case_id, status, run_id in rows:
         kind = "pass" if status == "passed" else "fail"
-        if run_id == run.id:
+        if run_id == fold.base["run"]:
             mine[case_id].add(kind)
         else:
-            outcomes[case_id].setdefault(kind, run_id)
+            theirs[case_id].setdefault(kind, run_id)
     evidence = []
     for case_id, kinds in mine.items():
         if len(kinds) == 2:
-            evidence.append(_evidence(run, case_id, "revision"))
+            evidence.append(fold.evidence(case_id, "revision"))
             continue
-        opposite = outcomes[case_id].get("fail" if "pass" in kinds else "pass")
+        opposite = theirs[case_id].get("fail" if "pass" in kinds else "pass")
         if opposite is not None:
-            evidence.append(_evidence(run, case_id, "revision", other_run_id=opposite))
-    if evidence:
-        db.execute(insert(FlakyEvidence), evidence)
+            evidence.append(fold.evidence(case_id, "revision", other=_uuid(opposite)))
+    return evidence
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(hex=str(value))
 
 
 def flip_rate(recent: str) -> float:
@@ -196,42 +260,24 @@ def next_state(recent: str, alarm: bool, outcome: str) -> tuple[str, bool]:
     return recent, alarm
 
 
-def _advance_branch_states(db: Session, *, run: Run, failed_cases: set[int]) -> None:
+def _advance_branch_states(fold: _Fold, failed_cases: set[int]) -> list[dict[str, Any]]:
     """Signal 3: move each tracked test's recent outcomes on this branch; a test gets a row at its first failure."""
-    states = db.execute(
-        select(TestBranchState.case_id, TestBranchState.recent, TestBranchState.alarm, CaseResult.status)
-        .join(CaseResult, CaseResult.case_id == TestBranchState.case_id)
-        .where(CaseResult.run_id == run.id, CaseResult.parent_idx.is_(None),
-               TestBranchState.workspace_id == run.workspace_id, TestBranchState.branch == run.branch,
-               CaseResult.status.in_(("passed", *FAILED)))
-    ).all()
-    now = run.completed_at or run.created_at
+    key = {"ws": fold.run.workspace_id, "branch": fold.run.branch, "at": fold.at}
+    states = fold.run_sql(_STATES, {**key, "run": fold.base["run"]}).all()
     changed, dropped, evidence = [], [], []
     for case_id, recent, alarm, status in states:
         new_recent, new_alarm = next_state(recent, bool(alarm), "p" if status == "passed" else "f")
         if new_alarm and not alarm:
-            evidence.append(_evidence(run, case_id, "flip", flip_rate=round(flip_rate(new_recent), 3)))
+            evidence.append(fold.evidence(case_id, "flip", rate=round(flip_rate(new_recent), 3)))
         if not new_alarm and len(new_recent) == FLIP_WINDOW and "f" not in new_recent:
-            dropped.append(case_id)  # passing steadily again: no row needed
+            dropped.append({**key, "case": case_id})  # passing steadily again: no row needed
         else:
-            changed.append({"c": case_id, "r_recent": new_recent, "r_alarm": new_alarm, "r_at": now})
-    new = failed_cases - {s.case_id for s in states}
+            changed.append({**key, "case": case_id, "recent": new_recent, "alarm": fold.value(new_alarm)})
     if changed:
-        table = cast(Table, TestBranchState.__table__)
-        db.connection().execute(
-            update(table)
-            .where(table.c.workspace_id == run.workspace_id, table.c.branch == run.branch,
-                   table.c.case_id == bindparam("c"))
-            .values(recent=bindparam("r_recent"), alarm=bindparam("r_alarm"), updated_at=bindparam("r_at")),
-            changed,
-        )
+        fold.run_sql(_STATE_UPDATE, changed)
     if dropped:
-        db.execute(delete(TestBranchState).where(
-            TestBranchState.workspace_id == run.workspace_id, TestBranchState.branch == run.branch,
-            TestBranchState.case_id.in_(dropped)))
+        fold.run_sql(_STATE_DELETE, dropped)
+    new = failed_cases - {int(s.case_id) for s in states}
     if new:
-        db.execute(insert(TestBranchState), [
-            {"workspace_id": run.workspace_id, "case_id": c, "branch": run.branch, "recent": "f", "alarm": False,
-             "updated_at": now} for c in new])
-    if evidence:
-        db.execute(insert(FlakyEvidence), evidence)
+        fold.run_sql(_STATE_INSERT, [{**key, "case": c, "no": fold.value(False)} for c in new])
+    return evidence

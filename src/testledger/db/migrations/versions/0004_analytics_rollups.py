@@ -124,14 +124,9 @@ def upgrade() -> None:
         *_histogram_columns(),
         sa.PrimaryKeyConstraint("day", "case_id", name=op.f("pk_test_days")),
     )
-    with op.batch_alter_table("test_days", schema=None) as batch_op:
-        batch_op.create_index("test_days_workspace_idx", ["workspace_id", "day"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("test_days", schema=None) as batch_op:
-        batch_op.drop_index("test_days_workspace_idx")
-
     op.drop_table("test_days")
     op.drop_table("test_branch_states")
     op.drop_table("test_aliases")
