@@ -284,7 +284,8 @@ def main() -> None:
     parser.add_argument("--pipelines", type=int, default=200)
     parser.add_argument("--tests", type=int, default=20_000)
     parser.add_argument("--chunk", type=int, default=1000, help="runs per fill transaction")
-    parser.add_argument("--ingest-runs", type=int, default=400, help="runs written through the product, half with rollups")
+    parser.add_argument("--ingest-runs", type=int, default=400,
+                        help="runs written through the product, half with rollups")
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
@@ -312,13 +313,15 @@ def main() -> None:
             if isinstance(target, tuple):
                 target = target[0] if backend.name == "SQLite" else target[1]
             base = baseline.get(name)
+            verdict = "-" if not target else "met" if median < target else "MISSED"
             rows.append([name, f"{median:.1f} ms", f"{p95:.1f} ms", f"{base[0]:,.0f} ms" if base else "-",
-                         f"< {target} ms" if target else "-", "-" if not target else "met" if median < target else "MISSED"])
+                         f"< {target} ms" if target else "-", verdict])
         print(f"### {backend.name}\n")
         print(markdown_table(("question", "median", "p95", "naive query on raw results", "target", ""), rows))
         with_r, without = speeds["with rollups"], speeds["without rollups"]
         print(f"\nFill: raw inserts {rate(args.runs * 100, raw_sw.seconds):,.0f} results/s ({raw_sw.seconds:.0f} s); "
-              f"rollups by the completion hook {rollup_sw.seconds:.0f} s ({args.runs / rollup_sw.seconds:,.0f} runs/s).")
+              f"rollups by the completion hook {rollup_sw.seconds:.0f} s "
+              f"({args.runs / rollup_sw.seconds:,.0f} runs/s).")
         print(f"\nIngest through the product ({args.ingest_runs} runs of 100 results, alternating): without rollups "
               f"{fmt_rate(without)}, with rollups {fmt_rate(with_r)} ({(with_r / without - 1) * 100:+.0f}%; target "
               f"within -20%).\n")

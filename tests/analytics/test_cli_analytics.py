@@ -54,3 +54,31 @@ def test_user_errors_are_one_line(store: Store, cli: Callable[..., Any]) -> None
     assert bad.code == 3 and "--days must be between 1 and 366" in bad.stderr
     half = cli("clusters", "--category", "timeout")
     assert half.code == 3 and "give both" in half.stderr
+
+
+JUNIT = """<?xml version="1.0"?>
+<testsuite name="api" tests="3">
+  <testcase classname="api.Orders" name="test_list" time="0.{n}"/>
+  <testcase classname="api.Orders" name="test_create" time="1.5">
+    <failure type="AssertionError" message="expected 201 but got 500 for order {n}4711">trace</failure>
+  </testcase>
+  <testcase classname="api.Orders" name="test_delete" time="0.2">
+    <error type="ConnectionRefusedError" message="[Errno 111] Connection refused: 10.0.0.{n}:5432"/>
+  </testcase>
+</testsuite>
+"""
+
+
+def test_ingested_reports_feed_every_question(store: Store, cli: Callable[..., Any], tmp_path: Any) -> None:
+    for n in (1, 2):
+        report = tmp_path / f"r{n}.xml"
+        report.write_text(JUNIT.format(n=n))
+        assert cli("ingest", str(report), "--pipeline", "orders", "--revision", "abc", "--branch", "main").code == 2
+    clusters = json.loads(cli("clusters", "--pipeline", "orders", "--json").stdout)
+    assert sorted((c["error_type"], c["count"], c["category"]) for c in clusters["clusters"]) == [
+        ("AssertionError", 2, "assertion"), ("ConnectionRefusedError", 2, "infrastructure")]
+    assert [(d["assertion"], d["infrastructure"]) for d in clusters["categories"]] == [(2, 2)]
+    slow = json.loads(cli("slow", "--pipeline", "orders", "--json").stdout)["tests"]
+    assert slow[0]["test"] == "api.Orders::test_create" and slow[0]["results"] == 2
+    history = json.loads(cli("tests", "history", "api.Orders.test_delete", "--json").stdout)
+    assert [r["status"] for r in history["results"]] == ["ERROR", "ERROR"]

@@ -85,7 +85,7 @@ def test_tests_are_named_classname_dot_or_colons_and_ambiguity_is_an_error(store
         assert history_of(db, workspace="WKS", test="other.Tests.test_x").case_id == case_id_of("test_x", "other.Tests")
         with pytest.raises(Invalid, match="names several tests"):
             history_of(db, workspace="WKS", test="test_x")
-        with pytest.raises(NotFound, match="no test named 'app.Tests::nope'"):
+        with pytest.raises(NotFound, match=r"no test named 'app\.Tests::nope'"):
             history_of(db, workspace="WKS", test="app.Tests::nope")
 
 
