@@ -101,9 +101,12 @@ _EVIDENCE = _Sql(
     "INSERT INTO flaky_evidence (workspace_id, case_id, signal, run_id, other_run_id, revision, branch, pipeline_id, "
     "flip_rate, created_at) VALUES (:ws, :case, :signal, :run, :other, :revision, :branch, :pipeline, :rate, :at)"
 )
+#: Results of the other finished runs of the pipeline on this revision, outages left out (one round trip).
 _SAME_REVISION = _Sql(
-    "SELECT id, tests, failed, errors FROM test_runs WHERE test_definition_id = :pipeline AND revision = :revision "
-    "AND created_at >= :since AND id <> :run AND status IN ('completed', 'cancelled', 'timeout')"
+    "SELECT case_id, status, run_id FROM case_results WHERE status IN ('passed', 'failed', 'error') AND run_id IN "
+    "(SELECT id FROM test_runs WHERE test_definition_id = :pipeline AND revision = :revision "
+    "AND created_at >= :since AND id <> :run AND status IN ('completed', 'cancelled', 'timeout') "
+    "AND NOT (tests >= :min_tests AND failed + errors >= tests * :share))"
 )
 _STATES = _Sql(
     "SELECT s.case_id, s.recent, s.alarm, r.status FROM case_results r JOIN test_branch_states s "
@@ -164,7 +167,7 @@ def record_run(db: Session, *, run: Run) -> None:
     if failed:
         _record_failures(fold, failed, outage=outage)
     if not outage and run.revision and run.test_definition_id is not None:
-        evidence += _same_revision(fold)
+        evidence += _same_revision(fold, rows)
     if not outage and run.branch:
         evidence += _advance_branch_states(fold, {int(r.case_id) for r in failed if r.parent_idx is None})
     if evidence:
@@ -235,25 +238,17 @@ def _cluster_ids(fold: _Fold, signatures: list[Any]) -> dict[str, int]:
     return found
 
 
-def _same_revision(fold: _Fold) -> list[dict[str, Any]]:
+def _same_revision(fold: _Fold, rows: list[Any]) -> list[dict[str, Any]]:
     """Signal 1: the case passed and failed on this revision, in this run or another run of the pipeline."""
     since = fold.value(fold.run.created_at - timedelta(days=REVISION_DAYS))
-    others = fold.run_sql(_SAME_REVISION, {**fold.base, "since": since}).all()
-    run_ids = [fold.base["run"]] + [o.id for o in others if not is_outage(o.tests, o.failed + o.errors)]
-    if len(run_ids) == 1 and not fold.run.failed and not fold.run.errors:
-        return []  # nothing to disagree with
-    marks = ", ".join(f":r{i}" for i in range(len(run_ids)))
-    rows = fold.run_sql(_Sql(f"SELECT case_id, status, run_id FROM case_results WHERE run_id IN ({marks}) "
-                             "AND status IN ('passed', 'failed', 'error')"),
-                        {f"r{i}": v for i, v in enumerate(run_ids)})
     mine: dict[int, set[str]] = defaultdict(set)
+    for r in rows:
+        if r.status in ("passed", *FAILED):
+            mine[r.case_id].add("pass" if r.status == "passed" else "fail")
     theirs: dict[int, dict[str, Any]] = defaultdict(dict)
-    for case_id, status, run_id in rows:
-        kind = "pass" if status == "passed" else "fail"
-        if run_id == fold.base["run"]:
-            mine[case_id].add(kind)
-        else:
-            theirs[case_id].setdefault(kind, run_id)
+    params = {**fold.base, "since": since, "min_tests": OUTAGE_MIN_TESTS, "share": OUTAGE_SHARE}
+    for case_id, status, run_id in fold.run_sql(_SAME_REVISION, params):
+        theirs[case_id].setdefault("pass" if status == "passed" else "fail", run_id)
     evidence = []
     for case_id, kinds in mine.items():
         if len(kinds) == 2:
