@@ -175,7 +175,9 @@ def fill(store: Store, args: argparse.Namespace, rng: random.Random) -> tuple[Te
                     f"rollups {rollup_sw.seconds:.0f}s)")
     if not sqlite:
         with raw_cursor(store) as raw:
-            raw.execute("ANALYZE")
+            # Only this schema's tables: a bare ANALYZE takes locks across every schema of the shared database.
+            raw.execute("ANALYZE test_runs, case_results, cases, test_days, case_failures, flaky_evidence, "
+                        "test_branch_states, failure_clusters")
     return tests, raw_sw, rollup_sw
 
 
