@@ -13,6 +13,7 @@ from testledger.errors import Invalid
 from testledger.services.analytics import scope
 from testledger.services.analytics.quarantine import quarantined_ids
 from testledger.services.analytics.schemas import HistoryEntry, TestHistory
+from testledger.services.analytics.slow import days_between
 from testledger.services.runs import error_text
 
 MAX_RESULTS = 500
@@ -36,7 +37,7 @@ def test_history(
     # No index leads from a test to its results (one would slow every insert): the daily rollup names the
     # pipelines that ran it, and their runs are walked newest first, each probed by (run, test).
     today = (now or utcnow()).date()
-    days = [today - timedelta(days=d) for d in range(LOOKBACK_DAYS + 1)]
+    days = days_between(today - timedelta(days=LOOKBACK_DAYS), today)
     pipelines = {p for p in db.scalars(select(TestDay.pipeline_id).where(TestDay.day.in_(days),
                                                                         TestDay.case_id.in_(ids))) if p}
     query = (
