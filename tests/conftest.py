@@ -27,6 +27,8 @@ pytest_plugins = ["pytester"]
 PG_BASE = os.environ.get("TESTLEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TABLES = (
     "case_results", "report_files", "plans", "api_tokens", "test_runs", "pipeline_cases",
+    "test_days", "failure_clusters", "case_failures", "flaky_evidence", "test_branch_states", "quarantines",
+    "test_aliases",
     "pipeline_versions", "cases", "pipelines", "workspaces",
 )
 

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from testledger import __version__
+from testledger.cli import analytics as analytics_commands
 from testledger.cli import db as db_commands
 from testledger.cli import execute as execute_commands
 from testledger.cli import ingest as ingest_commands
@@ -40,6 +41,7 @@ app.command("ingest")(ingest_commands.ingest)
 app.command("export")(ingest_commands.export)
 app.command("serve")(serve_commands.serve)
 app.add_typer(tokens_commands.app, name="tokens")
+analytics_commands.register(app)
 
 
 def _version(value: bool) -> None:

@@ -198,6 +198,11 @@ def transition(
             run.result = result or derived
     run.status = to
     db.flush()
+    if to in lifecycle.TERMINAL:
+        # The analytics rollups, once per finished run, in the same transaction as its end.
+        from testledger.analytics.rollup import record_run
+
+        record_run(db, run=run)
     logger.info("run %s %s%s", run.key, to, f" ({run.result})" if to == lifecycle.COMPLETED else "")
     return run
 

@@ -1,0 +1,1 @@
+"""Analytics storage: the rollups kept as runs end (daily per-test rows, failure signatures, flaky evidence)."""
