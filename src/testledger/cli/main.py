@@ -10,6 +10,7 @@ from testledger import __version__
 from testledger.cli import db as db_commands
 from testledger.cli import execute as execute_commands
 from testledger.cli import ingest as ingest_commands
+from testledger.cli import mcp as mcp_commands
 from testledger.cli import pipelines as pipelines_commands
 from testledger.cli import runs as runs_commands
 from testledger.cli.context import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_STORE
@@ -36,6 +37,7 @@ app.command("refresh")(execute_commands.refresh)
 app.command("logs")(execute_commands.logs)
 app.command("ingest")(ingest_commands.ingest)
 app.command("export")(ingest_commands.export)
+app.command("mcp")(mcp_commands.mcp)
 
 
 def _version(value: bool) -> None:
