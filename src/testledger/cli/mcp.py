@@ -13,9 +13,10 @@ def mcp(workspace: str | None = ctx.workspace_option()) -> None:
     execute_pipeline execute in this process and are cancelled when the agent disconnects.
     """
     from testledger.mcp_server.server import build_server
-    from testledger.mcp_server.tools import Backend
+    from testledger.mcp_server.tools import Backend, Principal
 
-    backend = Backend(ctx.store(), ctx.settings(), workspace=ctx.resolve_workspace(workspace), actor=ctx.actor())
+    local = Principal(workspace=ctx.resolve_workspace(workspace), role="admin", actor=ctx.actor())
+    backend = Backend(ctx.store(), ctx.settings(), local=local)
     try:
         build_server(backend).run("stdio")
     finally:

@@ -20,8 +20,15 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from testledger import __version__, lifecycle
-from testledger.errors import DomainError
-from testledger.mcp_server.tools import DEFAULT_CASES, Backend, CaseView, ExecutionView, StartedExecution
+from testledger.errors import DomainError, Forbidden
+from testledger.mcp_server.tools import (
+    DEFAULT_CASES,
+    Backend,
+    CaseView,
+    ExecutionView,
+    Principal,
+    StartedExecution,
+)
 from testledger.schemas import ExecutionOut, PipelineOut, RunPage
 from testledger.services.log_excerpts import DEFAULT_EXCERPT_BYTES, LogExcerpt
 
@@ -40,6 +47,20 @@ Workspace = Annotated[str | None, Field(description="Workspace key; default: the
 
 #: Longest a single wait_for_execution call blocks.
 MAX_WAIT_S = 600.0
+#: Where the HTTP server's authentication leaves the caller's `Principal` in the ASGI scope.
+PRINCIPAL_SCOPE_KEY = "testledger.principal"
+
+
+def _who(backend: Backend, ctx: Context, workspace: str | None, *, need: str = "viewer") -> Principal:
+    """The caller: the token's principal over HTTP (put there by the API's authentication), else the local user."""
+    request = ctx.request_context.request
+    principal = backend.local
+    if request is not None:
+        found = getattr(request, "scope", {}).get(PRINCIPAL_SCOPE_KEY)
+        if not isinstance(found, Principal):
+            raise Forbidden("this connection carries no valid token (send Authorization: Bearer <token>)")
+        principal = found
+    return principal.acting(workspace, need=need)
 
 
 def _tool_errors(fn: F) -> F:
@@ -80,12 +101,12 @@ def _execution_tools(server: MCPServer[Any], backend: Backend) -> None:
                  "cursor for the next page. Use it to find recent failures or a pipeline's recent history.")
     @_tool_errors
     def list_executions(
-        workspace: Workspace = None, pipeline_key: str | None = None, status: str | None = None,
+        ctx: Context, workspace: Workspace = None, pipeline_key: str | None = None, status: str | None = None,
         result: str | None = None, environment: str | None = None, date_from: datetime | None = None,
         date_to: datetime | None = None, limit: Annotated[int, Field(ge=1, le=100)] = 20, cursor: str | None = None,
     ) -> RunPage:
         return backend.list_executions(
-            workspace=workspace, pipeline_key=pipeline_key, status=status, result=result,
+            who=_who(backend, ctx, workspace), pipeline_key=pipeline_key, status=status, result=result,
             environment=environment, date_from=date_from, date_to=date_to, limit=limit, cursor=cursor,
         )
 
@@ -94,10 +115,10 @@ def _execution_tools(server: MCPServer[Any], backend: Backend) -> None:
                  "FAILED and ERROR cases). Each case has its index for get_execution_case and get_case_log.")
     @_tool_errors
     def get_execution(
-        execution_id: ExecutionId, workspace: Workspace = None,
+        execution_id: ExecutionId, ctx: Context, workspace: Workspace = None,
         case_limit: Annotated[int, Field(ge=0, le=500)] = DEFAULT_CASES, only_failed: bool = False,
     ) -> ExecutionView:
-        return backend.get_execution(key=execution_id, workspace=workspace, case_limit=case_limit,
+        return backend.get_execution(key=execution_id, who=_who(backend, ctx, workspace), case_limit=case_limit,
                                      only_failed=only_failed)
 
     @server.tool(description="Start a stored pipeline now and return its execution_id at once (the run goes "
@@ -105,10 +126,11 @@ def _execution_tools(server: MCPServer[Any], backend: Backend) -> None:
                  "Follow it with wait_for_execution.")
     @_tool_errors
     def execute_pipeline(
-        pipeline_key: str, workspace: Workspace = None, environment: str | None = None,
+        pipeline_key: str, ctx: Context, workspace: Workspace = None, environment: str | None = None,
         parameters: dict[str, str] | None = None,
     ) -> StartedExecution:
-        return backend.execute(pipeline_key=pipeline_key, workspace=workspace, environment=environment,
+        who = _who(backend, ctx, workspace, need="runner")
+        return backend.execute(pipeline_key=pipeline_key, who=who, environment=environment,
                                parameters=parameters or {})
 
     @server.tool(description="Block until a run ends (or timeout_s passes, at most 600), sending progress "
@@ -119,11 +141,12 @@ def _execution_tools(server: MCPServer[Any], backend: Backend) -> None:
         execution_id: ExecutionId, ctx: Context, workspace: Workspace = None,
         timeout_s: Annotated[float, Field(gt=0, le=MAX_WAIT_S)] = 300.0,
     ) -> ExecutionView:
+        who = _who(backend, ctx, workspace)
         deadline = time.monotonic() + timeout_s
         done = -1
         while True:
             view = await anyio.to_thread.run_sync(functools.partial(
-                backend.get_execution, key=execution_id, workspace=workspace, case_limit=DEFAULT_CASES,
+                backend.get_execution, key=execution_id, who=who, case_limit=DEFAULT_CASES,
                 only_failed=True))
             finished = view.status.lower() in lifecycle.TERMINAL
             if view.totals.tests != done:
@@ -139,13 +162,13 @@ def _execution_tools(server: MCPServer[Any], backend: Backend) -> None:
     @server.tool(description="Ask a run's true state: a run whose executor died or went silent is ended as "
                  "ERROR (its unfinished cases marked infrastructure). Use it for a run that looks stuck.")
     @_tool_errors
-    def refresh_execution(execution_id: ExecutionId, workspace: Workspace = None) -> ExecutionOut:
-        return backend.refresh(key=execution_id, workspace=workspace)
+    def refresh_execution(execution_id: ExecutionId, ctx: Context, workspace: Workspace = None) -> ExecutionOut:
+        return backend.refresh(key=execution_id, who=_who(backend, ctx, workspace, need="runner"))
 
     @server.tool(description="Cancel a run: finished case results are kept, the run ends CANCELLED.")
     @_tool_errors
-    def cancel_execution(execution_id: ExecutionId, workspace: Workspace = None) -> ExecutionOut:
-        return backend.cancel(key=execution_id, workspace=workspace)
+    def cancel_execution(execution_id: ExecutionId, ctx: Context, workspace: Workspace = None) -> ExecutionOut:
+        return backend.cancel(key=execution_id, who=_who(backend, ctx, workspace, need="runner"))
 
 
 def _case_tools(server: MCPServer[Any], backend: Backend) -> None:
@@ -153,8 +176,10 @@ def _case_tools(server: MCPServer[Any], backend: Backend) -> None:
                  "trace, attempts (retries), attachments, runtime id, and the stored stdout/stderr (each text "
                  "field cut to its last 4,000 characters; get_case_log reads the whole log).")
     @_tool_errors
-    def get_execution_case(execution_id: ExecutionId, case_index: CaseIndex, workspace: Workspace = None) -> CaseView:
-        return backend.get_case(key=execution_id, index=case_index, workspace=workspace)
+    def get_execution_case(
+        execution_id: ExecutionId, case_index: CaseIndex, ctx: Context, workspace: Workspace = None,
+    ) -> CaseView:
+        return backend.get_case(key=execution_id, index=case_index, who=_who(backend, ctx, workspace))
 
     @server.tool(description="Read a case's log (stdout and stderr, secrets masked) directly, bounded to "
                  "max_bytes (default 16 KB, at most 256 KB). mode: tail (the end), error (the window around "
@@ -163,12 +188,13 @@ def _case_tools(server: MCPServer[Any], backend: Backend) -> None:
                  "how to read more. Works for executed cases and for ingested results' stored output.")
     @_tool_errors
     def get_case_log(
-        execution_id: ExecutionId, case_index: CaseIndex, workspace: Workspace = None,
+        execution_id: ExecutionId, case_index: CaseIndex, ctx: Context, workspace: Workspace = None,
         mode: Literal["tail", "error", "search", "page"] = "tail", query: str | None = None,
         offset: Annotated[int, Field(ge=0)] = 0,
         max_bytes: Annotated[int, Field(ge=1, le=256 * 1024)] = DEFAULT_EXCERPT_BYTES,
     ) -> LogExcerpt:
-        return backend.case_log(key=execution_id, index=case_index, workspace=workspace, mode=mode, query=query,
+        who = _who(backend, ctx, workspace)
+        return backend.case_log(key=execution_id, index=case_index, who=who, mode=mode, query=query,
                                 offset=offset, max_bytes=max_bytes)
 
 
@@ -176,10 +202,10 @@ def _pipeline_tools(server: MCPServer[Any], backend: Backend) -> None:
     @server.tool(description="A pipeline's current version: its cases (index, key, name, kind), default "
                  "environment, parameters (secret values masked), time limit, parallelism, retries.")
     @_tool_errors
-    def get_pipeline(pipeline_key: str, workspace: Workspace = None) -> PipelineOut:
-        return backend.get_pipeline(key=pipeline_key, workspace=workspace)
+    def get_pipeline(pipeline_key: str, ctx: Context, workspace: Workspace = None) -> PipelineOut:
+        return backend.get_pipeline(key=pipeline_key, who=_who(backend, ctx, workspace))
 
     @server.tool(description="All pipelines of the workspace (without their cases), to find a pipeline_key.")
     @_tool_errors
-    def list_pipelines(workspace: Workspace = None) -> list[PipelineOut]:
-        return backend.list_pipelines(workspace=workspace)
+    def list_pipelines(ctx: Context, workspace: Workspace = None) -> list[PipelineOut]:
+        return backend.list_pipelines(who=_who(backend, ctx, workspace))

@@ -11,13 +11,14 @@ import difflib
 import getpass
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
 from testledger.db.engine import Store
-from testledger.errors import Invalid, NotFound
+from testledger.errors import Forbidden, Invalid, NotFound
 from testledger.execute.background import BackgroundRuns
 from testledger.schemas import CaseDetailOut, CaseOut, ExecutionOut, PipelineOut, RunPage
 from testledger.services import log_excerpts
@@ -53,29 +54,47 @@ class StartedExecution(BaseModel):
     note: str
 
 
+ROLES = ("viewer", "runner", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a tool call acts for: a workspace, a role in it, and the user recorded on what it starts.
+
+    Over stdio this is the local user in the configured workspace (any workspace may be named);
+    over HTTP the API's authentication puts the token's principal into the request, bound to its
+    workspace.
+    """
+
+    workspace: str
+    role: str
+    actor: str
+    bound: bool = False
+
+    def acting(self, requested: str | None, *, need: str = "viewer") -> Principal:
+        """The principal for one call naming `requested`; another workspace than a token's is not found."""
+        if ROLES.index(self.role) < ROLES.index(need):
+            raise Forbidden(f"this needs the {need} role; the token has {self.role}")
+        if not requested or requested == self.workspace:
+            return self
+        if self.bound:
+            raise NotFound(f"workspace '{requested}' not found (this connection acts for '{self.workspace}')")
+        return Principal(workspace=requested, role=self.role, actor=self.actor)
+
+
 class Backend:
-    """The tools' view of testledger: a store, the settings, the acting workspace and user."""
+    """The tools' view of testledger: a store and the settings; each call says who it acts for."""
 
-    def __init__(self, store: Store, settings: Settings, *, workspace: str, actor: str | None = None,
-                 fixed_workspace: bool = False) -> None:
+    def __init__(self, store: Store, settings: Settings, *, local: Principal | None = None) -> None:
         self.store, self.settings = store, settings
-        self.default_workspace, self.fixed_workspace = workspace, fixed_workspace
-        self.actor = actor or os.environ.get("TESTLEDGER_ACTOR") or _os_user()
+        self.local = local or Principal(workspace=settings.workspace, role="admin",
+                                        actor=os.environ.get("TESTLEDGER_ACTOR") or _os_user())
         self.runs = BackgroundRuns(store, settings)
-
-    def workspace(self, requested: str | None) -> str:
-        """The workspace a call acts for; a token bound to one workspace sees no other."""
-        if requested and requested != self.default_workspace:
-            if self.fixed_workspace:
-                raise NotFound(f"workspace '{requested}' not found (this connection acts for "
-                               f"'{self.default_workspace}')")
-            return requested
-        return self.default_workspace
 
     # -- executions -------------------------------------------------------------------------------
 
     def list_executions(
-        self, *, workspace: str | None, pipeline_key: str | None, status: str | None, result: str | None,
+        self, *, who: Principal, pipeline_key: str | None, status: str | None, result: str | None,
         environment: str | None, date_from: datetime | None, date_to: datetime | None, limit: int,
         cursor: str | None,
     ) -> RunPage:
@@ -85,18 +104,18 @@ class Backend:
             raise Invalid("give status or result, not both (result=FAILED already means status COMPLETED)")
         with self.store.read() as db:
             return list_executions(
-                db, workspace=self.workspace(workspace), pipeline_key=pipeline_key,
+                db, workspace=who.workspace, pipeline_key=pipeline_key,
                 status=(status or result or None), environment=environment, date_from=date_from,
                 date_to=date_to, limit=limit, cursor=cursor,
             )
 
-    def get_execution(self, *, key: str, workspace: str | None, case_limit: int, only_failed: bool) -> ExecutionView:
+    def get_execution(self, *, key: str, who: Principal, case_limit: int, only_failed: bool) -> ExecutionView:
         from testledger.services.runs import get_execution
 
         if not 0 <= case_limit <= MAX_CASES:
             raise Invalid(f"case_limit must be between 0 and {MAX_CASES}, got {case_limit}")
         statuses = ("failed", "error") if only_failed else None
-        ws = self.workspace(workspace)
+        ws = who.workspace
         with self.store.read() as db:
             execution = self._lookup(lambda: get_execution(
                 db, workspace=ws, key=key, statuses=statuses, case_limit=case_limit + 1), ws, key)
@@ -108,10 +127,10 @@ class Backend:
                          f"{MAX_CASES}) or only_failed=true")
         return view
 
-    def get_case(self, *, key: str, index: int, workspace: str | None) -> CaseView:
+    def get_case(self, *, key: str, index: int, who: Principal) -> CaseView:
         from testledger.services.runs import get_case
 
-        ws = self.workspace(workspace)
+        ws = who.workspace
         with self.store.read() as db:
             case = self._lookup(lambda: get_case(db, workspace=ws, key=key, index=index), ws, key)
         view = CaseView(**case.model_dump())
@@ -121,26 +140,26 @@ class Backend:
                          "output with get_case_log")
         return view
 
-    def refresh(self, *, key: str, workspace: str | None) -> ExecutionOut:
+    def refresh(self, *, key: str, who: Principal) -> ExecutionOut:
         from testledger.services.execution import refresh_run
 
-        ws = self.workspace(workspace)
+        ws = who.workspace
         with self.store.write() as db:
             return self._lookup(lambda: refresh_run(
                 db, workspace=ws, key=key, stale_after=self.settings.stale_after_seconds), ws, key)
 
-    def cancel(self, *, key: str, workspace: str | None) -> ExecutionOut:
+    def cancel(self, *, key: str, who: Principal) -> ExecutionOut:
         from testledger.services.execution import request_cancel
 
-        ws = self.workspace(workspace)
+        ws = who.workspace
         with self.store.write() as db:
             return self._lookup(lambda: request_cancel(db, workspace=ws, key=key), ws, key)
 
-    def execute(self, *, pipeline_key: str, workspace: str | None, environment: str | None,
+    def execute(self, *, pipeline_key: str, who: Principal, environment: str | None,
                 parameters: dict[str, str]) -> StartedExecution:
-        ws = self.workspace(workspace)
+        ws = who.workspace
         try:
-            started = self.runs.start(workspace=ws, pipeline_key=pipeline_key, actor=self.actor,
+            started = self.runs.start(workspace=ws, pipeline_key=pipeline_key, actor=who.actor,
                                       environment=environment, parameters=parameters)
         except NotFound as exc:
             raise NotFound(f"{exc}{self._similar_pipelines(ws, pipeline_key)}") from exc
@@ -152,27 +171,27 @@ class Backend:
 
     # -- pipelines --------------------------------------------------------------------------------
 
-    def get_pipeline(self, *, key: str, workspace: str | None) -> PipelineOut:
+    def get_pipeline(self, *, key: str, who: Principal) -> PipelineOut:
         from testledger.services.pipelines import get_pipeline
 
-        ws = self.workspace(workspace)
+        ws = who.workspace
         with self.store.read() as db:
             try:
                 return get_pipeline(db, workspace=ws, key=key)
             except NotFound as exc:
                 raise NotFound(f"{exc}{self._similar_pipelines(ws, key)}") from exc
 
-    def list_pipelines(self, *, workspace: str | None) -> list[PipelineOut]:
+    def list_pipelines(self, *, who: Principal) -> list[PipelineOut]:
         from testledger.services.pipelines import list_pipelines
 
         with self.store.read() as db:
             return [p.model_copy(update={"cases": None})
-                    for p in list_pipelines(db, workspace=self.workspace(workspace))]
+                    for p in list_pipelines(db, workspace=who.workspace)]
 
     # -- logs -------------------------------------------------------------------------------------
 
-    def case_log(self, *, key: str, index: int, workspace: str | None, **view: Any) -> log_excerpts.LogExcerpt:
-        ws = self.workspace(workspace)
+    def case_log(self, *, key: str, index: int, who: Principal, **view: Any) -> log_excerpts.LogExcerpt:
+        ws = who.workspace
         with self.store.read() as db:
             source = self._lookup(lambda: log_excerpts.case_log_source(
                 db, workspace=ws, key=key, index=index, logs_dir=self.settings.logs_dir), ws, key)
