@@ -11,6 +11,10 @@ class NotFound(DomainError):
     """The named object does not exist (in this workspace)."""
 
 
+class Forbidden(DomainError):
+    """The caller may see the object but its role does not allow this action."""
+
+
 class Conflict(DomainError):
     """The request clashes with the stored state (an illegal transition, a duplicate key)."""
 

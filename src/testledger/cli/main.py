@@ -11,6 +11,7 @@ from testledger.cli import analytics as analytics_commands
 from testledger.cli import db as db_commands
 from testledger.cli import execute as execute_commands
 from testledger.cli import ingest as ingest_commands
+from testledger.cli import mcp as mcp_commands
 from testledger.cli import pipelines as pipelines_commands
 from testledger.cli import runs as runs_commands
 from testledger.cli import serve as serve_commands
@@ -42,6 +43,7 @@ app.command("export")(ingest_commands.export)
 app.command("serve")(serve_commands.serve)
 app.add_typer(tokens_commands.app, name="tokens")
 analytics_commands.register(app)
+app.command("mcp")(mcp_commands.mcp)
 
 
 def _version(value: bool) -> None:

@@ -81,28 +81,21 @@ class ExecuteIn(BaseModel):
 
 @router.post("", response_model=ExecutionOut, status_code=202, summary="Start a run; answers at once with its key")
 def execute(principal: Runner, state: State, body: ExecuteIn) -> ExecutionOut:
-    workspace = acting_workspace(principal, body.workspace, state)
-    with state.store.write() as db:
-        run = execution.create_pipeline_run(
-            db, workspace=workspace, pipeline_key=body.pipeline_key,
-            provenance=Provenance(actor=principal.operator, trigger=TRIGGER_API, revision=body.revision,
-                                  branch=body.branch, build_url=body.build_url),
-            allowed_environments=state.settings.environments, environment=body.environment,
-            overrides=body.parameters,
-        )
-        key = run.execution_id
-    state.start_run(key, body.parameters)
-    with state.store.read() as db:
-        return runs.get_execution(db, workspace=workspace, key=key, with_cases=False)
+    return state.runs.start(
+        workspace=acting_workspace(principal, body.workspace, state), pipeline_key=body.pipeline_key,
+        provenance=Provenance(actor=principal.operator, trigger=TRIGGER_API, revision=body.revision,
+                              branch=body.branch, build_url=body.build_url),
+        environment=body.environment, parameters=body.parameters,
+    )
 
 
 @router.post("/{key}/cancel", response_model=ExecutionOut, summary="Cancel a run")
 def cancel(principal: Runner, state: State, key: Key) -> ExecutionOut:
     workspace = run_workspace(principal, key)
-    if key in state.runs_here():
+    if state.runs.here(key):
         with state.store.read() as db:  # the visibility check the executor's own cancel does not make
             runs.get_execution(db, workspace=workspace, key=key, with_cases=False)
-        return state.executor.cancel(key)
+        return state.runs.cancel(key)
     with state.store.write() as db:
         return execution.request_cancel(db, workspace=workspace, key=key)
 

@@ -1,0 +1,22 @@
+"""`testledger mcp`: the MCP server on stdio, for an agent running on this machine."""
+
+from __future__ import annotations
+
+from testledger.cli import context as ctx
+
+
+def mcp(workspace: str | None = ctx.workspace_option()) -> None:
+    """Serve testledger's MCP tools on stdin/stdout (add this command to your agent's MCP configuration).
+
+    The tools read and write the local store (TESTLEDGER_HOME or TESTLEDGER_DATABASE_URL) and act for
+    the workspace given here (default: TESTLEDGER_WORKSPACE, else WKS). Runs started through
+    execute_pipeline execute in this process and are cancelled when the agent disconnects.
+    """
+    from testledger.mcp_server.server import build_server
+    from testledger.mcp_server.tools import Backend
+
+    backend = Backend(ctx.store(), ctx.settings(), workspace=ctx.resolve_workspace(workspace), actor=ctx.actor())
+    try:
+        build_server(backend).run("stdio")
+    finally:
+        backend.runs.shutdown()

@@ -1,0 +1,241 @@
+"""What each MCP tool does, as plain synchronous calls on the services (the server module registers them).
+
+Every call acts for one workspace: the one a token is bound to over HTTP, or the local default over
+stdio. Outputs are the same Pydantic schemas as `--json` and the REST API, trimmed where a field can
+be large, with a note saying how to get the rest.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, Field
+
+from testledger.db.engine import Store
+from testledger.errors import Forbidden, Invalid, NotFound
+from testledger.execute.background import BackgroundRuns
+from testledger.lifecycle import TRIGGER_API
+from testledger.provenance import Provenance
+from testledger.schemas import CaseDetailOut, CaseOut, ExecutionOut, PipelineOut, RunPage
+from testledger.services import log_excerpts
+from testledger.services.tokens import ROLES, Principal
+from testledger.settings import Settings
+
+T = TypeVar("T")
+
+#: Cases returned by `get_execution` unless the agent asks for more.
+DEFAULT_CASES = 50
+MAX_CASES = 500
+#: Longest text field (trace, stdout, stderr, message) in a case answer; the log tool reads the rest.
+MAX_FIELD_CHARS = 4000
+
+
+class ExecutionView(ExecutionOut):
+    """An execution with at most `case_limit` of its cases, and what was left out."""
+
+    cases_shown: int = 0
+    note: str | None = Field(default=None, description="What was left out and how to get it.")
+
+
+class CaseView(CaseDetailOut):
+    """One case in full, long text fields cut to their last characters."""
+
+    note: str | None = Field(default=None, description="Which fields were cut and how to read them whole.")
+
+
+class StartedExecution(BaseModel):
+    execution_id: str
+    status: str
+    pipeline_key: str | None
+    environment: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """One tool call's caller: the workspace it acts for, and the user recorded on what it starts."""
+
+    workspace: str
+    actor: str
+
+
+def caller(principal: Principal, requested: str | None, *, need: str, default_workspace: str) -> Caller:
+    """Who a call acts for. A token is bound to its workspace (another one is not found); the local
+    user (stdio, or a server started with --no-auth) may name any workspace."""
+    if ROLES.index(principal.role) < ROLES.index(need):
+        raise Forbidden(f"this needs the {need} role; the token has {principal.role}")
+    if principal.workspace is None:
+        return Caller(workspace=requested or default_workspace, actor=principal.operator)
+    if requested and requested != principal.workspace:
+        raise NotFound(f"workspace '{requested}' not found (this connection acts for '{principal.workspace}')")
+    return Caller(workspace=principal.workspace, actor=principal.operator)
+
+
+class Backend:
+    """The tools' view of testledger: a store and the settings; each call says who it acts for."""
+
+    def __init__(
+        self, store: Store, settings: Settings, *, workspace: str | None = None, actor: str | None = None,
+        runs: BackgroundRuns | None = None,
+    ) -> None:
+        self.store, self.settings = store, settings
+        self.default_workspace = workspace or settings.workspace
+        #: The caller over stdio: the local user, who may name any workspace.
+        self.local = Principal(token_id=None, workspace=None, role="admin", operator=actor or _os_user())
+        self.runs = runs or BackgroundRuns(store, settings)
+
+    # -- executions -------------------------------------------------------------------------------
+
+    def list_executions(
+        self, *, who: Caller, pipeline_key: str | None, status: str | None, result: str | None,
+        environment: str | None, date_from: datetime | None, date_to: datetime | None, limit: int,
+        cursor: str | None,
+    ) -> RunPage:
+        from testledger.services.runs import list_executions
+
+        if status and result:
+            raise Invalid("give status or result, not both (result=FAILED already means status COMPLETED)")
+        with self.store.read() as db:
+            return list_executions(
+                db, workspace=who.workspace, pipeline_key=pipeline_key,
+                status=(status or result or None), environment=environment, date_from=date_from,
+                date_to=date_to, limit=limit, cursor=cursor,
+            )
+
+    def get_execution(self, *, key: str, who: Caller, case_limit: int, only_failed: bool) -> ExecutionView:
+        from testledger.services.runs import get_execution
+
+        if not 0 <= case_limit <= MAX_CASES:
+            raise Invalid(f"case_limit must be between 0 and {MAX_CASES}, got {case_limit}")
+        statuses = ("failed", "error") if only_failed else None
+        ws = who.workspace
+        with self.store.read() as db:
+            execution = self._lookup(lambda: get_execution(
+                db, workspace=ws, key=key, statuses=statuses, case_limit=case_limit + 1), ws, key)
+        cases: list[CaseOut] = execution.cases or []
+        view = ExecutionView(**execution.model_dump(exclude={"cases"}), cases=cases[:case_limit],
+                             cases_shown=min(len(cases), case_limit))
+        if len(cases) > case_limit:
+            view.note = (f"only the first {case_limit} cases are shown; pass a larger case_limit (up to "
+                         f"{MAX_CASES}) or only_failed=true")
+        return view
+
+    def get_case(self, *, key: str, index: int, who: Caller) -> CaseView:
+        from testledger.services.runs import get_case
+
+        ws = who.workspace
+        with self.store.read() as db:
+            case = self._lookup(lambda: get_case(db, workspace=ws, key=key, index=index), ws, key)
+        view = CaseView(**case.model_dump())
+        cut = [name for name in ("message", "stack_trace", "stdout", "stderr") if _cut(view, name)]
+        if cut:
+            view.note = (f"{', '.join(cut)} cut to their last {MAX_FIELD_CHARS} characters; read the whole "
+                         "output with get_case_log")
+        return view
+
+    def refresh(self, *, key: str, who: Caller) -> ExecutionOut:
+        from testledger.services.execution import refresh_run
+
+        ws = who.workspace
+        with self.store.write() as db:
+            return self._lookup(lambda: refresh_run(
+                db, workspace=ws, key=key, stale_after=self.settings.stale_after_seconds), ws, key)
+
+    def cancel(self, *, key: str, who: Caller) -> ExecutionOut:
+        from testledger.services.execution import request_cancel
+
+        ws = who.workspace
+        with self.store.write() as db:
+            return self._lookup(lambda: request_cancel(db, workspace=ws, key=key), ws, key)
+
+    def execute(self, *, pipeline_key: str, who: Caller, environment: str | None,
+                parameters: dict[str, str]) -> StartedExecution:
+        ws = who.workspace
+        try:
+            started = self.runs.start(
+                workspace=ws, pipeline_key=pipeline_key, environment=environment, parameters=parameters,
+                provenance=Provenance(actor=who.actor, trigger=TRIGGER_API),
+            )
+        except NotFound as exc:
+            raise NotFound(f"{exc}{self._similar_pipelines(ws, pipeline_key)}") from exc
+        return StartedExecution(
+            execution_id=started.execution_id, status=started.status, pipeline_key=started.pipeline_key,
+            environment=started.environment,
+            note="the run goes on in the background; call wait_for_execution with this execution_id",
+        )
+
+    # -- pipelines --------------------------------------------------------------------------------
+
+    def get_pipeline(self, *, key: str, who: Caller) -> PipelineOut:
+        from testledger.services.pipelines import get_pipeline
+
+        ws = who.workspace
+        with self.store.read() as db:
+            try:
+                return get_pipeline(db, workspace=ws, key=key)
+            except NotFound as exc:
+                raise NotFound(f"{exc}{self._similar_pipelines(ws, key)}") from exc
+
+    def list_pipelines(self, *, who: Caller) -> list[PipelineOut]:
+        from testledger.services.pipelines import list_pipelines
+
+        with self.store.read() as db:
+            return [p.model_copy(update={"cases": None})
+                    for p in list_pipelines(db, workspace=who.workspace)]
+
+    # -- logs -------------------------------------------------------------------------------------
+
+    def case_log(self, *, key: str, index: int, who: Caller, **view: Any) -> log_excerpts.LogExcerpt:
+        ws = who.workspace
+        with self.store.read() as db:
+            source = self._lookup(lambda: log_excerpts.case_log_source(
+                db, workspace=ws, key=key, index=index, logs_dir=self.settings.logs_dir), ws, key)
+        return log_excerpts.read_excerpt(source, **view)
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _lookup(self, call: Callable[[], T], workspace: str, key: str) -> T:
+        """Run `call`; an unknown run key names the closest keys that exist."""
+        try:
+            return call()
+        except NotFound as exc:
+            if f"'{key}'" not in str(exc):
+                raise
+            raise NotFound(f"{exc}{self._similar_runs(workspace, key)}") from exc
+
+    def _similar_runs(self, workspace: str, key: str) -> str:
+        from testledger.services.runs import list_executions
+
+        with self.store.read() as db:
+            keys = [e.execution_id for e in list_executions(db, workspace=workspace, limit=500).items]
+        return _closest(key, keys, "list_executions shows the recent runs")
+
+    def _similar_pipelines(self, workspace: str, key: str) -> str:
+        from testledger.services.pipelines import list_pipelines
+
+        with self.store.read() as db:
+            keys = [p.key for p in list_pipelines(db, workspace=workspace)]
+        return _closest(key, keys, "list_pipelines shows them all")
+
+
+def _closest(key: str, known: list[str], hint: str) -> str:
+    close = difflib.get_close_matches(key, known, n=5, cutoff=0.5)
+    return f"; closest: {', '.join(close)}" if close else f"; {hint}"
+
+
+def _cut(view: CaseView, name: str) -> bool:
+    value = getattr(view, name)
+    if value is None or len(value) <= MAX_FIELD_CHARS:
+        return False
+    setattr(view, name, f"[… {len(value) - MAX_FIELD_CHARS} characters cut]\n{value[-MAX_FIELD_CHARS:]}")
+    return True
+
+
+def _os_user() -> str:
+    from testledger.provenance import actor
+
+    return actor()
