@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +13,8 @@ import httpx
 import pytest
 from apiclient import JUNIT, seed
 
+from servers import serve, stop
 from testledger.db.engine import Store
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -35,37 +24,6 @@ class Live:
     other: str
     run_key: str
     home: Path
-
-
-def serve(home: Path, store_url: str, *args: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "TESTLEDGER_HOME": str(home), "TESTLEDGER_DATABASE_URL": store_url}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "testledger", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            if process.poll() is not None:
-                break
-            time.sleep(0.1)
-    process.kill()
-    output = process.communicate()[0].decode(errors="replace")
-    raise AssertionError(f"testledger serve did not start:\n{output}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture

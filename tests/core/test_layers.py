@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).parents[2] / "src" / "testledger"
-ADAPTERS = ("testledger.cli", "testledger.pytest_plugin")
+ADAPTERS = ("testledger.cli", "testledger.pytest_plugin", "testledger.api", "testledger.mcp_server")
+#: The composition root: builds the HTTP app from the API and MCP adapters for the commands that run it.
+ROOTS = ("testledger.__main__", "testledger.server")
 
 
 def _imports(path: Path) -> set[str]:
@@ -29,8 +31,8 @@ def _module(path: Path) -> str:
 def test_no_module_imports_an_adapter_other_than_its_own(path: Path) -> None:
     module = _module(path)
     own = next((adapter for adapter in ADAPTERS if module.startswith(adapter)), None)
-    if module == "testledger.__main__":
-        return  # `python -m testledger` is the CLI's entry point
+    if module in ROOTS:
+        return  # `python -m testledger` is the CLI's entry point; `server` composes the adapters
     foreign = {name for name in _imports(path) if name.startswith(ADAPTERS) and not name.startswith(own or "-")}
     assert not foreign, f"{module} imports the adapter(s) {sorted(foreign)}"
 

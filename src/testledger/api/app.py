@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-import os
-
 from fastapi import FastAPI
 
 from testledger import __version__
@@ -39,25 +36,3 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *, 
                        upload_paths=frozenset({ingest.PATH}))
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-#: Set by `testledger serve` for its workers, which build the app through `serve_app`.
-NO_AUTH_ENV = "TESTLEDGER_SERVE_NO_AUTH"
-HOST_ENV = "TESTLEDGER_SERVE_HOST"
-
-
-def serve_app() -> FastAPI:
-    """The factory uvicorn calls in each worker of `testledger serve`."""
-    no_auth = os.environ.get(NO_AUTH_ENV) == "1"
-    if no_auth and not is_loopback(os.environ.get(HOST_ENV, "")):
-        raise SystemExit("--no-auth is only allowed on a loopback address (127.0.0.1, ::1, localhost)")
-    return create_app(auth=not no_auth)

@@ -41,6 +41,24 @@ ReadDb = Annotated[Session, Depends(read_session)]
 WriteDb = Annotated[Session, Depends(write_session)]
 
 
+def principal_of_header(state: ApiState, authorization: str | None) -> Principal | None:
+    """The principal an `Authorization` header names (the local admin without auth); None when it names none."""
+    if not state.auth:
+        return NO_AUTH
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    with state.store.read() as db:
+        found = authenticate(db, token=token.strip())
+    if found is None:
+        return None
+    principal, due = found
+    if due and principal.token_id is not None:
+        with state.store.write() as db:
+            touch_token(db, token_id=principal.token_id)
+    return principal
+
+
 def current_principal(
     state: State, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:

@@ -12,11 +12,6 @@ def mcp(workspace: str | None = ctx.workspace_option()) -> None:
     the workspace given here (default: TESTLEDGER_WORKSPACE, else WKS). Runs started through
     execute_pipeline execute in this process and are cancelled when the agent disconnects.
     """
-    from testledger.mcp_server.server import build_server
-    from testledger.mcp_server.tools import Backend
+    from testledger.server import run_stdio_mcp
 
-    backend = Backend(ctx.store(), ctx.settings(), workspace=ctx.resolve_workspace(workspace), actor=ctx.actor())
-    try:
-        build_server(backend).run("stdio")
-    finally:
-        backend.runs.shutdown()
+    run_stdio_mcp(ctx.store(), ctx.settings(), workspace=ctx.resolve_workspace(workspace), actor=ctx.actor())

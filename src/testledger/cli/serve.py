@@ -15,12 +15,12 @@ def serve(
         False, "--no-auth", help="Serve without API tokens (every request acts as admin); only on a loopback host."
     ),
 ) -> None:
-    """Serve the REST API (OpenAPI at /docs); requests need `Authorization: Bearer <token>`."""
+    """Serve the REST API (OpenAPI at /docs) and the MCP server (/mcp); requests need a Bearer token."""
     import uvicorn
 
-    from testledger.api.app import HOST_ENV, NO_AUTH_ENV, is_loopback
     from testledger.cli.context import store
     from testledger.errors import Invalid
+    from testledger.server import HOST_ENV, NO_AUTH_ENV, is_loopback
 
     if no_auth and not is_loopback(host):
         raise Invalid(f"--no-auth is only allowed on a loopback address, not '{host}' (use 127.0.0.1, or tokens: "
@@ -28,5 +28,5 @@ def serve(
     store().dispose()  # fail here, with one clear line, when the store cannot be opened
     os.environ[NO_AUTH_ENV] = "1" if no_auth else "0"
     os.environ[HOST_ENV] = host
-    uvicorn.run("testledger.api.app:serve_app", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("testledger.server:serve_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info", access_log=False, server_header=False)

@@ -32,6 +32,7 @@ from testledger.mcp_server.tools import (
 )
 from testledger.schemas import ExecutionOut, PipelineOut, RunPage
 from testledger.services.log_excerpts import DEFAULT_EXCERPT_BYTES, LogExcerpt
+from testledger.services.signing import LogSignOut
 from testledger.services.tokens import Principal
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -198,6 +199,23 @@ def _case_tools(server: MCPServer[Any], backend: Backend) -> None:
         who = _who(backend, ctx, workspace)
         return backend.case_log(key=execution_id, index=case_index, who=who, mode=mode, query=query,
                                 offset=offset, max_bytes=max_bytes)
+
+    @server.tool(description="A short-lived signed URL for a case's whole log, for a client that downloads it "
+                 "itself: sign (the X-Sign header), logUrl, operatorId (the X-Operator-Id header) and a ready "
+                 "curlCommand. To read the log here, get_case_log is simpler (one call, bounded).")
+    @_tool_errors
+    def log_sign(
+        execution_id: ExecutionId, case_index: CaseIndex, ctx: Context, workspace: Workspace = None,
+    ) -> LogSignOut:
+        return backend.log_sign(key=execution_id, index=case_index, who=_who(backend, ctx, workspace),
+                                base_url=_base_url(ctx))
+
+
+def _base_url(ctx: Context) -> str | None:
+    """The server's own URL when the call came over HTTP (stdio has none)."""
+    request = ctx.request_context.request
+    base = getattr(request, "base_url", None)
+    return str(base) if base is not None else None
 
 
 def _pipeline_tools(server: MCPServer[Any], backend: Backend) -> None:

@@ -8,6 +8,7 @@ be large, with a note saying how to get the rest.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ from testledger.lifecycle import TRIGGER_API
 from testledger.provenance import Provenance
 from testledger.schemas import CaseDetailOut, CaseOut, ExecutionOut, PipelineOut, RunPage
 from testledger.services import log_excerpts
+from testledger.services.signing import LogSignOut
 from testledger.services.tokens import ROLES, Principal
 from testledger.settings import Settings
 
@@ -195,6 +197,19 @@ class Backend:
             source = self._lookup(lambda: log_excerpts.case_log_source(
                 db, workspace=ws, key=key, index=index, logs_dir=self.settings.logs_dir), ws, key)
         return log_excerpts.read_excerpt(source, **view)
+
+    def log_sign(self, *, key: str, index: int, who: Caller, base_url: str | None) -> LogSignOut:
+        from testledger.services.signing import load_signing_key, sign_log_url
+
+        url = base_url or os.environ.get("TESTLEDGER_URL")
+        if not url:
+            raise Invalid("log_sign needs the server's URL (this connection has none; set TESTLEDGER_URL) - "
+                          "get_case_log reads the log directly instead")
+        signing_key = load_signing_key(home=self.settings.home, configured=self.settings.signing_key)
+        with self.store.read() as db:
+            return self._lookup(lambda: sign_log_url(
+                db, signing_key, workspace=who.workspace, run_key=key, index=index, operator=who.actor,
+                ttl_s=self.settings.log_sign_ttl_seconds, base_url=url), who.workspace, key)
 
     # -- helpers ----------------------------------------------------------------------------------
 

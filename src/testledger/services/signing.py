@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import shlex
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import jwt
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from testledger.db.types import utcnow
 from testledger.errors import Invalid
@@ -94,3 +97,30 @@ def verify_case_log(key: SigningKey, *, sign: str | None, operator: str | None, 
     if claims["sub"] != operator:
         raise LogSignatureRejected("the log signature belongs to another operator (X-Operator-Id)")
     return LogGrant(workspace=claims["ws"], run_key=run_key, index=index, operator=operator)
+
+
+class LogSignOut(BaseModel):
+    """A signed log URL, ready to fetch: the seed's `log_sign` answer."""
+
+    sign: str = Field(description="JWT for the X-Sign header: short-lived, bound to this run, case and operator.")
+    # The seed's camelCase names.
+    logUrl: str = Field(description="Where the log is served (GET with the two headers; Range and ?tail= work).")
+    operatorId: str = Field(description="The value of the X-Operator-Id header the signature is bound to.")
+    curlCommand: str = Field(description="A ready shell command that fetches the log.")
+    expiresAt: str
+
+
+def sign_log_url(
+    db: Session, key: SigningKey, *, workspace: str, run_key: str, index: int, operator: str, ttl_s: int,
+    base_url: str,
+) -> LogSignOut:
+    """Sign the URL of case `index`'s log for `operator` (NotFound for a run or case the workspace lacks)."""
+    from testledger.services.execution import case_log_ref
+
+    found = case_log_ref(db, workspace=workspace, key=run_key, index=index)
+    sign = sign_case_log(key, workspace=workspace, run_key=found.run_key, index=index, operator=operator, ttl_s=ttl_s)
+    url = f"{base_url.rstrip('/')}/api/v1/logs/{found.run_key}/{index}"
+    curl = (f"curl -s -H {shlex.quote('X-Sign: ' + sign)} -H {shlex.quote('X-Operator-Id: ' + operator)} "
+            f"{shlex.quote(url)}")
+    return LogSignOut(sign=sign, logUrl=url, operatorId=operator, curlCommand=curl,
+                      expiresAt=(utcnow() + timedelta(seconds=ttl_s)).isoformat())

@@ -3,47 +3,29 @@
 from __future__ import annotations
 
 import re
-import shlex
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
 
 from testledger.api.deps import ReadDb, State, Viewer, run_workspace
 from testledger.api.routes.executions import Index, Key
-from testledger.db.types import utcnow
 from testledger.errors import Invalid
 from testledger.services import logs, signing
-from testledger.services.execution import case_log_ref
 
 router = APIRouter(tags=["logs"])
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-class LogSignOut(BaseModel):
-    sign: str = Field(description="JWT for the X-Sign header: short-lived, bound to this run, case and operator.")
-    # The seed's camelCase names.
-    logUrl: str
-    operatorId: str
-    curlCommand: str
-    expiresAt: str
-
-
-@router.post("/api/v1/executions/{key}/cases/{index}/log-sign", response_model=LogSignOut,
+@router.post("/api/v1/executions/{key}/cases/{index}/log-sign", response_model=signing.LogSignOut,
              summary="Sign a URL that serves this case's log")
-def log_sign(principal: Viewer, state: State, db: ReadDb, request: Request, key: Key, index: Index) -> LogSignOut:
-    owner = run_workspace(principal, key)
-    found = case_log_ref(db, workspace=owner, key=key, index=index)  # 404 for a run it cannot see
-    ttl = state.settings.log_sign_ttl_seconds
-    sign = signing.sign_case_log(state.signing_key, workspace=owner, run_key=found.run_key, index=index,
-                                 operator=principal.operator, ttl_s=ttl)
-    url = str(request.url_for("read_log", key=found.run_key, index=str(index)))
-    curl = (f"curl -s -H {shlex.quote('X-Sign: ' + sign)} -H {shlex.quote('X-Operator-Id: ' + principal.operator)} "
-            f"{shlex.quote(url)}")
-    return LogSignOut(sign=sign, logUrl=url, operatorId=principal.operator, curlCommand=curl,
-                      expiresAt=(utcnow() + timedelta(seconds=ttl)).isoformat())
+def log_sign(
+    principal: Viewer, state: State, db: ReadDb, request: Request, key: Key, index: Index,
+) -> signing.LogSignOut:
+    return signing.sign_log_url(
+        db, state.signing_key, workspace=run_workspace(principal, key), run_key=key, index=index,
+        operator=principal.operator, ttl_s=state.settings.log_sign_ttl_seconds, base_url=str(request.base_url),
+    )
 
 
 @router.get("/api/v1/logs/{key}/{index}", name="read_log", response_class=Response,
