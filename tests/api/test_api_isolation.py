@@ -135,6 +135,43 @@ ROUTES: dict[tuple[str, str], Check] = {
 }
 
 
+def _analytics(path: str) -> Check:
+    """Answers for the token's own workspace only: naming another is not found."""
+    return lambda api, ctx: _hidden(api.client.get(path, params={"workspace": "WKS", "test": "app.Login::ok"},
+                                                   headers=api.other_headers))
+
+
+def _cluster_category(api: Api, ctx: dict[str, Any]) -> None:
+    own = api.client.get("/api/v1/analytics/clusters", headers=api.as_("viewer")).json()["clusters"]
+    cluster = own[0]["id"] if own else 1
+    _hidden(api.client.put(f"/api/v1/analytics/clusters/{cluster}/category", json={"category": "timeout"},
+                           headers=api.other_headers))
+
+
+def _quarantine_add(api: Api, ctx: dict[str, Any]) -> None:
+    body = {"test": "app.Login::ok", "owner": "qa@example.com", "reason": "flaky"}
+    _hidden(api.client.post("/api/v1/analytics/quarantines", json=body, headers=api.other_headers))
+
+
+def _quarantine_remove(api: Api, ctx: dict[str, Any]) -> None:
+    _hidden(api.client.delete("/api/v1/analytics/quarantines", params={"test": "app.Login::ok", "workspace": "WKS"},
+                              headers=api.other_headers))
+
+
+ROUTES.update({
+    ("GET", "/api/v1/analytics/health"): _analytics("/api/v1/analytics/health"),
+    ("GET", "/api/v1/analytics/flaky"): _analytics("/api/v1/analytics/flaky"),
+    ("GET", "/api/v1/analytics/slow"): _analytics("/api/v1/analytics/slow"),
+    ("GET", "/api/v1/analytics/clusters"): _analytics("/api/v1/analytics/clusters"),
+    ("GET", "/api/v1/analytics/tests/history"): _analytics("/api/v1/analytics/tests/history"),
+    ("GET", "/api/v1/analytics/quarantines"): _analytics("/api/v1/analytics/quarantines"),
+    ("GET", "/api/v1/analytics/compare/{key}"): _get("/api/v1/analytics/compare/{key}"),
+    ("PUT", "/api/v1/analytics/clusters/{cluster}/category"): _cluster_category,
+    ("POST", "/api/v1/analytics/quarantines"): _quarantine_add,
+    ("DELETE", "/api/v1/analytics/quarantines"): _quarantine_remove,
+})
+
+
 def app_routes(home: Path) -> set[tuple[str, str]]:
     from testledger.settings import Settings
 

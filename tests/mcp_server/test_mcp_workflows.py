@@ -94,10 +94,29 @@ def test_4_check_pipeline_health_takes_one_call(applied: Path) -> None:
 
     async def body(client: Client) -> None:
         agent = Agent(client)
-        page = await agent.call("list_executions", pipeline_key="checkout", limit=100)
-        passed = sum(r["result"] == "PASSED" for r in page["items"])
-        assert (len(page["items"]), passed) == (1, 0)
+        report = await agent.call("pipeline_health", pipeline_key="checkout", days=7)
+        [group] = report["groups"]
+        assert (group["runs"], group["passed"], group["failed"], group["pass_rate"]) == (1, 0, 1, 0.0)
         assert agent.calls == 1
+
+    run_session(applied, body)
+
+
+def test_an_agent_explains_a_failure_and_quarantines_the_test_in_two_calls(applied: Path) -> None:
+    first, second = _finished_run(applied), _finished_run(applied)
+
+    async def body(client: Client) -> None:
+        agent = Agent(client)
+        explained = await agent.call("explain_failure", execution_id=second, case_index=1)
+        assert explained["status"] == "FAILED" and explained["failing_since"] == first
+        assert "AssertionError: expected total 42, got 41" in explained["log"]["content"]
+        assert [r["execution_id"] for r in explained["recent"]] == [second, first]
+        assert not explained["passed_recently"] and not explained["quarantined"]
+        added = await agent.call("quarantine_test", test=explained["test"], owner="qa@example.com",
+                                 reason="fails since the cart change", expires_at="2030-01-01T00:00:00Z")
+        assert added["owner"] == "qa@example.com" and agent.calls == 2
+        again = await agent.call("explain_failure", execution_id=second, case_index=1)
+        assert again["quarantined"]
 
     run_session(applied, body)
 

@@ -94,6 +94,9 @@ def build_server(backend: Backend, **http_options: Any) -> MCPServer[Any]:
     _execution_tools(server, backend)
     _case_tools(server, backend)
     _pipeline_tools(server, backend)
+    from testledger.mcp_server import analytics_tools
+
+    analytics_tools.register(server, backend, _who, _tool_errors)
     return server
 
 

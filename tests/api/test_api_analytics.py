@@ -1,0 +1,28 @@
+"""The analytics questions over HTTP: the same services and schemas as `testledger health`, `flaky`, `quarantine`."""
+
+from __future__ import annotations
+
+from apiclient import Api
+
+
+def test_health_compare_and_quarantine_over_http(api: Api) -> None:
+    viewer, runner = api.as_("viewer"), api.as_("runner")
+    health = api.client.get("/api/v1/analytics/health", headers=viewer)
+    assert health.status_code == 200
+    assert [g["runs"] for g in health.json()["groups"]] == [1]
+
+    compared = api.client.get(f"/api/v1/analytics/compare/{api.run_key}", headers=viewer)
+    assert compared.status_code == 404 and "no earlier passing run" in compared.json()["detail"]
+
+    body = {"test": "app.Cart::adds", "owner": "qa@example.com", "reason": "flaky on CI"}
+    assert api.client.post("/api/v1/analytics/quarantines", json=body, headers=viewer).status_code == 403
+    added = api.client.post("/api/v1/analytics/quarantines", json=body, headers=runner)
+    assert added.status_code == 201 and added.json()["owner"] == "qa@example.com"
+    listed = api.client.get("/api/v1/analytics/quarantines", headers=viewer).json()
+    assert [q["reason"] for q in listed] == ["flaky on CI"]
+    gone = api.client.delete("/api/v1/analytics/quarantines", params={"test": "app.Cart::adds"}, headers=runner)
+    assert gone.status_code == 204
+    assert api.client.get("/api/v1/analytics/quarantines", headers=viewer).json() == []
+
+    history = api.client.get("/api/v1/analytics/tests/history", params={"test": "app.Cart.adds"}, headers=viewer)
+    assert history.status_code == 200 and history.json()["results"][0]["status"] == "FAILED"
