@@ -15,8 +15,8 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_session import PIPELINE, tool_data, tool_error_text
-from servers import serve, stop
 
+from servers import serve, stop
 from testledger.db.engine import Store
 from testledger.pipelinefile import parse_pipeline
 from testledger.services.pipelines import apply_pipeline
