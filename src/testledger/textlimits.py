@@ -75,3 +75,12 @@ class TextLimits:
         for name in _OUTPUT_FIELDS:
             if isinstance(attempt.get(name), str):
                 attempt[name] = cap_text(attempt[name], self.output_bytes)
+
+
+def refuse_nul(**fields: str | None) -> None:
+    """Refuse text a caller sent with a NUL character: PostgreSQL cannot store one, SQLite would cut there."""
+    from testledger.errors import Invalid
+
+    for name, value in fields.items():
+        if value is not None and "\x00" in value:
+            raise Invalid(f"{name} contains a NUL character (\\x00); send the text without it")

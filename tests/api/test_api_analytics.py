@@ -26,3 +26,9 @@ def test_health_compare_and_quarantine_over_http(api: Api) -> None:
 
     history = api.client.get("/api/v1/analytics/tests/history", params={"test": "app.Cart.adds"}, headers=viewer)
     assert history.status_code == 200 and history.json()["results"][0]["status"] == "FAILED"
+
+
+def test_a_nul_character_in_a_quarantine_is_a_clear_422_not_a_server_error(api: Api) -> None:
+    body = {"test": "app.Cart::adds", "owner": "qa\x00@example.com", "reason": "flaky"}
+    answer = api.client.post("/api/v1/analytics/quarantines", json=body, headers=api.as_("runner"))
+    assert answer.status_code == 422 and "NUL character" in answer.json()["detail"]

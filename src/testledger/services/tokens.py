@@ -15,6 +15,7 @@ from testledger.db.records import ensure_workspace
 from testledger.db.tables import ApiToken, Workspace
 from testledger.db.types import utcnow
 from testledger.errors import Conflict, Invalid, NotFound
+from testledger.textlimits import refuse_nul
 
 #: viewer reads; runner also executes, cancels and ingests; admin also manages pipelines and tokens.
 ROLES = ("viewer", "runner", "admin")
@@ -63,6 +64,7 @@ def check_role(role: str) -> str:
 def create_token(db: Session, *, workspace: str, role: str, name: str, actor: str) -> CreatedTokenOut:
     """A new token; the returned secret is the only copy there will ever be."""
     check_role(role)
+    refuse_nul(name=name)
     if not name.strip() or len(name) > 255:
         raise Invalid("a token needs a name of 1-255 characters (who or what uses it, e.g. ci@example.com)")
     ws = ensure_workspace(db, key=workspace)

@@ -13,6 +13,7 @@ from testledger.db.types import utcnow
 from testledger.errors import Invalid, NotFound
 from testledger.services.analytics import scope
 from testledger.services.analytics.schemas import QuarantineOut
+from testledger.textlimits import refuse_nul
 
 
 def _active(now: datetime) -> ColumnElement[bool]:
@@ -30,6 +31,7 @@ def add_quarantine(
     expires_at: datetime | None = None, pipeline: str | None = None,
 ) -> QuarantineOut:
     """Quarantine a test (again: a new owner, reason and expiry replace the old ones)."""
+    refuse_nul(test=test, owner=owner, reason=reason, pipeline=pipeline)
     if not owner.strip() or not reason.strip():
         raise Invalid("a quarantine needs --owner and --reason")
     now = utcnow()
