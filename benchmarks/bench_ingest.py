@@ -402,6 +402,33 @@ def product_rows(ctx: Context, backend: str) -> list[Row]:
     return rows
 
 
+FLOOR = Path(__file__).with_name("ingest_floor.py")
+FLOOR_TARGETS = {"new": 0.8, "known": 0.9}  # issue 10: the whole `testledger ingest` against the floor
+
+
+def floor_rows(ctx: Context) -> list[Row]:
+    """The one big file through `testledger ingest` and through the floor script (ingest_floor.py), both as
+    whole processes, tests new (empty store) then known (the same file again): each row beside its floor."""
+    assert ctx.stores is not None
+    rows = []
+    floor_db = ctx.work / "floor.sqlite"
+    with fresh_store(ctx, "sqlite", "floor_cli") as (url, _):
+        for tests in ("new", "known"):
+            floor = run_child([sys.executable, str(FLOOR), str(ctx.big_file), str(floor_db)])
+            child = cli_ingest(ctx, url, [ctx.big_file])
+            ratio = floor.seconds / child.seconds
+            target = FLOOR_TARGETS[tests]
+            log(f"sqlite CLI, tests {tests}: {child.seconds:.2f}s, floor {floor.seconds:.2f}s: {ratio:.2f}x")
+            rows.append(Row(f"floor: lxml iterparse + sqlite3 executemany, one process, tests {tests}", "sqlite",
+                            ctx.args.cases, floor.seconds, floor.rss_mb))
+            verdict = "met" if ratio >= target else "**not met**"
+            rows.append(Row(f"`testledger ingest` file (CLI process), tests {tests}", "sqlite", ctx.args.cases,
+                            child.seconds, child.rss_mb, None, None,
+                            f"{ratio:.2f}x of the floor (target ≥ {target}x: {verdict})"))
+    floor_db.unlink(missing_ok=True)
+    return rows
+
+
 def profile_ingest(ctx: Context, backend: str, limit: int) -> None:
     """cProfile of the in-process ingest of the big file and of 100-case runs, top functions to stderr."""
     for title, sources, per_file in (
@@ -817,6 +844,8 @@ def run_all(ctx: Context, backends: Sequence[str]) -> tuple[list[Row], list[str]
     log("generating reports")
     generate(ctx)
     rows = parser_rows(ctx)
+    if "sqlite" in backends:
+        rows += floor_rows(ctx)
     for backend in backends:
         rows += product_rows(ctx, backend)
         rows.append(raw_row(ctx, backend))

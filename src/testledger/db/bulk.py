@@ -44,6 +44,14 @@ _PG_CASES_MOVE = (
     f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) SELECT {', '.join(CASE_COLUMNS)} FROM testledger_new_cases "
     "ON CONFLICT (id) DO NOTHING; TRUNCATE testledger_new_cases"
 )
+_SQLITE_STORED_IDS = "SELECT id FROM cases WHERE id IN (SELECT value FROM json_each(?))"
+_PG_STORED_IDS = "SELECT id FROM cases WHERE id = ANY(%s::int8[])"
+# Up to this many new cases go by one pipelined executemany: cheaper than staging them for a COPY.
+_PG_CASES_BY_INSERT = 500
+_PG_CASES_INSERT = (
+    f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join(['%s'] * len(CASE_COLUMNS))}) "
+    "ON CONFLICT (id) DO NOTHING"
+)
 _COUNTERS = text(
     "UPDATE test_runs SET tests = tests + :tests, passed = passed + :passed, failed = failed + :failed, "
     "errors = errors + :errors, skipped = skipped + :skipped, flaky = flaky + :flaky, "
@@ -239,20 +247,42 @@ class ResultWriter(ResultBuffer):
     def write_batch(self, batch: Batch) -> None:
         """Put rows built here or elsewhere (a parsing process) into the transaction."""
         conn = self.session.connection()
+        cases = unstored_cases(conn, batch.cases, sqlite=self.sqlite)
         if self.sqlite:
-            if batch.cases:
-                conn.exec_driver_sql(_SQLITE_CASES, batch.cases)
+            if cases:
+                conn.exec_driver_sql(_SQLITE_CASES, cases)
             conn.exec_driver_sql(_SQLITE_RESULTS, batch.rows)
         else:
-            _copy_postgresql(conn, batch.cases, batch.rows)
+            _copy_postgresql(conn, cases, batch.rows)
         add_to_counters(self.session, run_id=self.builder.run, delta=batch.counts)
         self.counters.add(batch.counts)
+
+
+def unstored_cases(conn: Any, cases: list[tuple[Any, ...]], *, sqlite: bool) -> list[tuple[Any, ...]]:
+    """The case rows whose ids the store does not hold, by one indexed look-up of the batch's ids.
+
+    A known test then costs a look-up, not an insert that conflicts. The answer is read inside the
+    writer's transaction and kept for this batch only (a cache that outlived the transaction went
+    stale when another connection deleted cases, issue 7); the inserts still skip a case another
+    writer adds meanwhile.
+    """
+    if not cases:
+        return cases
+    ids = [case[0] for case in cases]
+    if sqlite:
+        found = conn.exec_driver_sql(_SQLITE_STORED_IDS, (json.dumps(ids),))
+    else:
+        found = conn.exec_driver_sql(_PG_STORED_IDS, (ids,))
+    stored = {case_id for (case_id,) in found}
+    return [case for case in cases if case[0] not in stored] if stored else cases
 
 
 def _copy_postgresql(conn: Any, cases: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> None:
     raw = conn.connection.driver_connection
     with raw.cursor() as cur:
-        if cases:
+        if 0 < len(cases) <= _PG_CASES_BY_INSERT:
+            cur.executemany(_PG_CASES_INSERT, cases)  # one round trip (pipeline), no staging table
+        elif cases:
             cur.execute(_PG_CASES_STAGE)
             with cur.copy(_PG_CASES_COPY) as copy:
                 for case in cases:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from testledger import keys, lifecycle
@@ -92,6 +93,35 @@ def check_lengths(**values: str | None) -> None:
         limit = FIELD_LIMITS[field]
         if value is not None and len(value) > limit:
             raise Invalid(f"{field} is {len(value)} characters long; at most {limit} are allowed (shorten it)")
+# The ingest path's statements, built once: building a Core statement per call costs more than running it.
+_WORKSPACE_AND_PIPELINE = (
+    select(Workspace.id, Pipeline.id, Pipeline.version)
+    .select_from(Workspace)
+    .outerjoin(Pipeline, and_(Pipeline.workspace_id == Workspace.id, Pipeline.key == bindparam("pipeline")))
+    .where(Workspace.key == bindparam("workspace"))
+)
+_INSERT_RUN = insert(Run)
+_RUN_TOTALS = select(
+    Run.status, Run.tests, Run.passed, Run.failed, Run.errors, Run.skipped, Run.flaky, Run.infra_faults,
+    select(func.coalesce(func.sum(CaseResult.duration_ms), 0))
+    .where(CaseResult.run_id == Run.id, CaseResult.parent_idx.is_(None))
+    .scalar_subquery(),
+).where(Run.id == bindparam("run_id"))
+_COMPLETE_RUN = (
+    update(Run).where(Run.id == bindparam("run_id"))
+    .values(status=bindparam("status"), completed_at=bindparam("completed_at"), duration_ms=bindparam("duration_ms"),
+            result=bindparam("result"))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRef:
+    """What a writer needs of a run it holds in this transaction (no ORM object to keep in step)."""
+
+    id: uuid.UUID
+    key: str
+    workspace_id: int
+    status: str
 
 
 def create_run(
@@ -114,31 +144,94 @@ def create_run(
 ) -> Run:
     """A new `pending` run with its key `<WORKSPACE>-<MMDD>-<n>`; `running` at once when `started`
     (ingest and `runs start`, where nothing waits between creating and starting)."""
-    if trigger not in lifecycle.TRIGGERS:
-        raise Invalid(f"unknown trigger '{trigger}' (expected one of {', '.join(lifecycle.TRIGGERS)})")
     check_lengths(revision=revision, branch=branch, actor=actor)
-    env = lifecycle.normalise_environment(environment, list(allowed_environments))
+    env = _checked_environment(trigger, environment, allowed_environments)
     ws = ensure_workspace(db, key=workspace)
     pipeline = ensure_pipeline(db, workspace=ws, key=pipeline_key) if pipeline_key else None
     if pipeline_version is None and pipeline is not None:
         pipeline_version = pipeline.version
-    now = utcnow()
-    number = next_run_number(db, workspace_id=ws.id)
-    run = Run(
-        key=keys.run_key(ws.key, now, number), workspace_id=ws.id,
-        test_definition_id=pipeline.id if pipeline else None,
-        pipeline_version=pipeline_version,
-        status=lifecycle.RUNNING if started else lifecycle.PENDING, created_at=now,
-        started_at=now if started else None, heartbeat_at=now if started else None, environment=env,
-        triggered_by=actor, trigger=trigger,
+    run = Run(**_run_values(
+        db, workspace_id=ws.id, workspace=ws.key, pipeline_id=pipeline.id if pipeline else None,
+        pipeline_version=pipeline_version, started=started, environment=env, triggered_by=actor, trigger=trigger,
         parameters=parameters, revision=revision, branch=branch, build_url=build_url, labels=labels,
-        executor=executor, cancel_requested=False,
-        tests=0, passed=0, failed=0, errors=0, skipped=0, flaky=0, infra_faults=0,
-    )
+        executor=executor,
+    ))
     db.add(run)
     db.flush()
     logger.info("run %s created (pipeline %s, %s, by %s)", run.key, pipeline_key or "-", env, actor)
     return run
+
+
+def start_reported_run(
+    db: Session, *, workspace: str, actor: str, environment: str, allowed_environments: Sequence[str],
+    pipeline_key: str, trigger: str, executor: str, revision: str | None = None, branch: str | None = None,
+    build_url: str | None = None, labels: dict[str, str] | None = None,
+) -> RunRef:
+    """`create_run(started=True)` for the ingest path in three Core statements (look-up, run number,
+    insert): a CI fleet sends many small reports, so this fixed cost decides their speed."""
+    check_lengths(revision=revision, branch=branch, actor=actor)
+    env = _checked_environment(trigger, environment, allowed_environments)
+    conn = db.connection()
+    found = conn.execute(_WORKSPACE_AND_PIPELINE, {"workspace": workspace, "pipeline": pipeline_key}).first()
+    if found is None or found[1] is None:  # first run of this workspace or pipeline: create them
+        ws = ensure_workspace(db, key=workspace)
+        pipeline = ensure_pipeline(db, workspace=ws, key=pipeline_key)
+        workspace_id, pipeline_id, version = ws.id, pipeline.id, pipeline.version
+    else:
+        workspace_id, pipeline_id, version = found[0], found[1], found[2]
+    values = _run_values(
+        db, workspace_id=workspace_id, workspace=workspace, pipeline_id=pipeline_id, pipeline_version=version,
+        started=True, environment=env, triggered_by=actor, trigger=trigger, parameters=None, revision=revision,
+        branch=branch, build_url=build_url, labels=labels, executor=executor,
+    )
+    conn.execute(_INSERT_RUN, values)
+    logger.info("run %s created (pipeline %s, %s, by %s)", values["key"], pipeline_key, env, actor)
+    return RunRef(values["id"], values["key"], workspace_id, values["status"])
+
+
+def _checked_environment(trigger: str, environment: str, allowed: Sequence[str]) -> str:
+    if trigger not in lifecycle.TRIGGERS:
+        raise Invalid(f"unknown trigger '{trigger}' (expected one of {', '.join(lifecycle.TRIGGERS)})")
+    return lifecycle.normalise_environment(environment, list(allowed))
+
+
+def _run_values(
+    db: Session, *, workspace_id: int, workspace: str, pipeline_id: uuid.UUID | None, pipeline_version: int | None,
+    started: bool, **given: Any,
+) -> dict[str, Any]:
+    """A new run's columns, its number taken from the workspace."""
+    now = utcnow()
+    number = next_run_number(db, workspace_id=workspace_id)
+    return {
+        "id": uuid7(), "key": keys.run_key(workspace, now, number), "workspace_id": workspace_id,
+        "test_definition_id": pipeline_id, "pipeline_version": pipeline_version,
+        "status": lifecycle.RUNNING if started else lifecycle.PENDING, "created_at": now,
+        "started_at": now if started else None, "heartbeat_at": now if started else None,
+        "cancel_requested": False, "tests": 0, "passed": 0, "failed": 0, "errors": 0, "skipped": 0, "flaky": 0,
+        "infra_faults": 0, **given,
+    }
+
+
+def complete_reported_run(db: Session, *, run: RunRef) -> None:
+    """Complete an ingested run in two statements: its counters and report time read at once, then
+    status, result and duration written (what `transition` does, without loading the ORM row).
+    The run's duration is the test time its reports state, not how long ingesting took."""
+    conn = db.connection()
+    row = conn.execute(_RUN_TOTALS, {"run_id": run.id}).one()
+    lifecycle.check_transition(run.key, row[0], lifecycle.COMPLETED)
+    totals = lifecycle.Totals(*row[1:8])
+    result = lifecycle.derive_result(totals)
+    conn.execute(_COMPLETE_RUN, {
+        "run_id": run.id, "status": lifecycle.COMPLETED, "completed_at": utcnow(), "duration_ms": round(row[8] or 0),
+        "result": result,
+    })
+    # The analytics rollups, as `transition` keeps them for every other run that ends.
+    from testledger.analytics.rollup import record_run
+
+    ended = db.get(Run, run.id, populate_existing=True)
+    if ended is not None:
+        record_run(db, run=ended)
+    logger.info("run %s %s (%s)", run.key, lifecycle.COMPLETED, result)
 
 
 def find_run(db: Session, *, workspace: str, key: str, for_update: bool = False) -> Run:

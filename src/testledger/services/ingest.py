@@ -13,18 +13,18 @@ import hashlib
 import logging
 import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from testledger import lifecycle
 from testledger.db import records as runs
 from testledger.db.bulk import Batch, NewResult, ResultWriter
-from testledger.db.tables import CaseResult, ReportFile, Run
+from testledger.db.tables import ReportFile
 from testledger.db.types import utcnow
 from testledger.errors import Conflict, Invalid
 from testledger.ingest import parse_process
@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 #: A report's name as stored (its identity in a run is this name and its content's digest).
 MAX_NAME_CHARS = 255
 _SPOOL_CHUNK = 1 << 20
+_INSERT_REPORT = insert(ReportFile)  # built once: building it per report costs more than running it
 
 
 class ByteStream(Protocol):
@@ -80,37 +81,28 @@ def ingest_files(
         more = f"; and {len(failed) - 3:,} more" if len(failed) > 3 else ""  # one line, even for 10,000 reports
         listed = "; ".join(f.error or "" for f in failed[:3])
         raise Invalid(f"no report could be read; nothing was stored: {listed}{more}")
-    db.refresh(run)
     if options.finish and not options.run_key:
-        # The run's duration is the test time its reports state, not how long ingesting took.
-        report_ms = db.scalar(
-            select(func.coalesce(func.sum(CaseResult.duration_ms), 0))
-            .where(CaseResult.run_id == run.id, CaseResult.parent_idx.is_(None))
-        )
-        runs.transition(db, workspace=workspace, key=run.key, to=lifecycle.COMPLETED, run=run,
-                        duration_ms=round(report_ms or 0))
+        runs.complete_reported_run(db, run=run)
     logger.info("ingested %d of %d reports into run %s", len(outcome.files) - len(failed), len(outcome.files),
                 run.key)
     return outcome
 
 
-def _open_run(db: Session, *, workspace: str, options: IngestOptions) -> Run:
+def _open_run(db: Session, *, workspace: str, options: IngestOptions) -> runs.RunRef:
     if options.run_key:
         run = runs.find_run(db, workspace=workspace, key=options.run_key, for_update=True)
         if run.status in lifecycle.TERMINAL:
             raise Conflict(f"run '{options.run_key}' is already {run.status}; ingest into an open run or omit --run")
-    else:
-        if not options.pipeline_key:
-            raise Invalid("a new run needs a pipeline (e.g. --pipeline unit-tests), or name an open run to add to")
-        run = runs.create_run(
-            db, workspace=workspace, actor=options.actor, executor="ingest", started=True,
-            pipeline_key=options.pipeline_key, environment=options.environment,
-            allowed_environments=options.allowed_environments, trigger=options.trigger,
-            revision=options.revision, branch=options.branch, build_url=options.build_url, labels=options.labels,
-        )
-    if run.status == lifecycle.PENDING:
-        runs.transition(db, workspace=workspace, key=run.key, to=lifecycle.RUNNING, run=run)
-    return run
+        if run.status == lifecycle.PENDING:
+            runs.transition(db, workspace=workspace, key=run.key, to=lifecycle.RUNNING, run=run)
+        return runs.RunRef(run.id, run.key, run.workspace_id, run.status)
+    if not options.pipeline_key:
+        raise Invalid("a new run needs a pipeline (e.g. --pipeline unit-tests), or name an open run to add to")
+    return runs.start_reported_run(
+        db, workspace=workspace, actor=options.actor, executor="ingest", pipeline_key=options.pipeline_key,
+        environment=options.environment, allowed_environments=options.allowed_environments, trigger=options.trigger,
+        revision=options.revision, branch=options.branch, build_url=options.build_url, labels=options.labels,
+    )
 
 
 @dataclass(slots=True)
@@ -125,15 +117,19 @@ class _Named:
 
 @contextmanager
 def _spooled(sources: Sequence[ReportSource], *, max_bytes: int) -> Iterator[list[_Named]]:
-    """Each source as a named file with its digest; streams are copied to a temporary folder first."""
-    named: list[_Named] = []
-    with tempfile.TemporaryDirectory(prefix="testledger-ingest-") as spool:
+    """Each source as a named file with its digest; streams are copied to a temporary folder first
+    (made only when there is a stream: creating and removing it costs milliseconds a run)."""
+    with ExitStack() as stack:
+        spool: Path | None = None
+        named: list[_Named] = []
         for number, source in enumerate(sources):
             if isinstance(source, Path):
                 sha256, size = file_digest(source)
                 named.append(_Named(stored_name(source.name), source, sha256, size))
-            else:
-                named.append(_spool(source, Path(spool) / str(number), max_bytes=max_bytes))
+                continue
+            if spool is None:
+                spool = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="testledger-ingest-")))
+            named.append(_spool(source, spool / str(number), max_bytes=max_bytes))
         yield named
 
 
@@ -162,11 +158,11 @@ def _spool(source: ReportStream, folder: Path, *, max_bytes: int) -> _Named:
 
 
 def _ingest_all(
-    db: Session, *, run: Run, named: list[_Named], writer: ResultWriter, first_idx: int, options: IngestOptions,
+    db: Session, *, run: runs.RunRef, named: list[_Named], writer: ResultWriter, first_idx: int, options: IngestOptions,
     outcome: IngestOut,
 ) -> None:
     """Each new report in turn; with `partial`, each in a savepoint of its own that a parse error rolls back."""
-    reports = _new_reports(db, run=run, named=named, outcome=outcome)
+    reports = _new_reports(db, run=run, is_new=not options.run_key, named=named, outcome=outcome)
     sink = _RunSink(db, run=run, writer=writer, partial=options.partial, reports=reports, first_idx=first_idx)
     total = sum(r.source.size for r in reports)
     offload_from = options.parse_process_min_bytes
@@ -197,10 +193,14 @@ class _Report:
     outcome: ReportFileOut
 
 
-def _new_reports(db: Session, *, run: Run, named: list[_Named], outcome: IngestOut) -> list[_Report]:
+def _new_reports(
+    db: Session, *, run: runs.RunRef, is_new: bool, named: list[_Named], outcome: IngestOut
+) -> list[_Report]:
     """The reports whose name and content this run has not seen; the others are marked duplicates."""
-    stored = db.execute(select(ReportFile.name, ReportFile.sha256).where(ReportFile.run_id == run.id))
-    seen = {(name, sha256) for name, sha256 in stored}
+    seen: set[tuple[str, str]] = set()
+    if not is_new:  # a run made by this ingest has no reports yet
+        stored = db.execute(select(ReportFile.name, ReportFile.sha256).where(ReportFile.run_id == run.id))
+        seen.update((name, sha256) for name, sha256 in stored)
     reports = []
     for source in named:
         report = _Report(source, ReportFileOut(name=source.name))
@@ -217,7 +217,8 @@ class _RunSink:
     """Puts the reports' rows into the run, report by report (parsed here or in a second process)."""
 
     def __init__(
-        self, db: Session, *, run: Run, writer: ResultWriter, partial: bool, reports: list[_Report], first_idx: int
+        self, db: Session, *, run: runs.RunRef, writer: ResultWriter, partial: bool, reports: list[_Report],
+        first_idx: int,
     ) -> None:
         self.db, self.run, self.writer, self.partial, self.reports = db, run, writer, partial, reports
         self.next_idx = first_idx
@@ -241,12 +242,12 @@ class _RunSink:
         self.next_idx = next_idx
         if self.partial:
             self.reruns.apply()  # this report's rows and merges belong inside its savepoint
-        self.db.execute(insert(ReportFile).values(
-            run_id=self.run.id, name=report.source.name, format=info.format, dialect=info.dialect,
-            sha256=report.source.sha256, bytes=report.source.size, cases=out.cases,
-            entries=dataclasses.asdict(entries), ingested_at=utcnow(),
-            suites=[dataclasses.asdict(s) for s in info.suites] or None, notes=info.notes or None,
-        ))
+        self.db.connection().execute(_INSERT_REPORT, {
+            "run_id": self.run.id, "name": report.source.name, "format": info.format, "dialect": info.dialect,
+            "sha256": report.source.sha256, "bytes": report.source.size, "cases": out.cases,
+            "entries": dataclasses.asdict(entries), "ingested_at": utcnow(),
+            "suites": [dataclasses.asdict(s) for s in info.suites] or None, "notes": info.notes or None,
+        })
         if self._savepoint is not None:
             self._savepoint.commit()
 

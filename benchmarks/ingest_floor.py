@@ -1,0 +1,69 @@
+"""The ingest floor: a plain script that stores a JUnit file's cases as fast as Python plainly can.
+
+Run as one whole process beside `testledger ingest` (bench_ingest.py): it streams the file with lxml
+iterparse, derives a hash key per test, and inserts cases (insert-or-ignore) and results (with an
+index on the case) by sqlite3 executemany in one transaction. No bounds, no formats, no run
+bookkeeping: what the product does beyond this is its own cost.
+
+    python benchmarks/ingest_floor.py REPORT.xml STORE.sqlite
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import sys
+
+from lxml import etree
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS cases (id INTEGER PRIMARY KEY, identity TEXT, name TEXT, classname TEXT)",
+    "CREATE TABLE IF NOT EXISTS results (run INTEGER, idx INTEGER, case_id INTEGER, status TEXT, "
+    "duration REAL, message TEXT, trace TEXT, stdout TEXT, PRIMARY KEY (run, idx))",
+    "CREATE INDEX IF NOT EXISTS results_case ON results (case_id)",
+)
+BATCH = 5000
+
+
+def main(report: str, store: str) -> None:
+    db = sqlite3.connect(store, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    for statement in SCHEMA:
+        db.execute(statement)
+    db.execute("BEGIN")
+    run = db.execute("SELECT coalesce(max(run), 0) + 1 FROM results").fetchone()[0]
+    cases: list[tuple[object, ...]] = []
+    results: list[tuple[object, ...]] = []
+    for idx, (_, case) in enumerate(etree.iterparse(report, tag="testcase")):
+        identity = f"{case.get('classname', '')}::{case.get('name', '')}"
+        key = int.from_bytes(hashlib.blake2b(identity.encode(), digest_size=8).digest(), "big", signed=True)
+        status, message, trace, stdout = "passed", None, None, None
+        for child in case:
+            if child.tag in ("failure", "error"):
+                status = "failed" if child.tag == "failure" else "error"
+                message, trace = child.get("message"), child.text
+            elif child.tag == "skipped":
+                status = "skipped"
+            elif child.tag == "system-out":
+                stdout = child.text
+        cases.append((key, identity, case.get("name"), case.get("classname")))
+        results.append((run, idx, key, status, float(case.get("time") or 0), message, trace, stdout))
+        case.clear(keep_tail=True)
+        while case.getprevious() is not None:
+            del case.getparent()[0]
+        if len(results) >= BATCH:
+            _write(db, cases, results)
+    _write(db, cases, results)
+    db.execute("COMMIT")
+    db.close()
+
+
+def _write(db: sqlite3.Connection, cases: list[tuple[object, ...]], results: list[tuple[object, ...]]) -> None:
+    db.executemany("INSERT OR IGNORE INTO cases VALUES (?, ?, ?, ?)", cases)
+    db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)", results)
+    cases.clear()
+    results.clear()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
