@@ -74,3 +74,29 @@ def workspace_option() -> Any:
 
 def resolve_workspace(value: str | None) -> str:
     return value or settings().workspace
+
+
+def run_workspace(value: str | None, key: str) -> str:
+    """The workspace to look a run up in: the one given, else the one its key names (`BAR-1202-1`)."""
+    from testledger.keys import RUN_KEY
+
+    match = RUN_KEY.match(key)
+    return value or (match["workspace"] if match else settings().workspace)
+
+
+def environment_option(what: str = "Environment") -> Any:
+    return typer.Option(
+        None, "--env", "-e", help=f"{what}: one of TESTLEDGER_ENVIRONMENTS (default: {DEFAULT_ENVIRONMENT_HELP}).",
+    )
+
+
+#: One rule for every command that starts a run (and the pytest plugin): `provenance.default_environment`.
+DEFAULT_ENVIRONMENT_HELP = "ci inside a CI job, else local"
+
+
+def environment(value: str | None) -> str:
+    """The environment a new run records: the one given (validated), else `ci` under CI, else `local`."""
+    from testledger.lifecycle import normalise_environment
+    from testledger.provenance import default_environment
+
+    return normalise_environment(value or default_environment(), list(settings().environments))
