@@ -161,6 +161,7 @@ def test_report_sources_are_shown_as_such_and_can_be_deleted(cli: Any, tmp_path:
     report.write_text(PASSING)
     key = json.loads(cli("ingest", str(report), "-p", "unit", "--json").stdout)["execution_id"]
     assert "reports only" in cli("pipelines", "list").stdout
+    assert "reports only" in cli("pipelines", "show", "unit").stdout
     run = cli("run", "unit")
     assert run.code == 3 and "no cases to run" in run.stderr
     assert cli("pipelines", "delete", "unit", "--yes").code == 3  # its run refers to it

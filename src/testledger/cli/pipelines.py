@@ -122,6 +122,10 @@ def show(
     if as_json:
         ctx.print_json(pipeline)
         return
+    if not pipeline.version:
+        typer.echo(f"Pipeline: {pipeline.key}: reports only (known from `ingest`, no cases to run; "
+                   "`testledger pipelines apply FILE` adds them)")
+        return
     typer.echo(f"Pipeline: {pipeline.key} ({pipeline.name}), version {pipeline.version}")
     typer.echo(f"Environment: {pipeline.environment or '-'}  parallelism: {pipeline.parallelism}  "
                f"retries: {pipeline.retries}  fail_fast: {str(pipeline.fail_fast).lower()}")
