@@ -84,14 +84,14 @@ def run_workspace(value: str | None, key: str) -> str:
     return value or (match["workspace"] if match else settings().workspace)
 
 
-def environment_option(what: str = "Environment") -> Any:
-    return typer.Option(
-        None, "--env", "-e", help=f"{what}: one of TESTLEDGER_ENVIRONMENTS (default: {DEFAULT_ENVIRONMENT_HELP}).",
-    )
-
-
 #: One rule for every command that starts a run (and the pytest plugin): `provenance.default_environment`.
 DEFAULT_ENVIRONMENT_HELP = "ci inside a CI job, else local"
+
+
+def environment_option() -> Any:
+    return typer.Option(
+        None, "--env", "-e", help=f"Environment: one of TESTLEDGER_ENVIRONMENTS (default: {DEFAULT_ENVIRONMENT_HELP}).",
+    )
 
 
 def environment(value: str | None) -> str:
@@ -100,3 +100,15 @@ def environment(value: str | None) -> str:
     from testledger.provenance import default_environment
 
     return normalise_environment(value or default_environment(), list(settings().environments))
+
+
+def confirm(question: str, *, yes: bool) -> None:
+    """Go on with `--yes`, or when a person at a terminal says so; anywhere else, refuse."""
+    from testledger.errors import Invalid
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise Invalid("not deleting without confirmation: pass --yes")
+    if not typer.confirm(question, default=False):
+        raise typer.Exit(EXIT_INVALID)

@@ -122,7 +122,10 @@ def _is_report(path: Path, *, skipped: list[str], max_bytes: int) -> bool:
 
     try:
         with open_report(path, max_bytes=max_bytes) as stream:
-            detect_format(stream.read(HEAD_SIZE), name=path.name)
+            head = stream.read(HEAD_SIZE)
+        if not head.strip():
+            return True  # an empty report is a broken one (a crashed job): the ingest says so
+        detect_format(head, name=path.name)
     except ReportParseError:
         skipped.append(f"{report_name(path)}: not a test report")
         return False

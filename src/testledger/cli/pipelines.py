@@ -145,10 +145,9 @@ def delete(
 
     Asks first on a terminal; elsewhere it refuses without --yes.
     """
-    from testledger.cli.runs import confirm
     from testledger.services.pipelines import delete_pipeline
 
-    confirm(f"Delete pipeline '{key}' and all its versions?", yes=yes)
+    ctx.confirm(f"Delete pipeline '{key}' and all its versions?", yes=yes)
     with ctx.store().write() as db:
         delete_pipeline(db, workspace=ctx.resolve_workspace(workspace), key=key)
     typer.echo(f"deleted pipeline {key}")

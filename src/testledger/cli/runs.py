@@ -234,7 +234,7 @@ def delete(
     from testledger.services.runs import delete_runs
 
     ws = ctx.run_workspace(workspace, keys[0])
-    confirm(f"Delete {count_of(len(keys), 'run')} ({', '.join(keys)}) and everything recorded for them?", yes=yes)
+    ctx.confirm(f"Delete {count_of(len(keys), 'run')} ({', '.join(keys)}) and everything recorded for them?", yes=yes)
     with ctx.store().write() as db:
         deleted = delete_runs(db, workspace=ws, keys=keys)
     settings = ctx.settings()
@@ -245,18 +245,6 @@ def delete(
         ctx.print_json(deleted)
     else:
         typer.echo(f"deleted {count_of(len(deleted), 'run')}: {', '.join(deleted)}")
-
-
-def confirm(question: str, *, yes: bool) -> None:
-    """Go on with `--yes`, or when a person at a terminal says so; anywhere else, refuse."""
-    from testledger.errors import Invalid
-
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise Invalid("not deleting without confirmation: pass --yes")
-    if not typer.confirm(question, default=False):
-        raise typer.Exit(ctx.EXIT_INVALID)
 
 
 def exit_code(status: str, result: str | None) -> int:
