@@ -125,7 +125,7 @@ def test_runs_list_filters_and_a_next_page_hint_to_paste(cli: Any, tmp_path: Pat
     report.write_text(PASSING)
     cli("ingest", str(report), "-p", "unit", "--branch", "main", "--revision", "abc", "--label", "team=pay")
     cli("ingest", str(report), "-p", "unit", "--branch", "dev", "--trigger", "api")
-    assert len(_runs(cli, "--branch", "main")) == 1
+    assert len(_runs(cli, "-b", "main")) == 1
     assert len(_runs(cli, "--revision", "abc")) == 1
     assert len(_runs(cli, "--trigger", "api")) == 1
     assert len(_runs(cli, "--label", "team=pay")) == 1

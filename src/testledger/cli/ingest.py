@@ -28,7 +28,7 @@ def ingest(
     ),
     env: str | None = ctx.environment_option(),
     revision: str | None = typer.Option(None, "--revision", help="Commit SHA (default: from the CI)."),
-    branch: str | None = typer.Option(None, "--branch", help="Branch (default: from the CI)."),
+    branch: str | None = typer.Option(None, "--branch", "-b", help="Branch (default: from the CI)."),
     build_url: str | None = typer.Option(None, "--build-url", help="CI build URL (default: from the CI)."),
     label: list[str] | None = typer.Option(
         None, "--label", help="KEY=VALUE label; repeat for more.", metavar="KEY=VALUE"),

@@ -41,7 +41,7 @@ def list_runs(
         help="running, passed, failed, error, skipped, pending, completed, cancelled or timeout.",
     ),
     env: str | None = typer.Option(None, "--env", "-e", help="Only runs in this environment."),
-    branch: str | None = typer.Option(None, "--branch", help="Only runs of this branch."),
+    branch: str | None = typer.Option(None, "--branch", "-b", help="Only runs of this branch."),
     revision: str | None = typer.Option(None, "--revision", help="Only runs of this commit SHA."),
     trigger: str | None = typer.Option(
         None, "--trigger", help="Only runs started so: manual, plan, gatekeeper or api."),
@@ -142,7 +142,7 @@ def start(
     pipeline: str = typer.Option(..., "--pipeline", "-p", help="Pipeline key (created if new)."),
     env: str | None = ctx.environment_option(),
     revision: str | None = typer.Option(None, "--revision", help="Commit SHA (default: from the CI)."),
-    branch: str | None = typer.Option(None, "--branch", help="Branch (default: from the CI)."),
+    branch: str | None = typer.Option(None, "--branch", "-b", help="Branch (default: from the CI)."),
     build_url: str | None = typer.Option(None, "--build-url", help="CI build URL (default: from the CI)."),
     label: list[str] | None = typer.Option(
         None, "--label", help="KEY=VALUE label; repeat for more.", metavar="KEY=VALUE"),
