@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterator
 
 from apiclient import JUNIT, Api, pipeline_text
 from fastapi.testclient import TestClient
@@ -55,7 +56,7 @@ def test_body_limits(api: Api) -> None:
         too_big = client.post("/api/v1/ingest", data={"pipeline_key": "unit"}, files=upload, headers=headers)
         assert too_big.status_code == 413
 
-        def chunks() -> object:  # no Content-Length: counted as it streams in
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams in
             for _ in range(10):
                 yield b"y" * 500
 

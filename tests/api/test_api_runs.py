@@ -33,7 +33,7 @@ def test_filters_and_keyset_pages(api: Api) -> None:
             actor="t", max_report_bytes=10**7, pipeline_key="nightly", environment="ci",
             allowed_environments=["ci"], branch=branch))
 
-    def get(**q: object) -> dict[str, Any]:
+    def get(**q: str | int) -> dict[str, Any]:
         answer: dict[str, Any] = api.client.get("/api/v1/executions", params=q, headers=api.as_("viewer")).json()
         return answer
 
