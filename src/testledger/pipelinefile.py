@@ -181,6 +181,11 @@ class CaseSpec(_Strict):
         return next(kind for kind in KINDS if getattr(self, kind) is not None)
 
 
+#: Key of a stored version's spec JSON naming the directory its file was applied from (relative
+#: paths in the pipeline resolve against it, wherever `testledger run KEY` is typed).
+SOURCE_DIRECTORY = "source_directory"
+
+
 class PipelineSpec(_Strict):
     key: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
     name: str | None = None
@@ -218,6 +223,8 @@ class PipelineSpec(_Strict):
     def from_stored(cls, data: dict[str, Any]) -> PipelineSpec:
         """A stored version; one stored before secrets were refused in files loses its secret values
         (they must now come from the environment, a file or --param)."""
+        # The directory the file was applied from is kept beside the document, not in it.
+        data = {k: v for k, v in data.items() if k != SOURCE_DIRECTORY}
         params = data.get("parameters") or {}
         if any(isinstance(p, dict) and p.get("secret") and p.get("value") is not None for p in params.values()):
             data = {**data, "parameters": {

@@ -60,9 +60,18 @@ def ci_defaults() -> CiDefaults:
     }
 
 
+def in_ci() -> bool:
+    return bool(os.environ.get("CI") or os.environ.get("BUILD_URL"))
+
+
+def default_environment() -> str:
+    """The environment of a run that names none: `ci` inside a CI job, else `local` (every launcher)."""
+    return "ci" if in_ci() else "local"
+
+
 def default_trigger() -> str:
     """`gatekeeper` (the seed's CI/CD integration trigger) inside a CI job, else `manual`."""
-    return TRIGGER_GATEKEEPER if os.environ.get("CI") or os.environ.get("BUILD_URL") else TRIGGER_MANUAL
+    return TRIGGER_GATEKEEPER if in_ci() else TRIGGER_MANUAL
 
 
 def from_environment(

@@ -109,7 +109,7 @@ class Recorder:
         from testledger.db import records as runs
         from testledger.db.engine import open_store
         from testledger.db.retry import write_with_retry
-        from testledger.provenance import actor, ci_defaults
+        from testledger.provenance import actor, ci_defaults, default_environment
         from testledger.settings import get_settings
 
         settings = get_settings()
@@ -135,8 +135,7 @@ class Recorder:
                 return run.key, run.workspace_id, runs.next_result_index(db, run_id=run.id)
             pipeline = opt("--testledger-pipeline") or self.config.getini("testledger_pipeline") or (
                 Path(str(self.config.rootpath)).name)
-            env = opt("--testledger-env") or self.config.getini("testledger_env") or (
-                "ci" if os.environ.get("CI") else "local")
+            env = opt("--testledger-env") or self.config.getini("testledger_env") or default_environment()
             ci = ci_defaults()
             run = runs.create_run(
                 db, workspace=self.workspace, actor=actor(), environment=env,

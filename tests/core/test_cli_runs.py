@@ -120,7 +120,8 @@ def test_list_shows_status_and_result_as_show_does_with_failed_and_errors_apart(
     report.write_text('<testsuite name="api"><testcase classname="a" name="fails"><failure message="x"/></testcase>'
                       '<testcase classname="a" name="errs"><error message="y"/></testcase>'
                       '<testcase classname="a" name="errs2"><error message="z"/></testcase></testsuite>')
-    key = json.loads(cli("ingest", str(report), "-p", "api", "--json", "--no-fail").stdout)["execution_id"]
+    ingested = cli("ingest", str(report), "-p", "api", "--env", "ci", "--json", "--no-fail")
+    key = json.loads(ingested.stdout)["execution_id"]
     shown = cli("runs", "show", key).stdout
     assert "Status: COMPLETED" in shown and "Result: FAILED" in shown
     assert "Totals: 3 tests, 0 passed, 1 failed, 2 errors, 0 skipped" in shown

@@ -74,3 +74,41 @@ def workspace_option() -> Any:
 
 def resolve_workspace(value: str | None) -> str:
     return value or settings().workspace
+
+
+def run_workspace(value: str | None, key: str) -> str:
+    """The workspace to look a run up in: the one given, else the one its key names (`BAR-1202-1`)."""
+    from testledger.keys import RUN_KEY
+
+    match = RUN_KEY.match(key)
+    return value or (match["workspace"] if match else settings().workspace)
+
+
+#: One rule for every command that starts a run (and the pytest plugin): `provenance.default_environment`.
+DEFAULT_ENVIRONMENT_HELP = "ci inside a CI job, else local"
+
+
+def environment_option() -> Any:
+    return typer.Option(
+        None, "--env", "-e", help=f"Environment: one of TESTLEDGER_ENVIRONMENTS (default: {DEFAULT_ENVIRONMENT_HELP}).",
+    )
+
+
+def environment(value: str | None) -> str:
+    """The environment a new run records: the one given (validated), else `ci` under CI, else `local`."""
+    from testledger.lifecycle import normalise_environment
+    from testledger.provenance import default_environment
+
+    return normalise_environment(value or default_environment(), list(settings().environments))
+
+
+def confirm(question: str, *, yes: bool) -> None:
+    """Go on with `--yes`, or when a person at a terminal says so; anywhere else, refuse."""
+    from testledger.errors import Invalid
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise Invalid("not deleting without confirmation: pass --yes")
+    if not typer.confirm(question, default=False):
+        raise typer.Exit(EXIT_INVALID)

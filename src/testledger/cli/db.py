@@ -10,14 +10,17 @@ app = typer.Typer(help="Manage the store: migrations and location.", no_args_is_
 
 
 @app.command("upgrade")
-def upgrade() -> None:
+def upgrade(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Run pending migrations (SQLite stores also migrate themselves on first use)."""
     from testledger.db.engine import HEAD_REVISION, open_store
 
     store = open_store(check_schema=False)
     before = store.revision()
     store.upgrade()
-    if before == HEAD_REVISION:
+    if as_json:
+        print_json({"url": store.safe_url, "from": before, "revision": HEAD_REVISION,
+                    "upgraded": before != HEAD_REVISION})
+    elif before == HEAD_REVISION:
         typer.echo(f"{store.safe_url} is already at revision {HEAD_REVISION}")
     else:
         typer.echo(f"{store.safe_url} upgraded from {before or 'empty'} to revision {HEAD_REVISION}")

@@ -81,7 +81,9 @@ class Progress:
         return table
 
 
-def _prepare_run(target: str, *, workspace: str | None, env: str | None, overrides: dict[str, str]) -> LaunchedOut:
+def _prepare_run(
+    target: str, *, workspace: str | None, env: str | None, overrides: dict[str, str], parallel: int | None
+) -> LaunchedOut:
     """Read the file when given one, then let the launch service create the pending run."""
     from testledger.provenance import from_environment
     from testledger.services.launch import prepare_run
@@ -96,14 +98,18 @@ def _prepare_run(target: str, *, workspace: str | None, env: str | None, overrid
         return prepare_run(
             db, workspace=ws, pipeline=document or target, provenance=from_environment(),
             allowed_environments=ctx.settings().environments, environment=env, overrides=overrides,
-            workdir=Path(target).resolve().parent if document else Path.cwd(),
+            workdir=Path(target).resolve().parent if document else Path.cwd(), parallelism=parallel,
         )
 
 
 def run(
     target: str = typer.Argument(..., help="Pipeline file (applied first) or the key of a stored pipeline."),
-    env: str | None = typer.Option(None, "--env", "-e", help="Environment (default: the pipeline's, else local)."),
-    param: list[str] | None = typer.Option(None, "--param", "-p", help="KEY=VALUE parameter; repeat for more."),
+    env: str | None = typer.Option(
+        None, "--env", "-e",
+        help=f"Environment (default: the pipeline's, else {ctx.DEFAULT_ENVIRONMENT_HELP}).",
+    ),
+    param: list[str] | None = typer.Option(
+        None, "--param", "-P", help="KEY=VALUE parameter; repeat for more.", metavar="KEY=VALUE"),
     parallel: int | None = typer.Option(None, "--parallel", "-j", help="Cases run at once (default: the pipeline's)."),
     workspace: str | None = ctx.workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON (as `runs show --json`)."),
@@ -115,7 +121,7 @@ def run(
     from testledger.execute.logstore import FileLogStore
 
     overrides = ctx.parse_pairs(param, flag="--param")
-    launched = _prepare_run(target, workspace=workspace, env=env, overrides=overrides)
+    launched = _prepare_run(target, workspace=workspace, env=env, overrides=overrides, parallel=parallel)
     key, total, workdir = launched.run_key, launched.cases, launched.workdir
     settings = ctx.settings()
     live = not as_json and sys.stdout.isatty()
@@ -187,7 +193,7 @@ def cancel(
     from testledger.services.execution import request_cancel
 
     with ctx.store().write() as db:
-        execution = request_cancel(db, workspace=ctx.resolve_workspace(workspace), key=key)
+        execution = request_cancel(db, workspace=ctx.run_workspace(workspace, key), key=key)
     if as_json:
         ctx.print_json(execution)
     elif execution.status == CANCELLED.upper():
@@ -207,7 +213,7 @@ def refresh(
 
     with ctx.store().write() as db:
         execution = refresh_run(
-            db, workspace=ctx.resolve_workspace(workspace), key=key,
+            db, workspace=ctx.run_workspace(workspace, key), key=key,
             stale_after=ctx.settings().stale_after_seconds,
         )
     if as_json:
@@ -220,16 +226,16 @@ def refresh(
 
 def logs(
     key: str = typer.Argument(..., help="Run key."),
-    case: int = typer.Option(0, "--case", "-c", help="Case index, 0-based (the seed's caseIndex)."),
+    case: int = typer.Option(0, "--case", "-c", help="Case number, 0-based, as `runs show` numbers them."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing while the run is running."),
     workspace: str | None = ctx.workspace_option(),
 ) -> None:
-    """Print a case's log (stdout and stderr, secrets masked)."""
+    """Print a case's log as text (stdout and stderr, secrets masked): there is no --json."""
     from testledger.execute.logstore import FileLogStore
     from testledger.services.logs import find_case_log
 
     store = ctx.store()
-    ws = ctx.resolve_workspace(workspace)
+    ws = ctx.run_workspace(workspace, key)
     log_store = FileLogStore(ctx.settings().logs_dir)
     with store.read() as db:
         found = find_case_log(db, workspace=ws, key=key, index=case, log_store=log_store)

@@ -20,13 +20,18 @@ SUMMARY_FAILURES = 20
 
 
 def ingest(
-    reports: list[str] = typer.Argument(..., help="Report files, folders (searched recursively) or globs."),
-    pipeline: str | None = typer.Option(None, "--pipeline", "-p", help="Pipeline key (created if new)."),
-    env: str = typer.Option("ci", "--env", "-e", help="Environment: dev, staging, prod, local or ci."),
+    reports: list[str] = typer.Argument(
+        ..., help="Report files, folders (searched recursively) or globs.", metavar="REPORT..."),
+    pipeline: str | None = typer.Option(
+        None, "--pipeline", "-p",
+        help="Required unless --run is given: the pipeline key the run belongs to (created as a report source if new).",
+    ),
+    env: str | None = ctx.environment_option(),
     revision: str | None = typer.Option(None, "--revision", help="Commit SHA (default: from the CI)."),
-    branch: str | None = typer.Option(None, "--branch", help="Branch (default: from the CI)."),
+    branch: str | None = typer.Option(None, "--branch", "-b", help="Branch (default: from the CI)."),
     build_url: str | None = typer.Option(None, "--build-url", help="CI build URL (default: from the CI)."),
-    label: list[str] | None = typer.Option(None, "--label", help="KEY=VALUE label; repeat for more."),
+    label: list[str] | None = typer.Option(
+        None, "--label", help="KEY=VALUE label; repeat for more.", metavar="KEY=VALUE"),
     run_key: str | None = typer.Option(None, "--run", help="Add to this open run instead of creating one."),
     trigger: str | None = typer.Option(
         None, "--trigger", help="manual, plan, gatekeeper or api (default: gatekeeper under CI, else manual)."
@@ -38,13 +43,15 @@ def ingest(
 ) -> None:
     """Ingest test reports (JUnit, CTRF, TRX, NUnit, xUnit, TAP, go test, Cucumber, mocha, jest; gzip ok).
 
+    Give --pipeline (a new run) or --run (an open run); one of them is required.
     All files go into one new run, which is completed and summarised (exit code 1 when it failed),
     or into the open run named by --run, which stays open for `testledger runs finish`.
-    A file that cannot be parsed stores nothing (with --partial, only that file is left out).
+    Files found in a folder that are not test reports are skipped with a note; a file named
+    explicitly must be a report. A file that cannot be parsed stores nothing (with --partial, only
+    that file is left out).
     Ingesting the same file twice into one run does not duplicate its results.
     """
     from testledger.cli.render import printable
-    from testledger.ingest.sources import expand_sources
     from testledger.schemas import IngestOptions
     from testledger.services.ingest import ingest_files
     from testledger.services.runs import get_execution
@@ -54,14 +61,15 @@ def ingest(
 
         raise Invalid("--pipeline is required when no --run is given (e.g. --pipeline unit-tests)")
     settings = ctx.settings()
-    ws = ctx.resolve_workspace(workspace)
+    ws = ctx.run_workspace(workspace, run_key) if run_key else ctx.resolve_workspace(workspace)
     skipped: list[str] = []
-    paths = expand_sources(reports, skipped=skipped)
+    paths = _report_paths(reports, skipped=skipped, max_bytes=settings.max_report_bytes)
     for note in skipped:
         sys.stderr.write(f"note: skipped {printable(note)}\n")
     defaults = ctx.ci_defaults()
     options = IngestOptions(
-        actor=ctx.actor(), pipeline_key=pipeline, environment=env, allowed_environments=tuple(settings.environments),
+        actor=ctx.actor(), pipeline_key=pipeline, environment=ctx.environment(env),
+        allowed_environments=tuple(settings.environments),
         trigger=trigger or ctx.default_trigger(), revision=revision or defaults["revision"],
         branch=branch or defaults["branch"], build_url=build_url or defaults["build_url"],
         labels=ctx.parse_pairs(label, flag="--label") or None, run_key=run_key, partial=partial,
@@ -69,7 +77,7 @@ def ingest(
         # This command is a short-lived process of its own: it may fork a parser and pause the collector.
         parse_process_min_bytes=None if settings.parse_process_min_bytes < 0 else settings.parse_process_min_bytes,
     )
-    with ctx.store().write() as db, _collector_paused():
+    with ctx.store().write() as db, _collector_paused(), _partial_hint(len(paths) > 1 and not partial):
         outcome = ingest_files(db, workspace=ws, sources=paths, options=options)
         # The summary names at most 20 failing cases: no model for each of 100k passed results.
         execution = get_execution(
@@ -86,6 +94,57 @@ def ingest(
 
     code = 0 if no_fail or execution.status in ("RUNNING", "PENDING") else exit_code(execution.status, execution.result)
     raise typer.Exit(code)
+
+
+def _report_paths(items: list[str], *, skipped: list[str], max_bytes: int) -> list[Path]:
+    """The files to ingest: as named, and those found in folders that are test reports (the others
+    are skipped with a note, so a `notes.txt` beside the reports does not stop the ingest)."""
+    from testledger.ingest.sources import expand_sources
+
+    paths: dict[Path, None] = {}
+    for item in items:
+        found = expand_sources([item], skipped=skipped)
+        if Path(item).is_dir():
+            found = [path for path in found if _is_report(path, skipped=skipped, max_bytes=max_bytes)]
+            if not found:
+                from testledger.errors import NotFound
+
+                raise NotFound(f"no test reports in folder '{item}'")
+        paths.update(dict.fromkeys(found))
+    return list(paths)
+
+
+def _is_report(path: Path, *, skipped: list[str], max_bytes: int) -> bool:
+    from testledger.errors import DomainError
+    from testledger.ingest.detect import HEAD_SIZE, detect_format
+    from testledger.ingest.model import ReportParseError
+    from testledger.ingest.sources import open_report, report_name
+
+    try:
+        with open_report(path, max_bytes=max_bytes) as stream:
+            head = stream.read(HEAD_SIZE)
+        if not head.strip():
+            return True  # an empty report is a broken one (a crashed job): the ingest says so
+        detect_format(head, name=path.name)
+    except ReportParseError:
+        skipped.append(f"{report_name(path)}: not a test report")
+        return False
+    except DomainError:
+        return True  # unreadable or too large: the ingest itself names the problem
+    return True
+
+
+@contextmanager
+def _partial_hint(helps: bool) -> Iterator[None]:
+    """A file that fails among several stops the ingest: say that --partial keeps the others."""
+    from testledger.errors import Invalid
+
+    try:
+        yield
+    except Invalid as exc:
+        if not helps or "--partial" in str(exc):
+            raise
+        raise Invalid(f"{exc} (--partial keeps the files that parse)") from exc
 
 
 @contextmanager
@@ -130,19 +189,28 @@ def _summary(outcome: IngestOut, execution: ExecutionOut) -> None:
 
 def export(
     key: str = typer.Argument(..., help="Run key."),
-    format: str = typer.Option("junit", "--format", "-f", help="junit or ctrf."),
+    format: str = typer.Option("junit", "--format", help="junit or ctrf."),
     output: Path | None = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
     workspace: str | None = ctx.workspace_option(),
 ) -> None:
-    """Write a run's results as a JUnit XML or CTRF JSON report."""
+    """Write a run's results as a JUnit XML or CTRF JSON report (the report is the output: no --json)."""
+    from testledger.errors import Invalid, NotFound
     from testledger.services.export import export_run
 
+    ws = ctx.run_workspace(workspace, key)
     with ctx.store().read() as db:
         if output is None:
-            export_run(db, workspace=ctx.resolve_workspace(workspace), key=key, format=format, out=sys.stdout.buffer)
+            export_run(db, workspace=ws, key=key, format=format, out=sys.stdout.buffer)
             sys.stdout.flush()
             return
+        if not output.parent.is_dir():
+            raise NotFound(f"folder '{output.parent}' does not exist: create it, or name another file with -o")
         tmp = output.with_name(output.name + ".partial")
-        with tmp.open("wb") as fh:
-            export_run(db, workspace=ctx.resolve_workspace(workspace), key=key, format=format, out=fh)
-        tmp.replace(output)
+        try:
+            with tmp.open("wb") as fh:
+                export_run(db, workspace=ws, key=key, format=format, out=fh)
+            tmp.replace(output)
+        except OSError as exc:
+            raise Invalid(f"cannot write '{output}': {exc.strerror or exc}") from None
+        finally:
+            tmp.unlink(missing_ok=True)

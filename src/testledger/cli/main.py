@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -26,6 +27,14 @@ The store is SQLite under $TESTLEDGER_HOME unless TESTLEDGER_DATABASE_URL names 
 Exit codes: 0 ok (run passed); 1 the run failed; 2 the run ended in error or timeout, or a
 usage error; 3 invalid input or a conflict (nothing changed); 4 not found; 5 store unavailable.
 """
+
+def _argument_type(self: typer.core.TyperArgument, ctx: Any) -> str | None:
+    """An argument's metavar (KEY..., REPORT...) says what it takes; Typer would add `<list[str]>`."""
+    return None if self.metavar else _typer_argument_type(self, ctx)
+
+
+_typer_argument_type = typer.core.TyperArgument.display_type_rich
+typer.core.TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign,assignment]
 
 app = typer.Typer(
     help=HELP, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,

@@ -13,7 +13,7 @@ from testledger.cli import context as ctx
 if TYPE_CHECKING:
     from testledger.pipelinefile import PipelineFile
 
-app = typer.Typer(help="Validate, apply, list and show pipelines.", no_args_is_help=True)
+app = typer.Typer(help="Validate, apply, list, show and delete pipelines.", no_args_is_help=True)
 
 
 def read_pipeline_file(path: Path) -> PipelineFile:
@@ -39,10 +39,17 @@ def read_pipeline_file(path: Path) -> PipelineFile:
 
 
 @app.command("validate")
-def validate(file: Path = typer.Argument(..., help="Pipeline file (YAML or JSON).")) -> None:
+def validate(
+    file: Path = typer.Argument(..., help="Pipeline file (YAML or JSON)."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the validated pipeline as JSON (problems still go to stderr)."),
+) -> None:
     """Check a pipeline file and report every problem with its line and column."""
     document = read_pipeline_file(file)
     spec = document.spec
+    if as_json:
+        ctx.print_json(spec.stored())
+        return
     from testledger.cli.render import count_of
 
     typer.echo(f"{file}: ok (pipeline '{spec.key}', {count_of(len(spec.cases), 'case')})")
@@ -61,7 +68,7 @@ def apply(
     with ctx.store().write() as db:
         applied = apply_pipeline(
             db, workspace=workspace or document.spec.workspace or ctx.resolve_workspace(None),
-            document=document, actor=ctx.actor(),
+            document=document, actor=ctx.actor(), directory=file.resolve().parent,
         )
     if as_json:
         ctx.print_json(applied)
@@ -78,7 +85,7 @@ def list_pipelines(
     workspace: str | None = ctx.workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
 ) -> None:
-    """List the workspace's pipelines."""
+    """List the workspace's pipelines; those only known from ingested reports are marked "reports only"."""
     from testledger.services.pipelines import list_pipelines as list_all
 
     with ctx.store().read() as db:
@@ -95,7 +102,8 @@ def list_pipelines(
     for column in ("Pipeline", "Name", "Version", "Env", "Parallel", "Updated"):
         table.add_column(column)
     for p in items:
-        table.add_row(escape(p.key), escape(p.name), str(p.version), escape(p.environment or "-"),
+        table.add_row(escape(p.key), escape(p.name), str(p.version) if p.version else "reports only",
+                      escape(p.environment or "-"),
                       str(p.parallelism), p.updated_at.strftime("%Y-%m-%d %H:%M:%S"))
     console().print(table if items else "No pipelines found.")
 
@@ -114,6 +122,10 @@ def show(
     if as_json:
         ctx.print_json(pipeline)
         return
+    if not pipeline.version:
+        typer.echo(f"Pipeline: {pipeline.key}: reports only (known from `ingest`, no cases to run; "
+                   "`testledger pipelines apply FILE` adds them)")
+        return
     typer.echo(f"Pipeline: {pipeline.key} ({pipeline.name}), version {pipeline.version}")
     typer.echo(f"Environment: {pipeline.environment or '-'}  parallelism: {pipeline.parallelism}  "
                f"retries: {pipeline.retries}  fail_fast: {str(pipeline.fail_fast).lower()}")
@@ -121,3 +133,21 @@ def show(
         typer.echo(f"Parameter: {name} = {value}")
     for case in pipeline.cases or []:
         typer.echo(f"  {case.index}: {case.key} [{case.kind}] {case.name}")
+
+
+@app.command("delete")
+def delete(
+    key: str = typer.Argument(..., help="Pipeline key."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking."),
+    workspace: str | None = ctx.workspace_option(),
+) -> None:
+    """Delete a pipeline and its versions; refused while runs refer to it (delete them first).
+
+    Asks first on a terminal; elsewhere it refuses without --yes.
+    """
+    from testledger.services.pipelines import delete_pipeline
+
+    ctx.confirm(f"Delete pipeline '{key}' and all its versions?", yes=yes)
+    with ctx.store().write() as db:
+        delete_pipeline(db, workspace=ctx.resolve_workspace(workspace), key=key)
+    typer.echo(f"deleted pipeline {key}")

@@ -92,8 +92,13 @@ def execution_tree(execution: ExecutionOut, *, show_all: bool = False) -> Tree:
     tree.add(f"Duration: {format_duration(execution.duration_ms)}")
     tree.add(f"Pipeline: {markup_text(execution.pipeline_key or '-')}")
     tree.add(f"Environment: {markup_text(execution.environment)}")
-    if execution.revision:
-        tree.add(f"Revision: {markup_text(execution.revision)}")
+    for title, value in (("Branch", execution.branch), ("Revision", execution.revision)):
+        if value:
+            tree.add(f"{title}: {markup_text(value)}")
+    tree.add(f"Trigger: {markup_text(execution.trigger)} by {markup_text(execution.triggered_by)}")
+    labels = {k: v for k, v in (execution.labels or {}).items() if k != "result_override"}
+    if labels:
+        tree.add("Labels: " + ", ".join(f"{markup_text(k)}={markup_text(v)}" for k, v in sorted(labels.items())))
     if execution.error:
         tree.add(f"Error: [red]{markup_text(execution.error)}[/]")
     override = (execution.labels or {}).get("result_override")

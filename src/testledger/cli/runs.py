@@ -10,7 +10,8 @@ import typer
 
 from testledger.cli import context as ctx
 
-app = typer.Typer(help="List and show runs and their cases; start and finish runs by hand.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, show and delete runs and their cases; start and finish runs by hand.", no_args_is_help=True)
 
 _RELATIVE = re.compile(r"^(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -40,6 +41,12 @@ def list_runs(
         help="running, passed, failed, error, skipped, pending, completed, cancelled or timeout.",
     ),
     env: str | None = typer.Option(None, "--env", "-e", help="Only runs in this environment."),
+    branch: str | None = typer.Option(None, "--branch", "-b", help="Only runs of this branch."),
+    revision: str | None = typer.Option(None, "--revision", help="Only runs of this commit SHA."),
+    trigger: str | None = typer.Option(
+        None, "--trigger", help="Only runs started so: manual, plan, gatekeeper or api."),
+    label: list[str] | None = typer.Option(
+        None, "--label", help="Only runs with this KEY=VALUE label; repeat to require more.", metavar="KEY=VALUE"),
     since: str | None = typer.Option(None, "--from", "--since", help="Created at or after: ISO date or age (7d)."),
     until: str | None = typer.Option(None, "--to", "--until", help="Created before: ISO date or age."),
     limit: int = typer.Option(50, "--limit", "-n", help="Runs per page (1-500)."),
@@ -50,10 +57,12 @@ def list_runs(
     """List runs, newest first."""
     from testledger.services.runs import list_executions
 
+    labels = ctx.parse_pairs(label, flag="--label")
     with ctx.store().read() as db:
         page = list_executions(
             db, workspace=ctx.resolve_workspace(workspace), pipeline_key=pipeline, status=status,
-            environment=env, date_from=parse_when(since, flag="--from"), date_to=parse_when(until, flag="--to"),
+            environment=ctx.environment(env) if env else None, branch=branch, revision=revision, trigger=trigger,
+            labels=labels or None, date_from=parse_when(since, flag="--from"), date_to=parse_when(until, flag="--to"),
             limit=limit, cursor=cursor,
         )
     if as_json:
@@ -72,7 +81,9 @@ def list_runs(
         out.width = max(out.width, out.measure(table, options=out.options.update_width(10_000)).maximum)
     out.print(table)
     if page.next_cursor:
-        out.print(f"[dim]More: --cursor {page.next_cursor}[/]")
+        from rich.markup import escape
+
+        out.print(f"[dim]More: {escape(_next_page_command(page.next_cursor))}[/]", soft_wrap=True)
 
 
 @app.command("show")
@@ -92,7 +103,7 @@ def show(
     from testledger.cli.render import console, execution_tree
     from testledger.services.runs import SHOW_LIMIT, get_execution, show_execution
 
-    ws = ctx.resolve_workspace(workspace)
+    ws = ctx.run_workspace(workspace, key)
     with ctx.store().read() as db:
         if show_all:
             execution = get_execution(db, workspace=ws, key=key)
@@ -109,7 +120,7 @@ def show(
 @app.command("case")
 def case(
     key: str = typer.Argument(..., help="Run key."),
-    index: int = typer.Argument(..., help="0-based case index (the seed's caseIndex), as `runs show` numbers them."),
+    index: int = typer.Argument(..., help="Case number, 0-based, as `runs show` numbers them."),
     workspace: str | None = ctx.workspace_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the case as JSON."),
 ) -> None:
@@ -117,7 +128,7 @@ def case(
     from testledger.services.runs import get_case
 
     with ctx.store().read() as db:
-        detail = get_case(db, workspace=ctx.resolve_workspace(workspace), key=key, index=index)
+        detail = get_case(db, workspace=ctx.run_workspace(workspace, key), key=key, index=index)
     if as_json:
         ctx.print_json(detail)
         return
@@ -129,11 +140,12 @@ def case(
 @app.command("start")
 def start(
     pipeline: str = typer.Option(..., "--pipeline", "-p", help="Pipeline key (created if new)."),
-    env: str = typer.Option(..., "--env", "-e", help="Environment: dev, staging, prod, local or ci."),
+    env: str | None = ctx.environment_option(),
     revision: str | None = typer.Option(None, "--revision", help="Commit SHA (default: from the CI)."),
-    branch: str | None = typer.Option(None, "--branch", help="Branch (default: from the CI)."),
+    branch: str | None = typer.Option(None, "--branch", "-b", help="Branch (default: from the CI)."),
     build_url: str | None = typer.Option(None, "--build-url", help="CI build URL (default: from the CI)."),
-    label: list[str] | None = typer.Option(None, "--label", help="KEY=VALUE label; repeat for more."),
+    label: list[str] | None = typer.Option(
+        None, "--label", help="KEY=VALUE label; repeat for more.", metavar="KEY=VALUE"),
     trigger: str | None = typer.Option(
         None, "--trigger", help="manual, plan, gatekeeper or api (default: gatekeeper under CI, else manual)."
     ),
@@ -147,7 +159,7 @@ def start(
     provenance = from_environment(trigger=trigger, revision=revision, branch=branch, build_url=build_url)
     with ctx.store().write() as db:
         execution = open_run(
-            db, workspace=ctx.resolve_workspace(workspace), pipeline_key=pipeline, environment=env,
+            db, workspace=ctx.resolve_workspace(workspace), pipeline_key=pipeline, environment=ctx.environment(env),
             allowed_environments=ctx.settings().environments, provenance=provenance,
             labels=ctx.parse_pairs(label, flag="--label") or None,
         )
@@ -174,7 +186,7 @@ def finish(
     """Finish a run; exits 1 when it failed and 2 on error, like `testledger run`."""
     from testledger.services.runs import finish_run, show_execution
 
-    ws = ctx.resolve_workspace(workspace)
+    ws = ctx.run_workspace(workspace, key)
     with ctx.store().write() as db:
         finish_run(db, workspace=ws, key=key, status=status, result=result, force=force, actor=ctx.actor())
         execution = show_execution(db, workspace=ws, key=key)
@@ -185,6 +197,54 @@ def finish(
 
         console().print(execution_tree(execution))
     raise typer.Exit(0 if no_fail else exit_code(execution.status, execution.result))
+
+
+def _next_page_command(cursor: str) -> str:
+    """The command that lists the next page: this one as typed, with the cursor replaced."""
+    import shlex
+
+    args = sys.argv[1:]
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--cursor":
+            skip = True
+        elif not arg.startswith("--cursor="):
+            kept.append(arg)
+    return shlex.join(["testledger", *kept, "--cursor", cursor])
+
+
+@app.command("delete")
+def delete(
+    keys: list[str] = typer.Argument(..., help="Run keys.", metavar="KEY..."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking."),
+    workspace: str | None = ctx.workspace_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the deleted keys as a JSON array."),
+) -> None:
+    """Delete finished runs with their results, report files, logs and attachments.
+
+    Asks first on a terminal; elsewhere it refuses without --yes. A run still open is refused:
+    cancel it first.
+    """
+    import shutil
+
+    from testledger.cli.render import count_of
+    from testledger.services.runs import delete_runs
+
+    ws = ctx.run_workspace(workspace, keys[0])
+    ctx.confirm(f"Delete {count_of(len(keys), 'run')} ({', '.join(keys)}) and everything recorded for them?", yes=yes)
+    with ctx.store().write() as db:
+        deleted = delete_runs(db, workspace=ws, keys=keys)
+    settings = ctx.settings()
+    for key in deleted:  # after the commit: a failed delete leaves the files of runs that still exist
+        for root in (settings.logs_dir, settings.attachments_dir):
+            shutil.rmtree(root / key, ignore_errors=True)
+    if as_json:
+        ctx.print_json(deleted)
+    else:
+        typer.echo(f"deleted {count_of(len(deleted), 'run')}: {', '.join(deleted)}")
 
 
 def exit_code(status: str, result: str | None) -> int:

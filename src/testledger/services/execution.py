@@ -24,7 +24,7 @@ from testledger.db.tables import CaseResult, Pipeline, PipelineVersion, Run
 from testledger.db.types import utcnow
 from testledger.errors import Conflict, Invalid, NotFound
 from testledger.pipelinefile import PipelineSpec
-from testledger.provenance import Provenance
+from testledger.provenance import Provenance, default_environment
 from testledger.schemas import ExecutionOut
 from testledger.services import runs
 
@@ -48,16 +48,25 @@ def create_pipeline_run(
     allowed_environments: Sequence[str],
     environment: str | None = None,
     overrides: dict[str, str] | None = None,
+    workdir: Path | None = None,
+    parallelism: int | None = None,
 ) -> ExecutionOut:
-    """A `pending` run of the pipeline's current version; secret parameters are stored as `***`."""
-    from testledger.execute.plan import masked_parameters
+    """A `pending` run of the pipeline's current version; secret parameters are stored as `***`.
+    Everything that would stop the run from starting (an unknown parameter, an unset variable, an
+    unreadable `from_file` under `workdir`, a bad `parallelism`) is refused before the run exists."""
+    from testledger.execute.plan import MAX_PARALLELISM, masked_parameters, resolve_parameters
 
+    if parallelism is not None and not 1 <= parallelism <= MAX_PARALLELISM:
+        raise Invalid(f"--parallel must be between 1 and {MAX_PARALLELISM}, got {parallelism}")
     ws = records.find_workspace(
         db, key=workspace, missing=f"workspace '{workspace}' not found (apply a pipeline file to create it)")
     pipeline = records.find_pipeline(db, workspace=ws, key=pipeline_key)
     spec = _current_spec(db, pipeline=pipeline)
+    if workdir is not None:
+        resolve_parameters(spec, overrides or {}, workdir=workdir)
     run = records.create_run(
-        db, workspace=workspace, actor=provenance.actor, environment=environment or spec.environment or "local",
+        db, workspace=workspace, actor=provenance.actor,
+        environment=environment or spec.environment or default_environment(),
         allowed_environments=allowed_environments, pipeline_key=pipeline_key, trigger=provenance.trigger,
         parameters=masked_parameters(spec, overrides or {}) or None, revision=provenance.revision,
         branch=provenance.branch, build_url=provenance.build_url, pipeline_version=pipeline.version,

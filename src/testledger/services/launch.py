@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from testledger.provenance import Provenance
 from testledger.schemas import LaunchedOut
 from testledger.services.execution import create_pipeline_run
-from testledger.services.pipelines import apply_pipeline, get_pipeline
+from testledger.services.pipelines import apply_pipeline, get_pipeline, pipeline_directory
 
 if TYPE_CHECKING:
     from testledger.pipelinefile import PipelineFile
@@ -30,19 +30,26 @@ def prepare_run(
     workdir: Path,
     environment: str | None = None,
     overrides: dict[str, str] | None = None,
+    parallelism: int | None = None,
 ) -> LaunchedOut:
     """A pending run of `pipeline` (a validated document, applied first as a new version when it
-    changed, or the key of a stored pipeline), ready for an executor to run its cases in `workdir`."""
+    changed, or the key of a stored pipeline), ready for an executor to run its cases.
+
+    A document's cases run in `workdir` (its file's directory), which is stored with the version; a
+    stored pipeline's run in the directory its file was applied from (else `workdir`). Parameters
+    and `parallelism` are checked first, so a run that could not start is never created."""
     if isinstance(pipeline, str):
         key = pipeline
         cases = len(get_pipeline(db, workspace=workspace, key=key).cases or [])
+        workdir = pipeline_directory(db, workspace=workspace, key=key) or workdir
     else:
         key = pipeline.spec.key
-        applied = apply_pipeline(db, workspace=workspace, document=pipeline, actor=provenance.actor)
+        applied = apply_pipeline(db, workspace=workspace, document=pipeline, actor=provenance.actor, directory=workdir)
         cases = len(applied.pipeline.cases or [])
     run = create_pipeline_run(
         db, workspace=workspace, pipeline_key=key, provenance=provenance,
         allowed_environments=allowed_environments, environment=environment, overrides=overrides,
+        workdir=workdir, parallelism=parallelism,
     )
     logger.info("run %s prepared: %d cases of pipeline %s in %s", run.execution_id, cases, key, workdir)
     return LaunchedOut(run_key=run.execution_id, workspace=workspace, cases=cases, workdir=workdir)

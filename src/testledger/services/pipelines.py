@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -19,12 +20,20 @@ if TYPE_CHECKING:
 # -- pipeline files ----------------------------------------------------------------------------
 
 
-def apply_pipeline(db: Session, *, workspace: str, document: PipelineFile, actor: str) -> AppliedOut:
-    """Store a validated pipeline document as a new version; an unchanged document changes nothing."""
+def apply_pipeline(
+    db: Session, *, workspace: str, document: PipelineFile, actor: str, directory: Path | None = None
+) -> AppliedOut:
+    """Store a validated pipeline document as a new version; an unchanged document changes nothing.
+    `directory` (the file's, absolute) is where the pipeline's relative paths resolve when it runs
+    by key; the same document applied from another directory is a new version."""
+    from testledger.pipelinefile import SOURCE_DIRECTORY
+
     spec = document.spec
     ws = ensure_workspace(db, key=workspace)
     pipeline = ensure_pipeline(db, workspace=ws, key=spec.key, name=spec.name)
     stored = spec.stored()
+    if directory is not None:
+        stored[SOURCE_DIRECTORY] = str(directory)
     if pipeline.version:
         current = db.scalar(select(PipelineVersion.spec).where(
             PipelineVersion.pipeline_id == pipeline.id, PipelineVersion.version == pipeline.version))
@@ -72,6 +81,18 @@ def _pipeline_out(db: Session, pipeline: Pipeline, workspace: str, *, with_cases
         parallelism=pipeline.parallelism, retries=pipeline.retries, fail_fast=pipeline.fail_fast,
         updated_at=pipeline.updated_at, cases=cases,
     )
+
+
+def pipeline_directory(db: Session, *, workspace: str, key: str) -> Path | None:
+    """The directory the pipeline's current version was applied from, if it was applied from a file."""
+    from testledger.pipelinefile import SOURCE_DIRECTORY
+
+    ws = find_workspace(db, key=workspace, missing=f"pipeline '{key}' not found in workspace {workspace}")
+    pipeline = find_pipeline(db, workspace=ws, key=key)
+    spec = db.scalar(select(PipelineVersion.spec).where(
+        PipelineVersion.pipeline_id == pipeline.id, PipelineVersion.version == pipeline.version))
+    directory = (spec or {}).get(SOURCE_DIRECTORY)
+    return Path(directory) if isinstance(directory, str) else None
 
 
 def get_pipeline(db: Session, *, workspace: str, key: str) -> PipelineOut:

@@ -15,7 +15,7 @@ from testledger import keys, lifecycle
 from testledger.attempts import attempt_out
 from testledger.db import records
 from testledger.db.tables import Case, CaseResult, Pipeline, Run, Workspace
-from testledger.errors import Invalid, NotFound
+from testledger.errors import Conflict, Invalid, NotFound
 from testledger.provenance import Provenance
 from testledger.schemas import CaseDetailOut, CaseOut, ExecutionOut, RunPage, TotalsOut
 
@@ -256,6 +256,9 @@ def list_executions(
     result: str | None = None,
     environment: str | None = None,
     branch: str | None = None,
+    revision: str | None = None,
+    trigger: str | None = None,
+    labels: dict[str, str] | None = None,
     date_from: datetime | None = None,
     date_to: datetime | None = None,
     limit: int = 50,
@@ -285,6 +288,14 @@ def list_executions(
         query = query.where(Run.environment == lifecycle.ENVIRONMENT_ALIASES.get(environment, environment))
     if branch:
         query = query.where(Run.branch == branch)
+    if revision:
+        query = query.where(Run.revision == revision)
+    if trigger:
+        if trigger.lower() not in lifecycle.TRIGGERS:
+            raise Invalid(f"unknown trigger '{trigger}' (expected one of {', '.join(lifecycle.TRIGGERS)})")
+        query = query.where(Run.trigger == trigger.lower())
+    for name, value in (labels or {}).items():
+        query = query.where(Run.labels[name].as_string() == value)
     if date_from:
         query = query.where(Run.created_at >= date_from)
     if date_to:
@@ -314,3 +325,20 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         return datetime.fromisoformat(created), uuid.UUID(run_id)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Invalid(f"invalid cursor '{cursor}' (pass back the next_cursor of a previous page)") from exc
+
+
+
+def delete_runs(db: Session, *, workspace: str, keys: Sequence[str]) -> list[str]:
+    """Delete finished runs with their results and report files; returns the keys deleted. An
+    unfinished run is refused (cancel it first): its executor would write into a run that is gone.
+    Files the runs left on disk (logs, attachments) are the caller's to remove afterwards."""
+    from sqlalchemy import delete
+
+    runs = [records.find_run(db, workspace=workspace, key=key, for_update=True) for key in dict.fromkeys(keys)]
+    for run in runs:
+        if run.status not in lifecycle.TERMINAL:
+            raise Conflict(f"run '{run.key}' is {run.status}: cancel it first (`testledger cancel {run.key}`); "
+                           "nothing was deleted")
+    # Results and report files go with their run (ON DELETE CASCADE).
+    db.execute(delete(Run).where(Run.id.in_([run.id for run in runs])))
+    return [run.key for run in runs]
