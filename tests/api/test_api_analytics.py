@@ -32,3 +32,12 @@ def test_a_nul_character_in_a_quarantine_is_a_clear_422_not_a_server_error(api: 
     body = {"test": "app.Cart::adds", "owner": "qa\x00@example.com", "reason": "flaky"}
     answer = api.client.post("/api/v1/analytics/quarantines", json=body, headers=api.as_("runner"))
     assert answer.status_code == 422 and "NUL character" in answer.json()["detail"]
+
+
+def test_a_nul_in_a_filter_or_a_huge_cluster_id_is_a_clear_422(api: Api) -> None:
+    viewer, runner = api.as_("viewer"), api.as_("runner")
+    nul = api.client.get("/api/v1/analytics/slow", params={"pipeline": "a\x00b"}, headers=viewer)
+    assert nul.status_code == 422 and "NUL character" in nul.json()["detail"]
+    huge = api.client.put("/api/v1/analytics/clusters/4532423590/category", json={"category": "timeout"},
+                          headers=runner)
+    assert huge.status_code == 422

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from testledger import __version__
 from testledger.api import problems
-from testledger.api.limits import BodyLimit
+from testledger.api.limits import BodyLimit, NoNulInUrl
 from testledger.api.metrics import MetricsMiddleware
 from testledger.api.routes import analytics, executions, health, ingest, logs, pipelines, test_runs, tokens
 from testledger.api.state import ApiState
@@ -34,5 +34,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *, 
     problems.install(app)
     app.add_middleware(BodyLimit, default=settings.api_max_body_bytes, uploads=settings.api_max_upload_bytes,
                        upload_paths=frozenset({ingest.PATH}))
+    app.add_middleware(NoNulInUrl)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app

@@ -53,10 +53,29 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+class NoNulInUrl:
+    """Refuses a URL carrying a NUL character (`%00`): no name or filter holds one, and PostgreSQL
+    cannot even compare text with it, so it is a clear 422 here instead of a database error later."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (b"%00" in scope.get("query_string", b"").lower()
+                                        or "\x00" in scope.get("path", "")):
+            await _problem(send, 422, "Invalid input",
+                           "the URL holds a NUL character (%00) in a parameter; send the value without it")
+            return
+        await self.app(scope, receive, send)
+
+
 async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"type": "about:blank", "title": "Content too large", "status": 413,
-                       "detail": f"the request body is larger than the limit of {limit} bytes"}).encode()
-    await send({"type": "http.response.start", "status": 413,
+    await _problem(send, 413, "Content too large", f"the request body is larger than the limit of {limit} bytes")
+
+
+async def _problem(send: Send, status: int, title: str, detail: str) -> None:
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/problem+json"),
                             (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 
 from testledger.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
@@ -76,6 +76,15 @@ def install(app: FastAPI) -> None:
     async def store_down(_request: Request, exc: OperationalError) -> JSONResponse:
         log.warning("store unavailable: %s", str(exc.orig).strip().splitlines()[0] if exc.orig else exc)
         return problem(503, "the store is unavailable or busy; try again shortly", headers={"Retry-After": "5"})
+
+    @app.exception_handler(DataError)
+    async def unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # A value the store cannot hold (a NUL in text, a number out of range) that no check caught
+        # sooner: the request's fault, answered as such; the server log names the route to guard.
+        log.warning("%s %s: a value the store refused: %s", request.method, request.url.path,
+                    str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__)
+        return problem(422, "a value in the request cannot be stored (a NUL character in text, or a number "
+                            "out of range); send it without")
 
     @app.exception_handler(IntegrityError)
     async def raced(_request: Request, _exc: IntegrityError) -> JSONResponse:

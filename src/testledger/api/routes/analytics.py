@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from testledger.api.deps import ReadDb, Runner, State, Viewer, WriteDb, acting_workspace, run_workspace
@@ -75,7 +75,8 @@ class CategoryIn(BaseModel):
 
 @router.put("/clusters/{cluster}/category", response_model=ClusterOut, summary="Set a failure cluster's category")
 def set_category(
-    principal: Runner, state: State, db: WriteDb, cluster: int, body: CategoryIn, workspace: Workspace = None,
+    principal: Runner, state: State, db: WriteDb, cluster: Annotated[int, Path(ge=1, le=2**31 - 1)], body: CategoryIn,
+    workspace: Workspace = None,
 ) -> ClusterOut:
     return clusters.set_cluster_category(db, workspace=acting_workspace(principal, workspace, state),
                                          cluster=cluster, category=body.category)
