@@ -192,11 +192,21 @@ class Backend:
     # -- logs -------------------------------------------------------------------------------------
 
     def case_log(self, *, key: str, index: int, who: Caller, **view: Any) -> log_excerpts.LogExcerpt:
+        from testledger.execute.logstore import FileLogStore
+        from testledger.services.logs import find_case_log
+
         ws = who.workspace
-        with self.store.read() as db:
-            source = self._lookup(lambda: log_excerpts.case_log_source(
-                db, workspace=ws, key=key, index=index, logs_dir=self.settings.logs_dir), ws, key)
-        return log_excerpts.read_excerpt(source, **view)
+        log_store = FileLogStore(self.settings.logs_dir)
+        try:
+            with self.store.read() as db:
+                found = self._lookup(lambda: find_case_log(db, workspace=ws, key=key, index=index,
+                                                           log_store=log_store), ws, key)
+        except NotFound as exc:
+            if "printed nothing" not in str(exc):
+                raise
+            return log_excerpts.LogExcerpt(mode=str(view.get("mode", "tail")), total_bytes=0, start=0, end=0,
+                                           content="", note=str(exc))
+        return log_excerpts.read_excerpt(found, log_store=log_store, **view)
 
     def log_sign(self, *, key: str, index: int, who: Caller, base_url: str | None) -> LogSignOut:
         from testledger.services.signing import load_signing_key, sign_log_url

@@ -12,13 +12,13 @@ import os
 import re
 from collections import deque
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
 from testledger.errors import Invalid
+from testledger.execute.logstore import LogStore
+from testledger.services.logs import CaseLog
 
 #: Largest excerpt returned at once, and the default.
 MAX_EXCERPT_BYTES = 256 * 1024
@@ -156,45 +156,17 @@ def _search(log: BinaryIO, *, total: int, query: str, max_bytes: int) -> LogExce
     )
 
 
-class CaseLogSource(BaseModel):
-    """Where a case's log is read from: the executor's log file, or the output stored with the result."""
-
-    execution_id: str
-    case_index: int
-    source: Literal["log file", "stored output", "none"]
-    path: str | None = None
-    stored: str | None = None
-    running: bool
-
-
-def case_log_source(db: Session, *, workspace: str, key: str, index: int, logs_dir: Path) -> CaseLogSource:
-    """The log of case `index`: the executor's file when there is one, else the stdout/stderr stored with
-    an ingested or plugin result (so 'printed nothing' is never said of a case whose output is stored)."""
-    from testledger.services.execution import case_log_ref
-    from testledger.services.runs import get_case
-
-    found = case_log_ref(db, workspace=workspace, key=key, index=index)
-    path = Path(found.ref) if found.ref else logs_dir / found.run_key / f"{index}.log"
-    if path.is_file():
-        return CaseLogSource(execution_id=found.run_key, case_index=index, source="log file", path=str(path),
-                             running=found.running)
-    if found.finished:
-        case = get_case(db, workspace=workspace, key=key, index=index)
-        parts = [p for p in (case.stdout, f"--- stderr ---\n{case.stderr}" if case.stderr else None) if p]
-        if parts:
-            return CaseLogSource(execution_id=found.run_key, case_index=index, source="stored output",
-                                 stored="\n".join(parts), running=found.running)
-    return CaseLogSource(execution_id=found.run_key, case_index=index, source="none", running=found.running)
-
-
-def read_excerpt(source: CaseLogSource, **view: Any) -> LogExcerpt:
-    """`excerpt` over whichever log `source` names; an empty excerpt (with a note) when there is none."""
-    if source.source == "log file" and source.path:
-        with open(source.path, "rb") as log:
-            return excerpt(log, total=os.fstat(log.fileno()).st_size, **view)
-    if source.source == "stored output" and source.stored is not None:
-        data = source.stored.encode("utf-8")
-        return excerpt(io.BytesIO(data), total=len(data), **view)
-    state = "has not written any output yet" if source.running else "printed nothing"
-    return LogExcerpt(mode=str(view.get("mode", "tail")), total_bytes=0, start=0, end=0, content="",
-                      note=f"case {source.case_index} of {source.execution_id} {state}")
+def read_excerpt(log: CaseLog, *, log_store: LogStore, **view: Any) -> LogExcerpt:
+    """`excerpt` over a case's log as `services.logs.find_case_log` found it: the executor's log file,
+    or the output stored with an ingested or plugin result."""
+    if log.stored is not None:
+        return excerpt(io.BytesIO(log.stored), total=len(log.stored), **view)
+    assert log.ref is not None
+    try:
+        reader = log_store.open_reader(log.ref)
+    except FileNotFoundError:  # a running case that has not printed yet
+        return LogExcerpt(mode=str(view.get("mode", "tail")), total_bytes=0, start=0, end=0, content="",
+                          note=f"case {log.index} of {log.run_key} has not written any output yet")
+    with reader:
+        reader.seek(0, os.SEEK_END)
+        return excerpt(reader, total=reader.tell(), **view)
