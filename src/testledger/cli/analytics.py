@@ -70,7 +70,8 @@ def health(
     from testledger.services.analytics.health import pipeline_health
 
     with ctx.store().read() as db:
-        report = pipeline_health(db, workspace=ctx.resolve_workspace(workspace), pipeline=pipeline, environment=env,
+        report = pipeline_health(db, workspace=ctx.resolve_workspace(workspace), pipeline=pipeline,
+                                 environment=ctx.environment(env) if env else None,
                                  branch=branch, days=days, exclude_quarantined=exclude_quarantined)
     if as_json:
         ctx.print_json(report)

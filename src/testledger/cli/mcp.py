@@ -12,6 +12,8 @@ def mcp(workspace: str | None = ctx.workspace_option()) -> None:
     the workspace given here (default: TESTLEDGER_WORKSPACE, else WKS). Runs started through
     execute_pipeline execute in this process and are cancelled when the agent disconnects.
     """
+    from testledger.keys import validate_workspace_key
     from testledger.server import run_stdio_mcp
 
-    run_stdio_mcp(ctx.store(), ctx.settings(), workspace=ctx.resolve_workspace(workspace), actor=ctx.actor())
+    ws = validate_workspace_key(ctx.resolve_workspace(workspace))
+    run_stdio_mcp(ctx.store(), ctx.settings(), workspace=ws, actor=ctx.actor())

@@ -9,7 +9,7 @@ import typer
 
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
-    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Server processes."),
     no_auth: bool = typer.Option(
         False, "--no-auth", help="Serve without API tokens (every request acts as admin); only on a loopback host."
