@@ -98,3 +98,39 @@ def test_cli_maps_the_domain_error_to_its_exit_code(
     assert result.code == 5
     assert result.stderr.startswith("error: the store at ") and "is busy" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def _kill_pooled_connection(store: Store, pg_url: str) -> None:
+    """End the store's pooled connection from the server side, as a restart or an idle timeout would."""
+    with store.read() as db:
+        pid = db.scalar(text("SELECT pg_backend_pid()"))
+    admin = create_engine(pg_url)
+    with admin.begin() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+
+
+def test_a_postgresql_connection_dropped_while_idle_is_replaced(pg_url: str) -> None:
+    """A pooled connection idle past the ping threshold is checked before use, so the server ending
+    it (a restart, a firewall's idle timeout) costs the next write nothing."""
+    store = Store(pg_url, ping_after_idle_s=0)
+    try:
+        _kill_pooled_connection(store, pg_url)
+        with store.write() as db:
+            assert db.scalar(text("SELECT 1")) == 1
+    finally:
+        store.dispose()
+
+
+def test_a_postgresql_connection_dropped_in_steady_use_fails_once_then_is_replaced(pg_url: str) -> None:
+    """Below the threshold no round trip checks the connection: a drop fails that one transaction as
+    `Unavailable` (which the retrying writers try again), and the next one gets a new connection."""
+    store = Store(pg_url, ping_after_idle_s=3600)
+    try:
+        _kill_pooled_connection(store, pg_url)
+        with pytest.raises(Unavailable, match="is unavailable: "), store.write() as db:
+            db.execute(text("SELECT 1"))
+        with store.write() as db:
+            assert db.scalar(text("SELECT 1")) == 1
+    finally:
+        store.dispose()

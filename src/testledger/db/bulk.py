@@ -58,7 +58,8 @@ _COUNTERS = text(
     "infra_faults = infra_faults + :infra WHERE id = :run_id"
 )
 
-def _json(value: Any) -> str | None:
+def json_text(value: Any) -> str | None:
+    """A JSON column's value as the text the drivers store (compact, UTF-8 kept)."""
     return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -140,14 +141,21 @@ class RowBuilder:
         cases: list[tuple[Any, ...]] = []
         rows: list[tuple[Any, ...]] = []
         counts = Totals()
+        known, stored = self._known, self._stored
+        case_row, result_row = self._case_row, self._result_row
         for r in results:
-            if r.case.id not in self._known:
-                self._known.add(r.case.id)
-                if r.case.id not in self._stored:
-                    cases.append(self._case_row(r.case))
-            rows.append(self._result_row(r))
+            case = r.case
+            if case.id not in known:
+                known.add(case.id)
+                if case.id not in stored:
+                    cases.append(case_row(case))
+            rows.append(result_row(r))
             if not r.group:  # leaf results are the tests, top-level or sub-results
-                counts.count(r.status, flaky=r.flaky, category=r.failure_category)
+                if r.status == "passed" and not r.flaky:  # most results: two counters
+                    counts.tests += 1
+                    counts.passed += 1
+                else:
+                    counts.count(r.status, flaky=r.flaky, category=r.failure_category)
             elif r.status == "error" and r.failure_category == "infrastructure":
                 counts.infra_faults += 1  # a group that could not finish still errors its run
         return Batch(cases, rows, counts)
@@ -163,18 +171,28 @@ class RowBuilder:
         )
 
     def _result_row(self, r: NewResult) -> tuple[Any, ...]:
-        self.limits.cap_result(r)
+        # Once per stored result: the common case (no text, no times, no JSON) takes no calls.
+        if r.message is not None or r.error_type is not None or r.stack_trace is not None or r.stdout is not None \
+                or r.stderr is not None or r.attempts:
+            self.limits.cap_result(r)
+        started: Any = r.started_at
+        completed: Any = r.completed_at
         if self.sqlite:
-            flaky: Any = int(r.flaky)
-            started: Any = sqlite_datetime(r.started_at)
-            completed: Any = sqlite_datetime(r.completed_at)
+            flaky: Any = 1 if r.flaky else 0
+            if started is not None:
+                started = sqlite_datetime(started)
+            if completed is not None:
+                completed = sqlite_datetime(completed)
         else:
-            flaky, started, completed = r.flaky, r.started_at, r.completed_at
+            flaky = r.flaky
+        properties, attempts, attachments = r.properties, r.attempts, r.attachments
         return (
             self.run, r.idx, r.parent_idx, r.case.id, r.status, r.duration_ms, r.message, r.error_type,
-            r.failure_category, r.stack_trace, r.stdout, r.stderr, _json(r.properties),
-            attempt_count(r), _json(r.attempts), flaky, r.worker, started, completed,
-            r.log_ref, _json(r.attachments),
+            r.failure_category, r.stack_trace, r.stdout, r.stderr,
+            None if properties is None else json_text(properties),
+            r.attempt_count or (len(attempts) if attempts else 1),
+            None if attempts is None else json_text(attempts), flaky, r.worker, started, completed,
+            r.log_ref, None if attachments is None else json_text(attachments),
         )
 
 
@@ -221,14 +239,22 @@ class ResultBuffer:
 
 class ResultWriter(ResultBuffer):
     """Writes results of one run in batches into the session's transaction, with their cases and
-    the run's counters. Call `add` per result and `flush` before the transaction commits."""
+    the run's counters. Call `add` per result and `flush` before the transaction commits.
+
+    With `defer_counters` (a run this transaction made, completed or counted once at the end) the
+    counters wait in `pending` instead of an UPDATE per batch; the caller writes them
+    (`write_counters`, or with the run's completion)."""
 
     def __init__(
-        self, session: Session, *, run_id: uuid.UUID, workspace_id: int, now: datetime, batch: int = 5000
+        self, session: Session, *, run_id: uuid.UUID, workspace_id: int, now: datetime, batch: int = 5000,
+        defer_counters: bool = False,
     ) -> None:
         super().__init__(batch)
         self.session = session
+        #: Everything this writer added to the run's counters; `pending`: the part not written yet.
         self.counters = Totals()
+        self.pending = Totals()
+        self.defer_counters = defer_counters
         self.sqlite = session.get_bind().dialect.name == "sqlite"
         # Cases are sent once per writer (one transaction); whether they are stored already is the
         # database's to say (INSERT OR IGNORE, ON CONFLICT DO NOTHING). A cache that outlives the
@@ -249,13 +275,25 @@ class ResultWriter(ResultBuffer):
         conn = self.session.connection()
         cases = unstored_cases(conn, batch.cases, sqlite=self.sqlite)
         if self.sqlite:
+            raw: Any = conn.connection.driver_connection
             if cases:
-                conn.exec_driver_sql(_SQLITE_CASES, cases)
-            conn.exec_driver_sql(_SQLITE_RESULTS, batch.rows)
+                raw.executemany(_SQLITE_CASES, cases)
+            raw.executemany(_SQLITE_RESULTS, batch.rows)
         else:
             _copy_postgresql(conn, cases, batch.rows)
-        add_to_counters(self.session, run_id=self.builder.run, delta=batch.counts)
-        self.counters.add(batch.counts)
+        self.count(batch.counts)
+
+    def count(self, delta: Totals) -> None:
+        """Add `delta` to the run's counters (now, or with the others when they are deferred)."""
+        self.counters.add(delta)
+        self.pending.add(delta)
+        if not self.defer_counters:
+            self.write_counters()
+
+    def write_counters(self) -> None:
+        """Write what waits in `pending` to the run's row."""
+        add_to_counters(self.session, run_id=self.builder.run, delta=self.pending)
+        self.pending = Totals()
 
 
 def unstored_cases(conn: Any, cases: list[tuple[Any, ...]], *, sqlite: bool) -> list[tuple[Any, ...]]:
@@ -269,10 +307,11 @@ def unstored_cases(conn: Any, cases: list[tuple[Any, ...]], *, sqlite: bool) -> 
     if not cases:
         return cases
     ids = [case[0] for case in cases]
+    raw: Any = conn.connection.driver_connection
     if sqlite:
-        found = conn.exec_driver_sql(_SQLITE_STORED_IDS, (json.dumps(ids),))
+        found = raw.execute(_SQLITE_STORED_IDS, (json.dumps(ids),)).fetchall()
     else:
-        found = conn.exec_driver_sql(_PG_STORED_IDS, (ids,))
+        found = raw.execute(_PG_STORED_IDS, (ids,)).fetchall()
     stored = {case_id for (case_id,) in found}
     return [case for case in cases if case[0] not in stored] if stored else cases
 
@@ -321,7 +360,7 @@ def update_results(session: Session, *, run_id: uuid.UUID, results: Sequence[New
     rows = []
     for r in results:
         limits.cap_result(r)
-        values = [_json(getattr(r, c)) if c in _JSON_COLUMNS else getattr(r, c) for c in MERGED_COLUMNS]
+        values = [json_text(getattr(r, c)) if c in _JSON_COLUMNS else getattr(r, c) for c in MERGED_COLUMNS]
         values[MERGED_COLUMNS.index("attempt_count")] = attempt_count(r)
         rows.append((*values, run_id.hex, r.idx) if sqlite else (r.idx, *values))
     conn = session.connection()

@@ -6,6 +6,7 @@ adapters get the Pydantic schemas the public service functions build from them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Sequence
@@ -13,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, select, text, update
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from testledger import keys, lifecycle
 from testledger.db.bulk import NewResult, insert_if_absent, write_results
+from testledger.db.driver_sql import DriverSql
 from testledger.db.ids import uuid7
 from testledger.db.tables import CaseResult, Pipeline, Run, Workspace
 from testledger.db.types import utcnow
@@ -93,27 +95,6 @@ def check_lengths(**values: str | None) -> None:
         limit = FIELD_LIMITS[field]
         if value is not None and len(value) > limit:
             raise Invalid(f"{field} is {len(value)} characters long; at most {limit} are allowed (shorten it)")
-# The ingest path's statements, built once: building a Core statement per call costs more than running it.
-_WORKSPACE_AND_PIPELINE = (
-    select(Workspace.id, Pipeline.id, Pipeline.version)
-    .select_from(Workspace)
-    .outerjoin(Pipeline, and_(Pipeline.workspace_id == Workspace.id, Pipeline.key == bindparam("pipeline")))
-    .where(Workspace.key == bindparam("workspace"))
-)
-_INSERT_RUN = insert(Run)
-_RUN_TOTALS = select(
-    Run.status, Run.tests, Run.passed, Run.failed, Run.errors, Run.skipped, Run.flaky, Run.infra_faults,
-    select(func.coalesce(func.sum(CaseResult.duration_ms), 0))
-    .where(CaseResult.run_id == Run.id, CaseResult.parent_idx.is_(None))
-    .scalar_subquery(),
-).where(Run.id == bindparam("run_id"))
-_COMPLETE_RUN = (
-    update(Run).where(Run.id == bindparam("run_id"))
-    .values(status=bindparam("status"), completed_at=bindparam("completed_at"), duration_ms=bindparam("duration_ms"),
-            result=bindparam("result"))
-)
-
-
 @dataclass(frozen=True, slots=True)
 class RunRef:
     """What a writer needs of a run it holds in this transaction (no ORM object to keep in step)."""
@@ -122,6 +103,8 @@ class RunRef:
     key: str
     workspace_id: int
     status: str
+    #: The columns the run was inserted with, when this transaction made it (the completion hook's run).
+    row: dict[str, Any] | None = None
 
 
 def create_run(
@@ -167,26 +150,29 @@ def start_reported_run(
     pipeline_key: str, trigger: str, executor: str, revision: str | None = None, branch: str | None = None,
     build_url: str | None = None, labels: dict[str, str] | None = None,
 ) -> RunRef:
-    """`create_run(started=True)` for the ingest path in three Core statements (look-up, run number,
-    insert): a CI fleet sends many small reports, so this fixed cost decides their speed."""
+    """`create_run(started=True)` for the ingest path in two driver-level statements (the run number
+    with the workspace and pipeline, then the insert): a CI fleet sends many small reports, so this
+    fixed cost decides their speed."""
     check_lengths(revision=revision, branch=branch, actor=actor)
     env = _checked_environment(trigger, environment, allowed_environments)
-    conn = db.connection()
-    found = conn.execute(_WORKSPACE_AND_PIPELINE, {"workspace": workspace, "pipeline": pipeline_key}).first()
-    if found is None or found[1] is None:  # first run of this workspace or pipeline: create them
+    sql = DriverSql.of(db)
+    found = sql.execute(sql.next_run, (workspace, pipeline_key, pipeline_key)).fetchone()
+    if found is None or found[2] is None:  # first run of this workspace or pipeline: create them
         ws = ensure_workspace(db, key=workspace)
         pipeline = ensure_pipeline(db, workspace=ws, key=pipeline_key)
         workspace_id, pipeline_id, version = ws.id, pipeline.id, pipeline.version
+        number = found[1] if found is not None else next_run_number(db, workspace_id=ws.id)
     else:
-        workspace_id, pipeline_id, version = found[0], found[1], found[2]
-    values = _run_values(
-        db, workspace_id=workspace_id, workspace=workspace, pipeline_id=pipeline_id, pipeline_version=version,
-        started=True, environment=env, triggered_by=actor, trigger=trigger, parameters=None, revision=revision,
-        branch=branch, build_url=build_url, labels=labels, executor=executor,
+        workspace_id, number, pipeline_id, version = found[0], found[1], sql.uuid_out(found[2]), found[3]
+    now = utcnow()
+    values = _new_run(
+        workspace_id=workspace_id, key=keys.run_key(workspace, now, number), now=now, pipeline_id=pipeline_id,
+        pipeline_version=version, started=True, environment=env, triggered_by=actor, trigger=trigger, parameters=None,
+        revision=revision, branch=branch, build_url=build_url, labels=labels, executor=executor,
     )
-    conn.execute(_INSERT_RUN, values)
+    sql.execute(sql.insert_run, sql.run_row(values))
     logger.info("run %s created (pipeline %s, %s, by %s)", values["key"], pipeline_key, env, actor)
-    return RunRef(values["id"], values["key"], workspace_id, values["status"])
+    return RunRef(values["id"], values["key"], workspace_id, values["status"], values)
 
 
 def _checked_environment(trigger: str, environment: str, allowed: Sequence[str]) -> str:
@@ -202,8 +188,16 @@ def _run_values(
     """A new run's columns, its number taken from the workspace."""
     now = utcnow()
     number = next_run_number(db, workspace_id=workspace_id)
+    return _new_run(workspace_id=workspace_id, key=keys.run_key(workspace, now, number), now=now,
+                    pipeline_id=pipeline_id, pipeline_version=pipeline_version, started=started, **given)
+
+
+def _new_run(
+    *, workspace_id: int, key: str, now: datetime, pipeline_id: uuid.UUID | None, pipeline_version: int | None,
+    started: bool, **given: Any,
+) -> dict[str, Any]:
     return {
-        "id": uuid7(), "key": keys.run_key(workspace, now, number), "workspace_id": workspace_id,
+        "id": uuid7(), "key": key, "workspace_id": workspace_id,
         "test_definition_id": pipeline_id, "pipeline_version": pipeline_version,
         "status": lifecycle.RUNNING if started else lifecycle.PENDING, "created_at": now,
         "started_at": now if started else None, "heartbeat_at": now if started else None,
@@ -212,25 +206,29 @@ def _run_values(
     }
 
 
-def complete_reported_run(db: Session, *, run: RunRef) -> None:
-    """Complete an ingested run in two statements: its counters and report time read at once, then
-    status, result and duration written (what `transition` does, without loading the ORM row).
-    The run's duration is the test time its reports state, not how long ingesting took."""
-    conn = db.connection()
-    row = conn.execute(_RUN_TOTALS, {"run_id": run.id}).one()
-    lifecycle.check_transition(run.key, row[0], lifecycle.COMPLETED)
-    totals = lifecycle.Totals(*row[1:8])
-    result = lifecycle.derive_result(totals)
-    conn.execute(_COMPLETE_RUN, {
-        "run_id": run.id, "status": lifecycle.COMPLETED, "completed_at": utcnow(), "duration_ms": round(row[8] or 0),
-        "result": result,
-    })
-    # The analytics rollups, as `transition` keeps them for every other run that ends.
+def complete_reported_run(db: Session, *, run: RunRef, counted: lifecycle.Totals) -> None:
+    """Complete a run this transaction made (`start_reported_run`) in one statement: the counters its
+    writer kept in memory (`counted`, not yet in the row), status, result and duration.
+    The run's duration is the test time its reports state (the sum over its top-level results), not
+    how long ingesting took."""
+    if run.row is None:
+        raise ValueError("complete_reported_run completes runs made by start_reported_run in this transaction")
+    lifecycle.check_transition(run.key, run.status, lifecycle.COMPLETED)
+    result = lifecycle.derive_result(counted)
+    sql = DriverSql.of(db)
+    completed_at = utcnow()
+    duration_ms = sql.execute(sql.complete_run, (
+        lifecycle.COMPLETED, result, sql.datetime_in(completed_at), sql.uuid_in(run.id), counted.tests,
+        counted.passed, counted.failed, counted.errors, counted.skipped, counted.flaky, counted.infra_faults,
+        sql.uuid_in(run.id),
+    )).fetchone()[0]
+    # The analytics rollups, as `transition` keeps them for every other run that ends. The hook reads
+    # the run's columns: they are all known here, so it gets the run as built, not loaded again.
     from testledger.analytics.rollup import record_run
 
-    ended = db.get(Run, run.id, populate_existing=True)
-    if ended is not None:
-        record_run(db, run=ended)
+    ended = Run(**{**run.row, **dataclasses.asdict(counted), "status": lifecycle.COMPLETED, "result": result,
+                   "completed_at": completed_at, "duration_ms": duration_ms})
+    record_run(db, run=ended)
     logger.info("run %s %s (%s)", run.key, lifecycle.COMPLETED, result)
 
 

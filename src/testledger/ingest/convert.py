@@ -31,21 +31,21 @@ def attempt_dict(a: Attempt | ParsedCase | NewResult) -> dict[str, Any]:
 
 
 def to_result(case: ParsedCase, *, idx: int, workspace_id: int) -> NewResult:
+    """The result to store for a parsed case (once per ingested case: kept to plain steps)."""
     identity = reported_identity(case.suite, case.classname, case.name)
-    new_case = NewCase(
-        id=case_id(workspace_id, identity), identity=identity, kind="reported", name=case.name,
-        suite=case.suite, classname=case.classname,
-    )
-    attempts = [attempt_dict(a) for a in case.attempts] if case.attempts else None
+    new_case = NewCase(id=case_id(workspace_id, identity), identity=identity, kind="reported", name=case.name,
+                       suite=case.suite, classname=case.classname)
+    status, message = case.status, case.message
+    category = None
+    if status == "failed" or status == "error":  # only a failure has a category
+        category = categorise(status, message=message[:CATEGORY_TEXT_CHARS] if message else None,
+                              error_type=case.error_type, stack_trace=case.stack_trace)
     return NewResult(
-        idx=idx, case=new_case, status=case.status, duration_ms=case.duration_ms, message=case.message,
-        error_type=case.error_type,
-        failure_category=categorise(
-            case.status, message=case.message[:CATEGORY_TEXT_CHARS] if case.message else None,
-            error_type=case.error_type, stack_trace=case.stack_trace,
-        ),
-        stack_trace=case.stack_trace, stdout=case.stdout, stderr=case.stderr, properties=case.properties,
-        attempts=attempts, flaky=case.flaky, attachments=case.attachments or None,
+        idx=idx, case=new_case, status=status, duration_ms=case.duration_ms, message=message,
+        error_type=case.error_type, failure_category=category, stack_trace=case.stack_trace, stdout=case.stdout,
+        stderr=case.stderr, properties=case.properties,
+        attempts=[attempt_dict(a) for a in case.attempts] if case.attempts else None, flaky=case.flaky,
+        attachments=case.attachments or None,
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any, cast
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from testledger.db.bulk import MERGED_COLUMNS, NewResult, ResultWriter, add_to_counters, update_results
+from testledger.db.bulk import MERGED_COLUMNS, NewResult, ResultWriter, update_results
 from testledger.db.tables import CaseResult
 from testledger.ingest.convert import merge_rerun
 from testledger.lifecycle import Totals
@@ -63,7 +63,7 @@ class StoredReruns:
                 delta.count(earlier.status, flaky=earlier.flaky, category=earlier.failure_category)
                 merged.append(earlier)
         update_results(self.session, run_id=self.run_id, results=merged, limits=self.writer.builder.limits)
-        add_to_counters(self.session, run_id=self.run_id, delta=delta)
+        self.writer.count(delta)
 
 
 def _stored_result(row: Any, *, case: Any) -> NewResult:

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from testledger import lifecycle
 from testledger.db import records as runs
 from testledger.db.bulk import Batch, NewResult, ResultWriter
+from testledger.db.driver_sql import DriverSql
 from testledger.db.tables import ReportFile
 from testledger.db.types import utcnow
 from testledger.errors import Conflict, Invalid
@@ -32,6 +33,7 @@ from testledger.ingest.convert import stream_results
 from testledger.ingest.model import ReportInfo, ReportParseError
 from testledger.ingest.reruns import StoredReruns
 from testledger.ingest.sources import file_digest, open_report
+from testledger.lifecycle import Totals
 from testledger.schemas import IngestOptions, IngestOut, ReportFileOut, TotalsOut
 
 logger = logging.getLogger(__name__)
@@ -39,7 +41,6 @@ logger = logging.getLogger(__name__)
 #: A report's name as stored (its identity in a run is this name and its content's digest).
 MAX_NAME_CHARS = 255
 _SPOOL_CHUNK = 1 << 20
-_INSERT_REPORT = insert(ReportFile)  # built once: building it per report costs more than running it
 
 
 class ByteStream(Protocol):
@@ -74,7 +75,9 @@ def ingest_files(
         outcome = IngestOut(run_key=run.key)
         first_idx = runs.next_result_index(db, run_id=run.id) if options.run_key else 0
         # One writer for all reports: small reports share batches instead of paying a write each.
-        writer = ResultWriter(db, run_id=run.id, workspace_id=run.workspace_id, now=utcnow())
+        # A run this ingest made gets its counters once, at the end (an open run's as each batch lands).
+        writer = ResultWriter(db, run_id=run.id, workspace_id=run.workspace_id, now=utcnow(),
+                              defer_counters=not options.run_key)
         _ingest_all(db, run=run, named=named, writer=writer, first_idx=first_idx, options=options, outcome=outcome)
     failed = outcome.failed_files
     if options.partial and outcome.files and len(failed) == len(outcome.files):
@@ -82,7 +85,9 @@ def ingest_files(
         listed = "; ".join(f.error or "" for f in failed[:3])
         raise Invalid(f"no report could be read; nothing was stored: {listed}{more}")
     if options.finish and not options.run_key:
-        runs.complete_reported_run(db, run=run)
+        runs.complete_reported_run(db, run=run, counted=writer.pending)
+    else:
+        writer.write_counters()
     logger.info("ingested %d of %d reports into run %s", len(outcome.files) - len(failed), len(outcome.files),
                 run.key)
     return outcome
@@ -223,11 +228,15 @@ class _RunSink:
         self.db, self.run, self.writer, self.partial, self.reports = db, run, writer, partial, reports
         self.next_idx = first_idx
         self.reruns = StoredReruns(db, run_id=run.id, writer=writer)
+        self.sql = DriverSql.of(db)
         self._savepoint: Any = None
+        self._counted_before = Totals()
 
     def file_started(self, number: int) -> None:
         if self.partial:
             self._savepoint = self.db.begin_nested()
+            # Counters that wait in memory are rolled back with the report by hand.
+            self._counted_before = dataclasses.replace(self.writer.pending)
 
     def write(self, batch: Batch) -> None:
         self.writer.write_batch(batch)
@@ -242,12 +251,12 @@ class _RunSink:
         self.next_idx = next_idx
         if self.partial:
             self.reruns.apply()  # this report's rows and merges belong inside its savepoint
-        self.db.connection().execute(_INSERT_REPORT, {
+        self.sql.execute(self.sql.insert_report, self.sql.report_row({
             "run_id": self.run.id, "name": report.source.name, "format": info.format, "dialect": info.dialect,
             "sha256": report.source.sha256, "bytes": report.source.size, "cases": out.cases,
             "entries": dataclasses.asdict(entries), "ingested_at": utcnow(),
             "suites": [dataclasses.asdict(s) for s in info.suites] or None, "notes": info.notes or None,
-        })
+        }))
         if self._savepoint is not None:
             self._savepoint.commit()
 
@@ -256,6 +265,7 @@ class _RunSink:
             raise Invalid(f"{error}; nothing was stored") from error
         self._savepoint.rollback()
         self.writer.discard()
+        self.writer.pending = self._counted_before
         self.reruns.discard()
         self.reports[number].outcome.error = str(error)
 
