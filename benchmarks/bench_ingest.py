@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import gc
 import json
@@ -374,6 +375,50 @@ def ingest_in_process(store: Store, sources: Sequence[Path], *, run_per_file: bo
     return time.perf_counter() - start
 
 
+@contextmanager
+def rollups_off() -> Iterator[None]:
+    """The analytics completion hook (`rollup.record_run`) left out, to show its share of an ingest: the
+    product always runs it; only this measurement swaps it for a no-op."""
+    from testledger.analytics import rollup
+
+    hook = rollup.record_run
+    rollup.record_run = lambda db, *, run: None
+    try:
+        yield
+    finally:
+        rollup.record_run = hook
+
+
+def per_run_ms(seconds: float, runs: int) -> str:
+    return f"{seconds / runs * 1000:.2f} ms/run"
+
+
+def small_run_rows(ctx: Context, backend: str) -> list[Row]:
+    """Issue 10: --big-runs runs of one 100-case report each into a fresh store, with and without the
+    rollup hook, tests new (a new file each run) and known (the same file every run)."""
+    args = ctx.args
+    new_files = folder_files(ctx)[: args.big_runs]
+    known = ctx.work / "known"  # one report under many names (one path would be ingested once)
+    known.mkdir(exist_ok=True)
+    known_files = [known / f"TEST-{n:05d}.xml" for n in range(len(new_files))]
+    for path in known_files:
+        shutil.copyfile(new_files[0], path)
+    cases = len(new_files) * args.per_file
+    rows = []
+    for tests, files in (("new", new_files), ("known", known_files)):
+        for hook in ("on", "off"):
+            with fresh_store(ctx, backend, f"small_{tests}_{hook}") as (_, store):
+                ingest_in_process(store, files[:1], run_per_file=True)  # store, pipeline and first cases made
+                with rollups_off() if hook == "off" else contextlib.nullcontext():
+                    seconds = ingest_in_process(store, files, run_per_file=True)
+            log(f"{backend} 100-case runs, tests {tests}, rollups {hook}: {per_run_ms(seconds, len(files))}")
+            rows.append(Row(f"{len(files)} runs of a 100-case file, tests {tests}, rollup hook {hook}, fresh store",
+                            backend, cases, seconds, None, 40_000 if hook == "on" else None, None,
+                            f"{per_run_ms(seconds, len(files))} (target ≤ 2.5 ms/run with the hook)"
+                            if hook == "on" else per_run_ms(seconds, len(files))))
+    return rows
+
+
 def product_rows(ctx: Context, backend: str) -> list[Row]:
     """(a)/(c) the 100k-case file and (b)/(c) the folder, in process (median) and through the CLI."""
     args = ctx.args
@@ -425,6 +470,20 @@ def floor_rows(ctx: Context) -> list[Row]:
             rows.append(Row(f"`testledger ingest` file (CLI process), tests {tests}", "sqlite", ctx.args.cases,
                             child.seconds, child.rss_mb, None, None,
                             f"{ratio:.2f}x of the floor (target ≥ {target}x: {verdict})"))
+    # The service alone (no interpreter start, imports or summary: CLI start-up is the `cli` issue's),
+    # the same file into a fresh store then again, beside the floor measured right before it.
+    with fresh_store(ctx, "sqlite", "service_on") as (_, on), fresh_store(ctx, "sqlite", "service_off") as (_, off):
+        for tests in ("new", "known"):
+            if tests == "new":
+                floor_db.unlink(missing_ok=True)
+            floor = run_child([sys.executable, str(FLOOR), str(ctx.big_file), str(floor_db)])
+            for hook, store in (("on", on), ("off", off)):
+                with rollups_off() if hook == "off" else contextlib.nullcontext():
+                    seconds = ingest_in_process(store, [ctx.big_file])
+                log(f"sqlite service, tests {tests}, rollups {hook}: {seconds:.2f}s, floor {floor.seconds:.2f}s")
+                rows.append(Row(f"`ingest_files` in process (no CLI start), tests {tests}, rollup hook {hook}",
+                                "sqlite", ctx.args.cases, seconds, None, None, None,
+                                f"{floor.seconds / seconds:.2f}x of the floor ({floor.seconds:.2f} s, same minute)"))
     floor_db.unlink(missing_ok=True)
     return rows
 
@@ -851,6 +910,8 @@ def run_all(ctx: Context, backends: Sequence[str]) -> tuple[list[Row], list[str]
         rows.append(raw_row(ctx, backend))
         if args.profile:
             profile_ingest(ctx, backend, args.profile)
+    for backend in backends if args.big_runs else ():
+        rows += small_run_rows(ctx, backend)
     for backend in backends if args.big_store else ():
         rows += big_store_rows(ctx, backend)
     if args.skip_allure:
