@@ -68,6 +68,7 @@ def _statements(mark: str, json_mark: str) -> _Statements:
 
 
 _SQLITE = _statements("?", "?")
+_KEPT = "testledger.driver_sql"
 _POSTGRESQL = _statements("%s", "%s::jsonb")
 
 
@@ -84,8 +85,16 @@ class DriverSql:
 
     @classmethod
     def of(cls, db: Session) -> DriverSql:
+        """The statements on the session's connection, kept for the rest of its transaction (asking the
+        session for its connection costs more than a SQLite statement)."""
+        transaction = db.get_transaction()
+        kept = db.info.get(_KEPT)
+        if kept is not None and transaction is not None and kept[0] is transaction:
+            return kept[1]  # type: ignore[no-any-return]
         connection = db.connection()
-        return cls(connection.connection.driver_connection, sqlite=connection.dialect.name == "sqlite")
+        sql = cls(connection.connection.driver_connection, sqlite=connection.dialect.name == "sqlite")
+        db.info[_KEPT] = (db.get_transaction(), sql)
+        return sql
 
     def execute(self, statement: str, params: tuple[Any, ...]) -> Any:
         return self.conn.execute(statement, params)
