@@ -890,6 +890,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--big-runs", type=int, default=200, help="100-case runs ingested into the big store")
     parser.add_argument("--repeat", type=int, default=3, help="in-process repetitions (median reported)")
     parser.add_argument("--skip-allure", action="store_true")
+    parser.add_argument("--issue10", action="store_true",
+                        help="only issue 10's rows: the floor, the service beside it, 100-case runs, big store")
     parser.add_argument("--allure", help="allure command (default: PATH, then the cache, else npm install)")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile the file ingest, top N")
     parser.add_argument("--pg-url", default=PG_BASE)
@@ -902,10 +904,10 @@ def run_all(ctx: Context, backends: Sequence[str]) -> tuple[list[Row], list[str]
     args, notes = ctx.args, []
     log("generating reports")
     generate(ctx)
-    rows = parser_rows(ctx)
+    rows = [] if args.issue10 else parser_rows(ctx)
     if "sqlite" in backends:
         rows += floor_rows(ctx)
-    for backend in backends:
+    for backend in () if args.issue10 else backends:
         rows += product_rows(ctx, backend)
         rows.append(raw_row(ctx, backend))
         if args.profile:
@@ -914,7 +916,7 @@ def run_all(ctx: Context, backends: Sequence[str]) -> tuple[list[Row], list[str]
         rows += small_run_rows(ctx, backend)
     for backend in backends if args.big_store else ():
         rows += big_store_rows(ctx, backend)
-    if args.skip_allure:
+    if args.skip_allure or args.issue10:
         notes.append("allure skipped (--skip-allure)")
     else:
         allure, detail = allure_row(ctx)
