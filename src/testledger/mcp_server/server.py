@@ -139,6 +139,22 @@ def _execution_tools(server: MCPServer[Any], backend: Backend) -> None:
         return backend.execute(pipeline_key=pipeline_key, who=who, environment=environment,
                                parameters=parameters or {})
 
+    @server.tool(description="Rerun the failed cases of a finished run and return the new execution_id at "
+                 "once: a new run of the same pipeline version, environment and parameters that executes only "
+                 "the cases that FAILED, ERROR or never ran (plus the cases they need), linked to the original "
+                 "by rerun_of; the original is not changed. Use it after fixing a failure, or to tell a flaky "
+                 "failure from a real one. The note lists the cases and why each runs. Errors say when the run "
+                 "is still running, nothing failed, it was ingested (nothing to execute), or a secret parameter "
+                 "must be passed again in parameters. Follow it with wait_for_execution.")
+    @_tool_errors
+    def rerun_failed_cases(
+        execution_id: ExecutionId, ctx: Context, workspace: Workspace = None,
+        parameters: Annotated[dict[str, str] | None, Field(
+            description="Only secret parameters the original run was given (never stored).")] = None,
+    ) -> StartedExecution:
+        who = _who(backend, ctx, workspace, need="runner")
+        return backend.rerun_failed(key=execution_id, who=who, parameters=parameters or {})
+
     @server.tool(description="Block until a run ends (or timeout_s passes, at most 600), sending progress "
                  "notifications as cases finish, then return the run with its failed cases. Use it instead of "
                  "polling get_execution. Check `status`: still RUNNING means the timeout passed.")
