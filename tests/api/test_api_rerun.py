@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 from apiclient import Api
 
@@ -25,16 +23,6 @@ cases:
 """
 
 
-def _wait(api: Api, key: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run: dict[str, Any] = api.client.get(f"/api/v1/executions/{key}", headers=api.as_("viewer")).json()
-        if run["status"] not in ("PENDING", "RUNNING"):
-            return run
-        time.sleep(0.1)
-    raise AssertionError(f"{key} did not finish in {timeout}s")
-
-
 def _start(api: Api, text: str) -> str:
     applied = api.client.put("/api/v1/pipelines", content=text, headers={**api.as_("admin"), **YAML})
     assert applied.status_code in (200, 201), applied.text
@@ -47,7 +35,7 @@ def _start(api: Api, text: str) -> str:
 def test_rerun_runs_only_the_failed_case_and_answers_at_once(api: Api, tmp_path: Path) -> None:
     flag = tmp_path / "fixed"
     key = _start(api, _pipeline(flag))
-    first = _wait(api, key)
+    first = api.wait(key)
     assert first["result"] == "FAILED"
 
     assert api.client.post(f"/api/v1/executions/{key}/rerun", headers=api.as_("viewer")).status_code == 403
@@ -59,20 +47,20 @@ def test_rerun_runs_only_the_failed_case_and_answers_at_once(api: Api, tmp_path:
     rerun = response.json()
     assert rerun["rerun_of"] == key and rerun["status"] in ("PENDING", "RUNNING")
     assert rerun["trigger"] == "api" and rerun["triggered_by"] == "runner@example.com"
-    done = _wait(api, rerun["execution_id"])
+    done = api.wait(rerun["execution_id"])
     assert [(c["case_key"], c["status"]) for c in done["cases"]] == [("broken", "FAILED")]
     assert done["rerun_of"] == key and done["pipeline_version"] == first["pipeline_version"]
 
     flag.write_text("")
     again = api.client.post(f"/api/v1/executions/{done['execution_id']}/rerun", headers=api.as_("runner")).json()
-    assert _wait(api, again["execution_id"])["result"] == "PASSED"
+    assert api.wait(again["execution_id"])["result"] == "PASSED"
     everything = api.client.post(f"/api/v1/executions/{key}/rerun", json={"failed_only": False},
                                  headers=api.as_("runner")).json()
-    assert [c["case_key"] for c in _wait(api, everything["execution_id"])["cases"]] == ["ok", "broken", "slow"]
+    assert [c["case_key"] for c in api.wait(everything["execution_id"])["cases"]] == ["ok", "broken", "slow"]
 
     nothing = api.client.post(f"/api/v1/executions/{again['execution_id']}/rerun", headers=api.as_("runner"))
     assert nothing.status_code == 409 and "has nothing to rerun: all 1 of its cases passed" in nothing.json()["detail"]
-    assert _wait(api, key) == first  # the original never changes
+    assert api.wait(key) == first  # the original never changes
 
 
 def test_ingested_and_running_runs_are_refused_with_what_to_do(api: Api, tmp_path: Path) -> None:
@@ -84,7 +72,7 @@ def test_ingested_and_running_runs_are_refused_with_what_to_do(api: Api, tmp_pat
     running = api.client.post(f"/api/v1/executions/{key}/rerun", headers=api.as_("runner"))
     assert running.status_code == 409 and "wait for it to finish, or cancel it" in running.json()["detail"]
     assert api.client.post(f"/api/v1/executions/{key}/cancel", headers=api.as_("runner")).status_code == 200
-    assert _wait(api, key, timeout=15)["status"] == "CANCELLED"
+    assert api.wait(key, timeout=15)["status"] == "CANCELLED"
 
 
 def test_the_route_is_described_in_openapi(api: Api) -> None:

@@ -41,7 +41,8 @@ INSTRUCTIONS = """\
 testledger records test runs (executions) of pipelines and ingested CI reports. Typical use:
 execute_pipeline then wait_for_execution; get_execution(only_failed=true) to find failures;
 get_execution_case for one case's message and trace; get_case_log to read its log (tail, the
-window around the first error, or a search) directly, no URL needed. Case indexes are 0-based.
+window around the first error, or a search) directly, no URL needed; rerun_failed_cases runs only
+the failed cases again (then wait_for_execution). Case indexes are 0-based.
 """
 
 ExecutionId = Annotated[str, Field(description="Run key such as WKS-1202-7 (the execution_id).")]
