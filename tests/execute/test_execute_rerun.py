@@ -215,3 +215,31 @@ def test_the_service_refuses_bad_input_before_creating_anything(store: Store, fa
     with store.read() as db:
         assert len(runs.list_executions(db, workspace="WKS").items) == 1
     assert issubclass(NothingToRerun, Conflict)
+
+
+def test_a_pytest_case_whose_tests_failed_reruns_whole_with_its_sub_results_numbered_anew(
+    local_cli: Callable[..., Any], local_run: Callable[..., Any], pipeline_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    (tmp_path / "suite").mkdir()
+    (tmp_path / "suite" / "test_sample.py").write_text(
+        "import pathlib\n\ndef test_good():\n    pass\n\n"
+        "def test_bad():\n    assert pathlib.Path(__file__).parents[1].joinpath('fixed').exists(), 'not fixed'\n"
+    )
+    path = pipeline_file("""\
+        key: py
+        cases:
+          - {key: first, command: "true"}
+          - key: unit
+            pytest: {target: suite, args: ["-p", "no:cacheprovider"]}
+        """)
+    first = local_run(path)
+    assert first.case("unit")["status"] == "FAILED"
+    (tmp_path / "fixed").write_text("")
+
+    done = local_cli("rerun", first.run["execution_id"], "--json")
+
+    assert done.code == 0, done.stderr
+    rerun = json.loads(done.stdout)
+    assert [(c["index"], c["parent_index"], c["name"], c["status"]) for c in rerun["cases"]] == [
+        (0, None, "unit", "PASSED"), (1, 0, "test_good", "PASSED"), (2, 0, "test_bad", "PASSED")]
+    assert rerun["totals"]["tests"] == 2 and rerun["rerun_of"] == first.run["execution_id"]
