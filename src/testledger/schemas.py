@@ -83,6 +83,7 @@ class ExecutionOut(BaseModel):
     duration_ms: int | None
     pipeline_key: str | None
     pipeline_version: int | None = None
+    rerun_of: str | None = Field(default=None, description="The run this one reruns (`testledger rerun`), if any.")
     environment: str
     trigger: str
     triggered_by: str

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -53,6 +55,16 @@ class Api:
     @property
     def other_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.other}"}
+
+    def wait(self, key: str, timeout: float = 30) -> dict[str, Any]:
+        """The run once it has ended, as a viewer reads it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run: dict[str, Any] = self.client.get(f"/api/v1/executions/{key}", headers=self.as_("viewer")).json()
+            if run["status"] not in ("PENDING", "RUNNING"):
+                return run
+            time.sleep(0.1)
+        raise AssertionError(f"{key} did not finish in {timeout}s")
 
 
 def make_settings(home: Path, store_url: str) -> Settings:

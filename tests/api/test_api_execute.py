@@ -20,16 +20,6 @@ def _apply(api: Api, nap: float = 0) -> None:
     assert response.status_code in (200, 201), response.text
 
 
-def _wait(api: Api, key: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run: dict[str, Any] = api.client.get(f"/api/v1/executions/{key}", headers=api.as_("viewer")).json()
-        if run["status"] not in ("PENDING", "RUNNING"):
-            return run
-        time.sleep(0.1)
-    raise AssertionError(f"{key} did not finish in {timeout}s")
-
-
 def _sign(api: Api, key: str, index: int, role: str = "viewer") -> dict[str, str]:
     response = api.client.post(f"/api/v1/executions/{key}/cases/{index}/log-sign", headers=api.as_(role))
     assert response.status_code == 200, response.text
@@ -52,7 +42,7 @@ def test_post_execution_answers_at_once_and_runs_in_the_background(api: Api) -> 
     assert time.monotonic() - started < 1.0
     key = response.json()["execution_id"]
     assert response.json()["trigger"] == "api" and response.json()["triggered_by"] == "runner@example.com"
-    run = _wait(api, key)
+    run = api.wait(key)
     assert (run["status"], run["result"]) == ("COMPLETED", "PASSED")
     signed = _sign(api, key, 0)
     assert signed["operatorId"] == "viewer@example.com"
@@ -74,7 +64,7 @@ def test_cancel_stops_a_running_execution(api: Api) -> None:
     time.sleep(0.5)
     cancelled = api.client.post(f"/api/v1/executions/{key}/cancel", headers=api.as_("runner"))
     assert cancelled.status_code == 200
-    assert _wait(api, key, timeout=15)["status"] == "CANCELLED"
+    assert api.wait(key, timeout=15)["status"] == "CANCELLED"
 
 
 def test_refresh_answers_the_run(api: Api) -> None:

@@ -114,6 +114,7 @@ ROUTES: dict[tuple[str, str], Check] = {
     ("GET", "/api/v1/executions/{key}/cases/{index}"): _get("/api/v1/executions/{key}/cases/0"),
     ("POST", "/api/v1/executions"): _post("/api/v1/executions", json={"pipeline_key": "echo"}),
     ("POST", "/api/v1/executions/{key}/cancel"): _post("/api/v1/executions/{key}/cancel"),
+    ("POST", "/api/v1/executions/{key}/rerun"): _post("/api/v1/executions/{key}/rerun"),
     ("POST", "/api/v1/executions/{key}/refresh"): _post("/api/v1/executions/{key}/refresh"),
     ("POST", "/api/v1/executions/{key}/cases/{index}/log-sign"): _post("/api/v1/executions/{key}/cases/0/log-sign"),
     ("GET", "/api/v1/logs/{key}/{index}"): _read_log,

@@ -100,12 +100,15 @@ def test_a_token_sees_only_its_workspace_and_its_role(server: Server) -> None:
         assert "not found" in tool_error_text(await client.call_tool("list_executions", {"workspace": "WKS"}))
         assert tool_data(await client.call_tool("list_executions", {}))["items"] == []
         assert "not found" in tool_error_text(await client.call_tool("execute_pipeline", {"pipeline_key": "checkout"}))
+        assert "not found" in tool_error_text(await client.call_tool("rerun_failed_cases", {"execution_id": keys[0]}))
 
     async def as_viewer(client: Client) -> None:
         assert tool_data(await client.call_tool("get_execution", {"execution_id": keys[0]}))["result"] == "FAILED"
         text = tool_error_text(await client.call_tool("execute_pipeline", {"pipeline_key": "checkout"}))
         assert "needs the runner role" in text
         assert "needs the runner role" in tool_error_text(await client.call_tool("cancel_execution", {
+            "execution_id": keys[0]}))
+        assert "needs the runner role" in tool_error_text(await client.call_tool("rerun_failed_cases", {
             "execution_id": keys[0]}))
 
     _session(server, server.tokens["runner"], as_runner)

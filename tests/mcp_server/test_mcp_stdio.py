@@ -108,3 +108,26 @@ def test_ingested_results_logs_come_from_their_stored_output(
         assert log["total_bytes"] == len(log["content"].encode())
 
     run_session(home, body)
+
+
+def test_rerun_failed_cases_says_why_it_cannot(cli: Callable[..., Any], tmp_path: Path, applied: Path) -> None:
+    report = tmp_path / "junit.xml"
+    report.write_text('<testsuite name="s"><testcase classname="a" name="b"><failure message="x"/></testcase>'
+                      "</testsuite>")
+    ingested = json.loads(cli("ingest", str(report), "--pipeline", "api", "--json").stdout)["execution_id"]
+    passed = tmp_path / "green.yaml"
+    passed.write_text("key: green\ncases:\n  - {key: a, command: 'true'}\n")
+    green = json.loads(cli("run", str(passed), "--json").stdout)["execution_id"]
+
+    async def body(client: Client) -> None:
+        text = tool_error_text(await client.call_tool("rerun_failed_cases", {"execution_id": ingested}))
+        assert f"run '{ingested}' was ingested from reports" in text and "rerun its tests where" in text
+        text = tool_error_text(await client.call_tool("rerun_failed_cases", {"execution_id": green}))
+        assert text.endswith(f"run '{green}' has nothing to rerun: all 1 of its cases passed")
+        wrong = green[:-1] + ("9" if green[-1] != "9" else "8")
+        text = tool_error_text(await client.call_tool("rerun_failed_cases", {"execution_id": wrong}))
+        assert f"run '{wrong}' not found" in text and green in text
+        page = tool_data(await client.call_tool("list_executions", {}))
+        assert len(page["items"]) == 2  # no run was created
+
+    run_session(applied, body)

@@ -121,6 +121,21 @@ def test_an_agent_explains_a_failure_and_quarantines_the_test_in_two_calls(appli
     run_session(applied, body)
 
 
+def test_an_agent_reruns_the_failed_cases_and_waits_in_two_calls(applied: Path) -> None:
+    key = _finished_run(applied)
+
+    async def body(client: Client) -> None:
+        agent = Agent(client)
+        started = await agent.call("rerun_failed_cases", execution_id=key)
+        assert started["rerun_of"] == key and started["execution_id"] != key
+        assert started["note"].startswith(f"reruns 1 cases of {key}: broken (failed)")
+        final = await agent.call("wait_for_execution", execution_id=started["execution_id"], timeout_s=60)
+        assert [(c["case_key"], c["status"]) for c in final["cases"]] == [("broken", "FAILED")]
+        assert (final["rerun_of"], final["totals"]["tests"], agent.calls) == (key, 1, 2)
+
+    run_session(applied, body)
+
+
 def test_5_troubleshoot_a_stuck_execution_takes_one_call(applied: Path) -> None:
     runner = subprocess.Popen([sys.executable, "-m", "testledger", "run", "stuck"], cwd=applied,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from alembic import command
 from sqlalchemy import create_engine, text
 
 from testledger.db.engine import Store
+from testledger.db.migrate import alembic_config
 from testledger.pipelinefile import parse_pipeline
 from testledger.services.pipelines import apply_pipeline
 
@@ -30,13 +32,18 @@ def test_upgrading_an_old_store_removes_stored_secret_values(tmp_path: Path) -> 
     with store.write() as db:
         apply_pipeline(db, workspace="WKS", document=parse_pipeline(PIPELINE), actor="t")
     store.dispose()
-    # What a version stored before issue 8 held: the secret's value in clear, at the previous revision.
+    # What a version stored before issue 8 held: the secret's value in clear, in a store at revision 0004
+    # (migrated down, so the later revisions' schema changes are undone too).
     engine = create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0004")
+        conn.commit()
     with engine.begin() as conn:
         spec = json.loads(conn.execute(text("SELECT spec FROM pipeline_versions")).scalar_one())
         spec["parameters"]["token"]["value"] = SECRET
         conn.execute(text("UPDATE pipeline_versions SET spec = :spec"), {"spec": json.dumps(spec)})
-        conn.execute(text("UPDATE alembic_version SET version_num = '0004'"))
     engine.dispose()
     assert SECRET.encode() in path.read_bytes()
 

@@ -1,4 +1,4 @@
-"""`testledger run`, `cancel`, `refresh` and `logs`: execute pipelines here and watch or steer their runs."""
+"""`testledger run`, `rerun`, `cancel`, `refresh` and `logs`: execute pipelines here and watch or steer their runs."""
 
 from __future__ import annotations
 
@@ -115,14 +115,22 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON (as `runs show --json`)."),
 ) -> None:
     """Run a pipeline here; exits 0 when it passed, 1 when it failed, 2 on error or timeout."""
+    overrides = ctx.parse_pairs(param, flag="--param")
+    launched = _prepare_run(target, workspace=workspace, env=env, overrides=overrides, parallel=parallel)
+    _execute(launched.run_key, workspace=launched.workspace, total=launched.cases, workdir=launched.workdir,
+             overrides=overrides, parallel=parallel, as_json=as_json)
+
+
+def _execute(
+    key: str, *, workspace: str, total: int, workdir: Path, overrides: dict[str, str], parallel: int | None,
+    as_json: bool, heading: str | None = None,
+) -> None:
+    """Execute a pending run here with live progress, print it as `runs show` does, exit with its result."""
     from testledger.cli.runs import exit_code
     from testledger.execute.executor import RunRequest
     from testledger.execute.local import LocalExecutor
     from testledger.execute.logstore import FileLogStore
 
-    overrides = ctx.parse_pairs(param, flag="--param")
-    launched = _prepare_run(target, workspace=workspace, env=env, overrides=overrides, parallel=parallel)
-    key, total, workdir = launched.run_key, launched.cases, launched.workdir
     settings = ctx.settings()
     live = not as_json and sys.stdout.isatty()
     progress = Progress(key, total, live=live, stream=sys.stderr if as_json else sys.stdout)
@@ -134,13 +142,13 @@ def run(
     if not as_json and not live:
         from testledger.cli.render import count_of
 
-        sys.stdout.write(f"Run {key}: {count_of(total, 'case')}\n")
+        sys.stdout.write(heading or f"Run {key}: {count_of(total, 'case')}\n")
     executor.submit(RunRequest(run_key=key, overrides=overrides, workdir=workdir, parallelism=parallel))
     _wait(executor, key, progress if live else None)
     from testledger.services.runs import show_execution
 
     with store.read() as db:  # bounded whatever the run's size, as `runs show` draws it
-        execution = show_execution(db, workspace=launched.workspace, key=key)
+        execution = show_execution(db, workspace=workspace, key=key)
     if as_json:
         ctx.print_json(execution)
     else:
@@ -148,6 +156,47 @@ def run(
 
         console().print(execution_tree(execution))
     raise typer.Exit(exit_code(execution.status, execution.result))
+
+
+def rerun(
+    key: str = typer.Argument(..., help="Key of a finished run of a stored pipeline, e.g. WKS-0601-12."),
+    failed: bool = typer.Option(
+        True, "--failed/--all",
+        help="Rerun the cases that failed, errored or never ran, with the cases they need (default); or all of them.",
+    ),
+    param: list[str] | None = typer.Option(
+        None, "--param", "-P", metavar="KEY=VALUE",
+        help="A secret parameter's value, when the original run was given it with --param (it is never stored).",
+    ),
+    parallel: int | None = typer.Option(None, "--parallel", "-j", help="Cases run at once (default: the pipeline's)."),
+    workspace: str | None = ctx.workspace_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print the finished run as JSON (as `runs show --json`)."),
+) -> None:
+    """Run again, here, the failed cases of a finished run: a new run of the same pipeline version,
+    environment and parameters, linked to it (`Rerun of:`). Exits as `run` does; 0 with a note when
+    nothing failed."""
+    from testledger.cli.render import count_of
+    from testledger.provenance import from_environment
+    from testledger.services.rerun import NothingToRerun, rerun_cases
+
+    given = ctx.parse_pairs(param, flag="--param")
+    try:
+        with ctx.store().write() as db:
+            launched = rerun_cases(
+                db, workspace=ctx.run_workspace(workspace, key), key=key, provenance=from_environment(),
+                allowed_environments=ctx.settings().environments, workdir=Path.cwd(), failed_only=failed,
+                parameters=given, parallelism=parallel,
+            )
+    except NothingToRerun as exc:
+        typer.echo(str(exc))
+        return
+    reasons = ", ".join(f"{c.key} ({c.reason})" for c in launched.cases[:10])
+    more = f", … {len(launched.cases) - 10} more" if len(launched.cases) > 10 else ""
+    heading = f"Run {launched.run_key} reruns {count_of(len(launched.cases), 'case')} of {key}: {reasons}{more}\n"
+    if as_json:
+        sys.stderr.write(heading)
+    _execute(launched.run_key, workspace=launched.workspace, total=len(launched.cases), workdir=launched.workdir,
+             overrides=launched.overrides, parallel=parallel, as_json=as_json, heading=heading)
 
 
 def _wait(executor: Any, key: str, progress: Progress | None) -> None:

@@ -91,6 +91,8 @@ def execution_tree(execution: ExecutionOut, *, show_all: bool = False) -> Tree:
     tree.add(f"Result: {styled(execution.result)}")
     tree.add(f"Duration: {format_duration(execution.duration_ms)}")
     tree.add(f"Pipeline: {markup_text(execution.pipeline_key or '-')}")
+    if execution.rerun_of:
+        tree.add(f"Rerun of: {markup_text(execution.rerun_of)}")
     tree.add(f"Environment: {markup_text(execution.environment)}")
     for title, value in (("Branch", execution.branch), ("Revision", execution.revision)):
         if value:

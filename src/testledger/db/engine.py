@@ -28,7 +28,7 @@ from testledger.errors import Busy, Conflict, Invalid, Unavailable
 logger = logging.getLogger(__name__)
 
 #: The newest migration; a store at any other revision needs `testledger db upgrade`.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0008"
 
 
 def _sqlite_engine(url: str, *, busy_timeout_ms: int, immediate: bool) -> Engine:

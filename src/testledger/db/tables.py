@@ -178,6 +178,10 @@ class Run(Base):
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     flaky: Mapped[int] = mapped_column(Integer, default=0)
     infra_faults: Mapped[int] = mapped_column(Integer, default=0)
+    #: The key of the run this one reruns (kept as text: deleting the original leaves the note).
+    rerun_of: Mapped[str | None] = mapped_column(String(64))
+    #: The pipeline cases this run executes, in pipeline order; None: every case of its version.
+    case_keys: Mapped[list[str] | None] = mapped_column(JSONType)
 
 
 class CaseResult(Base):

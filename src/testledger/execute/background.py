@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from testledger.db.engine import Store
 from testledger.execute.executor import RunRequest
@@ -14,6 +15,9 @@ from testledger.execute.logstore import FileLogStore
 from testledger.provenance import Provenance
 from testledger.schemas import ExecutionOut
 from testledger.settings import Settings
+
+if TYPE_CHECKING:
+    from testledger.services.rerun import RerunOut
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +55,34 @@ class BackgroundRuns:
                 db, workspace=workspace, pipeline_key=pipeline_key, provenance=provenance,
                 allowed_environments=self.settings.environments, environment=environment, overrides=parameters,
             ).execution_id
-        self.executor.submit(RunRequest(run_key=key, overrides=parameters, workdir=Path.cwd()))
-        with self._lock:
-            self._keys.add(key)
+        self._submit(RunRequest(run_key=key, overrides=parameters, workdir=Path.cwd()))
         log.info("started run %s of pipeline %s for %s", key, pipeline_key, provenance.actor)
         with self.store.read() as db:
             return get_execution(db, workspace=workspace, key=key, with_cases=False)
+
+    def rerun(
+        self, *, workspace: str, key: str, provenance: Provenance, failed_only: bool, parameters: dict[str, str],
+    ) -> tuple[ExecutionOut, RerunOut]:
+        """Create a rerun of finished run `key` (`services.rerun.rerun_cases`), start it on this process's
+        executor, return it at once with the cases it executes."""
+        from testledger.services.rerun import rerun_cases
+        from testledger.services.runs import get_execution
+
+        with self.store.write() as db:
+            launched = rerun_cases(
+                db, workspace=workspace, key=key, provenance=provenance,
+                allowed_environments=self.settings.environments, workdir=Path.cwd(), failed_only=failed_only,
+                parameters=parameters,
+            )
+        self._submit(RunRequest(run_key=launched.run_key, overrides=launched.overrides, workdir=launched.workdir))
+        log.info("started run %s, a rerun of %s, for %s", launched.run_key, key, provenance.actor)
+        with self.store.read() as db:
+            return get_execution(db, workspace=workspace, key=launched.run_key, with_cases=False), launched
+
+    def _submit(self, request: RunRequest) -> None:
+        self.executor.submit(request)
+        with self._lock:
+            self._keys.add(request.run_key)
 
     def here(self, key: str) -> bool:
         """Whether this process executes the run: its cancel reaches the executor at once."""

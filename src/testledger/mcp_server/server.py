@@ -41,7 +41,8 @@ INSTRUCTIONS = """\
 testledger records test runs (executions) of pipelines and ingested CI reports. Typical use:
 execute_pipeline then wait_for_execution; get_execution(only_failed=true) to find failures;
 get_execution_case for one case's message and trace; get_case_log to read its log (tail, the
-window around the first error, or a search) directly, no URL needed. Case indexes are 0-based.
+window around the first error, or a search) directly, no URL needed; rerun_failed_cases runs only
+the failed cases again (then wait_for_execution). Case indexes are 0-based.
 """
 
 ExecutionId = Annotated[str, Field(description="Run key such as WKS-1202-7 (the execution_id).")]
@@ -138,6 +139,22 @@ def _execution_tools(server: MCPServer[Any], backend: Backend) -> None:
         who = _who(backend, ctx, workspace, need="runner")
         return backend.execute(pipeline_key=pipeline_key, who=who, environment=environment,
                                parameters=parameters or {})
+
+    @server.tool(description="Rerun the failed cases of a finished run and return the new execution_id at "
+                 "once: a new run of the same pipeline version, environment and parameters that executes only "
+                 "the cases that FAILED, ERROR or never ran (plus the cases they need), linked to the original "
+                 "by rerun_of; the original is not changed. Use it after fixing a failure, or to tell a flaky "
+                 "failure from a real one. The note lists the cases and why each runs. Errors say when the run "
+                 "is still running, nothing failed, it was ingested (nothing to execute), or a secret parameter "
+                 "must be passed again in parameters. Follow it with wait_for_execution.")
+    @_tool_errors
+    def rerun_failed_cases(
+        execution_id: ExecutionId, ctx: Context, workspace: Workspace = None,
+        parameters: Annotated[dict[str, str] | None, Field(
+            description="Only secret parameters the original run was given (never stored).")] = None,
+    ) -> StartedExecution:
+        who = _who(backend, ctx, workspace, need="runner")
+        return backend.rerun_failed(key=execution_id, who=who, parameters=parameters or {})
 
     @server.tool(description="Block until a run ends (or timeout_s passes, at most 600), sending progress "
                  "notifications as cases finish, then return the run with its failed cases. Use it instead of "

@@ -54,6 +54,7 @@ class StartedExecution(BaseModel):
     status: str
     pipeline_key: str | None
     environment: str
+    rerun_of: str | None = None
     note: str
 
 
@@ -168,6 +169,20 @@ class Backend:
             execution_id=started.execution_id, status=started.status, pipeline_key=started.pipeline_key,
             environment=started.environment,
             note="the run goes on in the background; call wait_for_execution with this execution_id",
+        )
+
+    def rerun_failed(self, *, key: str, who: Caller, parameters: dict[str, str]) -> StartedExecution:
+        ws = who.workspace
+        started, launched = self._lookup(lambda: self.runs.rerun(
+            workspace=ws, key=key, failed_only=True, parameters=parameters,
+            provenance=Provenance(actor=who.actor, trigger=TRIGGER_API)), ws, key)
+        names = ", ".join(f"{c.key} ({c.reason})" for c in launched.cases[:20])
+        more = f" and {len(launched.cases) - 20} more" if len(launched.cases) > 20 else ""
+        return StartedExecution(
+            execution_id=started.execution_id, status=started.status, pipeline_key=started.pipeline_key,
+            environment=started.environment, rerun_of=key,
+            note=f"reruns {len(launched.cases)} cases of {key}: {names}{more}; the run goes on in the background, "
+                 "call wait_for_execution with this execution_id",
         )
 
     # -- pipelines --------------------------------------------------------------------------------

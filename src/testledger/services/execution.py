@@ -61,7 +61,7 @@ def create_pipeline_run(
     ws = records.find_workspace(
         db, key=workspace, missing=f"workspace '{workspace}' not found (apply a pipeline file to create it)")
     pipeline = records.find_pipeline(db, workspace=ws, key=pipeline_key)
-    spec = _current_spec(db, pipeline=pipeline)
+    spec = version_spec(db, pipeline=pipeline)
     if workdir is not None:
         resolve_parameters(spec, overrides or {}, workdir=workdir)
     run = records.create_run(
@@ -74,7 +74,8 @@ def create_pipeline_run(
     return runs.get_execution(db, workspace=workspace, key=run.key, with_cases=False)
 
 
-def _current_spec(db: Session, *, pipeline: Pipeline, version: int | None = None) -> PipelineSpec:
+def version_spec(db: Session, *, pipeline: Pipeline, version: int | None = None) -> PipelineSpec:
+    """A stored version of the pipeline (default: its current one), as the executor reads it."""
     number = pipeline.version if version is None else version
     if number == 0:
         raise Invalid(
@@ -99,16 +100,21 @@ class RunSpec(BaseModel):
 
 
 def run_spec(db: Session, *, key: str) -> RunSpec:
-    """A run and the pipeline version it executes, for an executor about to start it.
+    """A run and the pipeline version it executes (only the cases it names, for a rerun), for an
+    executor about to start it.
 
     The executor acts for the run's own workspace: the one its key names.
     """
+    from testledger.execute.selection import only_cases
+
     workspace = keys.workspace_of(key)
     run = records.find_run(db, workspace=workspace, key=key)
     pipeline = db.get(Pipeline, run.test_definition_id) if run.test_definition_id else None
     if pipeline is None:
         raise Invalid(f"run '{key}' has no pipeline to execute")
-    spec = _current_spec(db, pipeline=pipeline, version=run.pipeline_version)
+    spec = version_spec(db, pipeline=pipeline, version=run.pipeline_version)
+    if run.case_keys is not None:
+        spec = only_cases(spec, run.case_keys)
     return RunSpec(run_key=run.key, workspace=workspace, workspace_id=run.workspace_id, spec=spec)
 
 

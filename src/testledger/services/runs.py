@@ -219,7 +219,7 @@ def _execution(row: Any) -> ExecutionOut:
         test_run_status=lifecycle.view_status(run.status, run.result),
         created_at=run.created_at, started_at=run.started_at, completed_at=run.completed_at,
         duration_ms=run.duration_ms, pipeline_key=row.pipeline_key, pipeline_version=run.pipeline_version,
-        environment=run.environment, trigger=run.trigger, triggered_by=run.triggered_by,
+        rerun_of=run.rerun_of, environment=run.environment, trigger=run.trigger, triggered_by=run.triggered_by,
         revision=run.revision, branch=run.branch, build_url=run.build_url, labels=run.labels,
         parameters=run.parameters, error=run.error,
         totals=TotalsOut(

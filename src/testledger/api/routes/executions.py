@@ -1,4 +1,4 @@
-"""/api/v1/executions: list, show, one case, start, cancel and refresh runs (the execution seed's shape)."""
+"""/api/v1/executions: list, show, one case, start, rerun, cancel and refresh runs (the execution seed's shape)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field
 
 from testledger.api.deps import ReadDb, Runner, State, Viewer, acting_workspace, run_workspace
 from testledger.lifecycle import TRIGGER_API
@@ -60,23 +60,25 @@ def get_case(principal: Viewer, db: ReadDb, key: Key, index: Index) -> CaseDetai
     return runs.get_case(db, workspace=run_workspace(principal, key), key=key, index=index)
 
 
+def _bounded(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > 200 or any(len(k) > 100 or len(v) > 10_000 for k, v in value.items()):
+        raise ValueError("at most 200 parameters, names up to 100 and values up to 10,000 characters")
+    return value
+
+
+Parameters = Annotated[dict[str, str], AfterValidator(_bounded)]
+
+
 class ExecuteIn(BaseModel):
     """Run a stored pipeline's current version on this server."""
 
     pipeline_key: str = Field(max_length=100)
     workspace: str | None = Field(default=None, max_length=16, description="Only without auth; a token has one.")
     environment: str | None = Field(default=None, max_length=50)
-    parameters: dict[str, str] = Field(default_factory=dict, description="Overrides of the pipeline's parameters.")
+    parameters: Parameters = Field(default_factory=dict, description="Overrides of the pipeline's parameters.")
     revision: str | None = Field(default=None, max_length=255)
     branch: str | None = Field(default=None, max_length=255)
     build_url: str | None = Field(default=None, max_length=2048)
-
-    @field_validator("parameters")
-    @classmethod
-    def _bounded(cls, value: dict[str, str]) -> dict[str, str]:
-        if len(value) > 200 or any(len(k) > 100 or len(v) > 10_000 for k, v in value.items()):
-            raise ValueError("at most 200 parameters, names up to 100 and values up to 10,000 characters")
-        return value
 
 
 @router.post("", response_model=ExecutionOut, status_code=202, summary="Start a run; answers at once with its key")
@@ -87,6 +89,33 @@ def execute(principal: Runner, state: State, body: ExecuteIn) -> ExecutionOut:
                               branch=body.branch, build_url=body.build_url),
         environment=body.environment, parameters=body.parameters,
     )
+
+
+class RerunIn(BaseModel):
+    """Run again, on this server, the cases of a finished run that did not pass."""
+
+    failed_only: bool = Field(default=True, description="False reruns every case the original run executed.")
+    parameters: Parameters = Field(
+        default_factory=dict, description="Values of secret parameters the original run was given (never stored); "
+        "other parameters keep the original run's values.")
+
+
+@router.post(
+    "/{key}/rerun", response_model=ExecutionOut, status_code=202,
+    summary="Rerun a finished run's failed cases; answers at once with the new run's key",
+    description="A new run of the same pipeline version, environment and parameters that executes the cases "
+    "that failed, errored or never ran (with the cases they `need`), or all of them (`failed_only: false`); "
+    "its `rerun_of` names the original, which is not changed. 409 when the run is still running or every case "
+    "passed; 422 when it was ingested or recorded elsewhere (nothing to execute), or a secret parameter it was "
+    "given must be passed again.",
+)
+def rerun(principal: Runner, state: State, key: Key, body: RerunIn | None = None) -> ExecutionOut:
+    body = body or RerunIn()
+    started, _cases = state.runs.rerun(
+        workspace=run_workspace(principal, key), key=key, failed_only=body.failed_only, parameters=body.parameters,
+        provenance=Provenance(actor=principal.operator, trigger=TRIGGER_API),
+    )
+    return started
 
 
 @router.post("/{key}/cancel", response_model=ExecutionOut, summary="Cancel a run")
