@@ -58,7 +58,7 @@ def list_runs(
     from testledger.services.runs import list_executions
 
     labels = ctx.parse_pairs(label, flag="--label")
-    with ctx.store().read() as db:
+    with ctx.store().read_connection() as db:
         page = list_executions(
             db, workspace=ctx.resolve_workspace(workspace), pipeline_key=pipeline, status=status,
             environment=ctx.environment(env) if env else None, branch=branch, revision=revision, trigger=trigger,
@@ -104,7 +104,7 @@ def show(
     from testledger.services.runs import SHOW_LIMIT, get_execution, show_execution
 
     ws = ctx.run_workspace(workspace, key)
-    with ctx.store().read() as db:
+    with ctx.store().read_connection() as db:
         if show_all:
             execution = get_execution(db, workspace=ws, key=key)
         elif cursor is not None:
