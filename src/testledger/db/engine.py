@@ -7,8 +7,8 @@ import fcntl
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
