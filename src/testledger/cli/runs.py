@@ -70,8 +70,12 @@ def list_runs(
         if page.next_cursor:
             sys.stderr.write(f"next cursor: {page.next_cursor}\n")
         return
-    from testledger.cli.render import console, runs_table
+    from testledger.cli.render import console, plain_runs_listing, runs_table
 
+    plain = plain_runs_listing(page.items, _next_page_command(page.next_cursor) if page.next_cursor else None)
+    if plain is not None:  # a pipe or a file: the same text without importing Rich
+        sys.stdout.write(plain)
+        return
     out = console()
     if not page.items:
         out.print("No runs found.")
