@@ -89,7 +89,9 @@ def wrk(port: int, headers: dict[str, str], seconds: int, connections: int) -> t
     if "Non-2xx" in out:
         raise SystemExit(f"wrk saw errors:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
-    return rps, _ms(re.search(r"50%\s+(\S+)", out)[1]), _ms(re.search(r"99%\s+(\S+)", out)[1])  # type: ignore[index]
+    # The latency distribution's own lines: "Latency ... 75.50%" above must not match "50%".
+    p50, p99 = (re.search(rf"^\s+{q}%\s+(\S+)", out, re.MULTILINE)[1] for q in (50, 99))  # type: ignore[index]
+    return rps, _ms(p50), _ms(p99)
 
 
 def _ms(value: str) -> float:
