@@ -89,7 +89,9 @@ def wrk(port: int, headers: dict[str, str], seconds: int, connections: int) -> t
     if "Non-2xx" in out:
         raise SystemExit(f"wrk saw errors:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
-    return rps, _ms(re.search(r"50%\s+(\S+)", out)[1]), _ms(re.search(r"99%\s+(\S+)", out)[1])  # type: ignore[index]
+    # The latency distribution's own lines: "Latency ... 75.50%" above must not match "50%".
+    p50, p99 = (re.search(rf"^\s+{q}%\s+(\S+)", out, re.MULTILINE)[1] for q in (50, 99))  # type: ignore[index]
+    return rps, _ms(p50), _ms(p99)
 
 
 def _ms(value: str) -> float:
@@ -155,6 +157,57 @@ def _ingest_http(report: Path, env: dict[str, str], home: Path) -> float:
         stop(process)
 
 
+CPU_PROBE = """
+import asyncio, os, sys, time
+sys.path.insert(0, os.environ["BENCH_DIR"])
+import bare_api
+from testledger.api import create_app
+ours = create_app()
+headers = [(b"authorization", ("Bearer " + os.environ["BENCH_TOKEN"]).encode())]
+
+async def call(app, extra):
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": "/api/v1/executions", "raw_path": b"/api/v1/executions", "query_string": b"limit=50",
+             "root_path": "", "headers": [(b"host", b"bench"), *extra], "client": ("127.0.0.1", 1),
+             "server": ("127.0.0.1", 80), "state": {}}
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+    async def send(message):
+        assert message["type"] != "http.response.start" or message["status"] == 200, message
+    await app(scope, receive, send)
+
+async def main():
+    for app, extra in ((bare_api.app, []), (ours, headers)):
+        for _ in range(20):
+            await call(app, extra)
+        started = time.process_time()
+        for _ in range(int(os.environ["BENCH_N"])):
+            await call(app, extra)
+        print((time.process_time() - started) / int(os.environ["BENCH_N"]))
+
+asyncio.run(main())
+"""
+
+
+def cpu_per_request(env: dict[str, str], token: str, before: str | None, rounds: int, n: int = 500) -> list[list[str]]:
+    """CPU time per request of both apps called in process (no HTTP, no load generator): what a loaded
+    machine's scheduler cannot blur. With `before`, the product's app from that source tree too."""
+    trees = {"this tree": env} | ({"before": {**env, "PYTHONPATH": before}} if before else {})
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+    for _ in range(rounds):
+        for name, tree_env in trees.items():
+            out = subprocess.run([sys.executable, "-c", CPU_PROBE], capture_output=True, text=True, check=True,
+                                 env={**tree_env, "BENCH_DIR": str(Path(__file__).parent), "BENCH_TOKEN": token,
+                                      "BENCH_N": str(n)}).stdout.split()
+            results[name].append((float(out[0]), float(out[1])))
+    rows = []
+    for name, pairs in results.items():
+        bare, ours = min(b for b, _o in pairs), min(o for _b, o in pairs)
+        rows.append([f"`testledger serve` app ({name})", f"{ours * 1000:.2f}", f"{bare * 1000:.2f}",
+                     f"{bare / ours:.0%}"])
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=100_000)
@@ -162,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=2, help="Alternating rounds per server; the best is kept.")
     parser.add_argument("--ingest-cases", type=int, default=100_000, help="Cases of the ingest comparison; 0: skip.")
+    parser.add_argument("--before", help="Also measure CPU per request of the app from this source tree (src/).")
     args = parser.parse_args(argv)
     if args.ingest_cases:
         ingest_rows = bench_ingest(args.ingest_cases, args.rounds)
@@ -180,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "testledger serve (FastAPI, auth, response_model)": (
             [sys.executable, "-m", "testledger", "serve", "--workers", "1"], {"Authorization": f"Bearer {token}"}),
     }
+    cpu_rows = cpu_per_request(env, token, args.before, args.rounds)
     results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in servers}
     for round_number in range(args.rounds):
         for name, (command, headers) in servers.items():
@@ -204,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     names = list(servers)
     ratios = [f"{api[0] / bare[0]:.0%}" for bare, api in zip(results[names[0]], results[names[1]], strict=True)]
     print(f"\nRatio in each round (same store, back to back): {', '.join(ratios)}")
+    print("\nCPU per request, both apps called in process (best of rounds):\n")
+    print(markdown_table(["app", "ms CPU / request", "bare route ms CPU", "bare / app"], cpu_rows))
+    print(f"\nLoad average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

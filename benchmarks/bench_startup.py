@@ -2,15 +2,19 @@
 
 Each command runs as its own process (as a user types it) against a fresh SQLite store under a
 temporary TESTLEDGER_HOME; the median of `--repeat` runs is compared with the median of the same
-number of bare `import sqlalchemy` processes, alternated so machine load hits both alike.
+number of bare `import sqlalchemy` processes, alternated so machine load hits both alike. Besides wall
+time it reports each process's CPU time (user + system), which a loaded machine disturbs far less.
+`--before SRC` adds the same commands run from another source tree (e.g. `git archive` of main),
+alternated with these, for a before/after in one run.
 
-    python benchmarks/bench_startup.py --repeat 15
+    python benchmarks/bench_startup.py --repeat 15 [--before /tmp/base/src]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -28,20 +32,25 @@ def _report(path: Path) -> None:
     path.write_text(f'<testsuite name="bench" tests="{CASES}">{cases}</testsuite>')
 
 
-def _time(argv: list[str], env: dict[str, str]) -> float:
+def _time(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode()[-500:]}")
-    return elapsed
+    return elapsed, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--before", help="Also run the commands from this source tree (its src/ folder).")
     args = parser.parse_args()
     tl = [sys.executable, "-m", "testledger"]
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         env = {**os.environ, "TESTLEDGER_HOME": str(home)}
@@ -52,23 +61,32 @@ def main() -> None:
         key = subprocess.run([*tl, "runs", "list", "--json"], env=env, capture_output=True, check=True,
                              text=True).stdout.split('"execution_id": "')[1].split('"')[0]
         commands = {
-            'python -c "import sqlalchemy" (baseline)': [sys.executable, "-c", "import sqlalchemy"],
             "testledger --help": [*tl, "--help"],
             "testledger runs list": [*tl, "runs", "list"],
             f"testledger runs show {key}": [*tl, "runs", "show", key],
             f"testledger ingest ({CASES} cases)": [*tl, "ingest", str(report), "-p", "bench"],
         }
-        samples: dict[str, list[float]] = {name: [] for name in commands}
+        runs: list[tuple[str, list[str], dict[str, str]]] = [
+            ('python -c "import sqlalchemy" (baseline)', [sys.executable, "-c", "import sqlalchemy"], env)]
+        for name, argv in commands.items():
+            runs.append((name, argv, env))
+            if args.before:
+                runs.append((f"{name} (before)", argv, {**env, "PYTHONPATH": args.before}))
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name, _argv, _env in runs}
         for round_ in range(args.repeat):
             print(f"round {round_ + 1}/{args.repeat}", file=sys.stderr)
-            for name, argv in commands.items():
-                samples[name].append(_time(argv, env))
-    medians = {name: statistics.median(values) for name, values in samples.items()}
-    baseline = medians['python -c "import sqlalchemy" (baseline)']
-    rows = [[name, f"{seconds * 1000:.0f} ms", f"{seconds / baseline:.2f}x"] for name, seconds in medians.items()]
+            for name, argv, run_env in runs:
+                samples[name].append(_time(argv, run_env))
+    wall = {name: statistics.median(w for w, _c in values) for name, values in samples.items()}
+    cpu = {name: statistics.median(c for _w, c in values) for name, values in samples.items()}
+    base = 'python -c "import sqlalchemy" (baseline)'
+    rows = [[name, f"{wall[name] * 1000:.0f} ms", f"{wall[name] / wall[base]:.2f}x", f"{cpu[name] * 1000:.0f} ms",
+             f"{cpu[name] / cpu[base]:.2f}x"] for name in samples]
     print("\n".join(f"- {k}: {v}" for k, v in machine_info().items()))
+    print(f"- load average before / after: {load_before} / {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"\nMedian of {args.repeat} processes each, alternated.\n")
-    print(markdown_table(["command", "median wall", "vs import sqlalchemy"], rows))
+    print(markdown_table(["command", "median wall", "vs import sqlalchemy", "median CPU", "CPU vs import sqlalchemy"],
+                         rows))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel as PydanticModel
+from pydantic import ConfigDict, Field
+
+
+class BaseModel(PydanticModel):
+    """Every schema below: its validator and serializer are built on first use instead of at import
+    (~15-40 ms of each command's start, issue 9; `runs list` into a pipe never builds one)."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 class TotalsOut(BaseModel):

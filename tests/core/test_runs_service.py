@@ -16,6 +16,7 @@ from testledger.db.engine import Store
 from testledger.db.tables import Workspace
 from testledger.errors import Conflict, Invalid, NotFound
 from testledger.provenance import Provenance
+from testledger.schemas import ExecutionOut
 from testledger.services import runs
 
 ENVS = ["dev", "staging", "prod", "local", "ci"]
@@ -220,3 +221,43 @@ def test_show_of_a_large_run_lists_failures_first_and_pages_the_rest(store: Stor
         assert seen == list(range(50))
         with pytest.raises(Invalid, match="invalid cursor"):
             runs.get_execution(db, workspace="WKS", key=key, cursor="x", case_limit=20)
+
+
+def test_read_paths_on_a_bare_connection_answer_as_on_a_session(store: Store) -> None:
+    """`runs list`, `runs show` and the API read on a Core connection; the schemas they build without
+    validation (`model_construct`) are exactly what validating the same values gives."""
+    key = new_run(store, env="production", revision="abc123", branch="main", labels={"team": "web"})
+    with store.write() as db:
+        start(db, key)
+        record(db, key, result(db, 0, "passed", duration_ms=12.6), result(db, 1, "failed", message="boom"))
+        runs.finish_run(db, workspace="WKS", key=key)
+    with store.read() as db:
+        on_session = runs.list_executions(db, workspace="WKS", labels={"team": "web"}).model_dump_json()
+        shown_on_session = runs.show_execution(db, workspace="WKS", key=key).model_dump_json()
+    with store.read_connection() as conn:
+        page = runs.list_executions(conn, workspace="WKS", labels={"team": "web"})
+        shown = runs.show_execution(conn, workspace="WKS", key=key)
+    assert page.model_dump_json() == on_session and shown.model_dump_json() == shown_on_session
+    [execution] = page.items
+    assert execution.model_dump() == ExecutionOut.model_validate(execution.model_dump()).model_dump()
+    assert shown.model_dump() == ExecutionOut.model_validate(shown.model_dump()).model_dump()
+    assert (execution.labels, execution.totals.failed, execution.created_at.tzinfo) == ({"team": "web"}, 1, UTC)
+    assert [(c.index, c.duration_ms, c.status, c.flaky) for c in shown.cases or []] == [
+        (0, 13, "PASSED", False), (1, None, "FAILED", False)]
+
+
+def test_read_columns_are_the_models_columns() -> None:
+    """`db.reads` names each column its model has, with the model's type (JSONB read as JSON)."""
+    from sqlalchemy import JSON
+
+    from testledger.db import reads
+    from testledger.db.tables import Base
+
+    for table in reads.TABLES:
+        model = Base.metadata.tables[table.name]
+        for column in table.c:
+            assert column.name in model.c, f"{table.name}.{column.name}"
+            expected = model.c[column.name].type
+            expected = JSON() if isinstance(expected, JSON) else expected
+            assert type(column.type).__name__ == type(expected).__name__ or isinstance(
+                column.type, type(expected)), f"{table.name}.{column.name}: {column.type!r} vs {expected!r}"

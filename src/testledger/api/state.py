@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from testledger.api.metrics import Metrics
+from testledger.api.token_cache import TokenCache
 from testledger.db.engine import Store
 from testledger.execute.background import BackgroundRuns
 from testledger.execute.logstore import FileLogStore
@@ -19,6 +20,7 @@ class ApiState:
     signing_key: SigningKey
     auth: bool
     metrics: Metrics = field(default_factory=Metrics)
+    tokens: TokenCache = field(default_factory=TokenCache)
     #: Runs started over HTTP execute in this process (until distributed workers exist).
     runs: BackgroundRuns = field(init=False)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from rich.markup import escape
 
 from testledger.cli import context as ctx
 
@@ -38,6 +37,7 @@ def _pct(value: float | None) -> str:
 
 
 def _table(headers: tuple[str, ...], rows: list[tuple[Any, ...]], empty: str) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from testledger.cli.render import console

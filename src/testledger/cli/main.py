@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import typer
 
 from testledger import __version__
-from testledger.cli import analytics as analytics_commands
-from testledger.cli import db as db_commands
-from testledger.cli import execute as execute_commands
-from testledger.cli import ingest as ingest_commands
-from testledger.cli import mcp as mcp_commands
-from testledger.cli import pipelines as pipelines_commands
-from testledger.cli import runs as runs_commands
-from testledger.cli import serve as serve_commands
-from testledger.cli import tokens as tokens_commands
 from testledger.cli.context import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_STORE
 
 HELP = """\
@@ -36,24 +30,55 @@ def _argument_type(self: typer.core.TyperArgument, ctx: Any) -> str | None:
 _typer_argument_type = typer.core.TyperArgument.display_type_rich
 typer.core.TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign,assignment]
 
-app = typer.Typer(
-    help=HELP, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.add_typer(runs_commands.app, name="runs")
-app.add_typer(db_commands.app, name="db")
-app.add_typer(pipelines_commands.app, name="pipelines")
-app.command("run")(execute_commands.run)
-app.command("rerun")(execute_commands.rerun)
-app.command("cancel")(execute_commands.cancel)
-app.command("refresh")(execute_commands.refresh)
-app.command("logs")(execute_commands.logs)
-app.command("ingest")(ingest_commands.ingest)
-app.command("export")(ingest_commands.export)
-app.command("serve")(serve_commands.serve)
-app.add_typer(tokens_commands.app, name="tokens")
-analytics_commands.register(app)
-app.command("mcp")(mcp_commands.mcp)
+def _group(module: str) -> Callable[[typer.Typer, str], None]:
+    """A command group: the `app` of `testledger.cli.<module>`."""
+    return lambda app, name: app.add_typer(importlib.import_module(f"testledger.cli.{module}").app, name=name)
+
+
+def _command(module: str, function: str | None = None) -> Callable[[typer.Typer, str], None]:
+    """A command: a function of `testledger.cli.<module>` (named as the command unless given)."""
+    return lambda app, name: app.command(name)(
+        getattr(importlib.import_module(f"testledger.cli.{module}"), function or name))
+
+
+def _analytics(app: typer.Typer, _name: str) -> None:
+    from testledger.cli import analytics
+
+    analytics.register(app)
+
+
+#: Every command and how it joins the app, in the order `--help` lists them. A command's module is
+#: imported only when that command runs (or for `--help`): `runs list` does not build the other
+#: ~30 commands' options nor import their modules (issue 9).
+COMMANDS: dict[str, Callable[[typer.Typer, str], None]] = {
+    "runs": _group("runs"), "db": _group("db"), "pipelines": _group("pipelines"),
+    "run": _command("execute"), "rerun": _command("execute"), "cancel": _command("execute"),
+    "refresh": _command("execute"), "logs": _command("execute"),
+    "ingest": _command("ingest"), "export": _command("ingest"),
+    "serve": _command("serve"), "tokens": _group("tokens"),
+    **dict.fromkeys(("health", "flaky", "slow", "clusters", "compare", "tests", "quarantine"), _analytics),
+    "mcp": _command("mcp"),
+}
+
+
+def build_app(argv: Sequence[str] = ()) -> typer.Typer:
+    """The application with the command `argv` names, or with every command when it names none."""
+    app = typer.Typer(
+        help=HELP, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(main)
+    # The root options are flags, so the first other word is the command; shell completion sees all.
+    named = next((arg for arg in argv if not arg.startswith("-")), None)
+    wanted = [named] if named in COMMANDS and "_TESTLEDGER_COMPLETE" not in os.environ else list(COMMANDS)
+    added: set[Callable[[typer.Typer, str], None]] = set()
+    for name in wanted:
+        join = COMMANDS[name]
+        if join is _analytics and join in added:
+            continue
+        added.add(join)
+        join(app, name)
+    return app
 
 
 def _version(value: bool) -> None:
@@ -62,7 +87,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def main(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
@@ -98,7 +122,7 @@ def run() -> None:
 
     _interrupt_on_sigterm()
     try:
-        app(standalone_mode=True)
+        build_app(sys.argv[1:])(standalone_mode=True)
     except NotFound as exc:
         _fail(str(exc), EXIT_NOT_FOUND)
     except Unavailable as exc:

@@ -2,20 +2,25 @@
 
 Everything here that came from a report or a caller passes through :func:`printable` (and Rich's
 markup escape where markup is used): a test name must never drive the terminal.
+
+Rich is imported by the functions that draw with it (~30 ms of a command's start, issue 9): a run
+list going to a pipe or a file is plain text that needs none of it (:func:`plain_runs_listing`).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from datetime import UTC
+from typing import TYPE_CHECKING
 
-from rich.console import Console, Group, RenderableType
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
-from rich.tree import Tree
+if TYPE_CHECKING:
+    from rich.console import Console, Group
+    from rich.table import Table
+    from rich.tree import Tree
 
-from testledger.schemas import CaseDetailOut, CaseOut, ExecutionOut
+    from testledger.schemas import CaseDetailOut, CaseOut, ExecutionOut
 
 STATUS_STYLE = {
     "PASSED": "green", "FAILED": "red", "ERROR": "bold red", "SKIPPED": "yellow",
@@ -58,6 +63,8 @@ def _escaped(match: re.Match[str]) -> str:
 
 def markup_text(text: str | None) -> str:
     """:func:`printable`, then escaped for Rich markup: for text placed inside a markup string."""
+    from rich.markup import escape
+
     return escape(printable(text))
 
 
@@ -86,6 +93,9 @@ def styled(value: str | None) -> str:
 
 def execution_tree(execution: ExecutionOut, *, show_all: bool = False) -> Tree:
     """The execution as the seed draws it: status, result, duration, pipeline, environment, cases."""
+    from rich.markup import escape
+    from rich.tree import Tree
+
     tree = Tree(f"[bold]Execution: {markup_text(execution.execution_id)}[/]")
     tree.add(f"Status: {styled(execution.status)}")
     tree.add(f"Result: {styled(execution.result)}")
@@ -147,6 +157,9 @@ def _case_node(parent: Tree, case: CaseOut) -> Tree:
 
 def case_detail(case: CaseDetailOut) -> Group:
     """Everything about one case result, for `runs case`."""
+    from rich.console import Group, RenderableType
+    from rich.text import Text
+
     lines: list[RenderableType] = [
         Text.from_markup(f"[bold]Case {case.index}: {markup_text(case.name)}[/] - {styled(case.status)} "
                          f"({format_duration(case.duration_ms)})"),
@@ -172,21 +185,67 @@ def case_detail(case: CaseDetailOut) -> Group:
     return Group(*lines)
 
 
+RUN_COLUMNS = ("Run", "Pipeline", "Env", "Status", "Result", "Tests", "Failed", "Errors", "Duration", "Created (UTC)")
+
+
+def _run_cells(e: ExecutionOut) -> list[str]:
+    """One run's cells as text (before any markup): status and result as `runs show` prints them."""
+    t = e.totals
+    return [
+        printable(e.execution_id), printable(e.pipeline_key or "-"), printable(e.environment), e.status,
+        e.result or "-", str(t.tests), str(t.failed), str(t.errors), format_duration(e.duration_ms),
+        e.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+    ]
+
+
 def runs_table(executions: list[ExecutionOut]) -> Table:
     """Runs with status and result as `runs show` prints them; failed and errors apart; UTC times."""
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(box=None, header_style="bold")
-    for column in ("Run", "Pipeline", "Env", "Status", "Result", "Tests", "Failed", "Errors", "Duration",
-                   "Created (UTC)"):
+    for column in RUN_COLUMNS:
         table.add_column(column)
     for e in executions:
-        t = e.totals
-        table.add_row(
-            markup_text(e.execution_id), markup_text(e.pipeline_key or "-"), markup_text(e.environment),
-            styled(e.status), styled(e.result), str(t.tests), str(t.failed), str(t.errors),
-            format_duration(e.duration_ms), e.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-        )
+        cells = [escape(cell) for cell in _run_cells(e)]
+        cells[3:5] = styled(e.status), styled(e.result)
+        table.add_row(*cells)
     return table
 
 
+#: Text Rich would change: characters it measures or draws differently, and `:name:` emoji codes.
+_NEEDS_RICH = re.compile(r"[^\x20-\x7e]|:\S*:")
+
+
+def plain_runs_listing(executions: list[ExecutionOut], more: str | None) -> str | None:
+    """What `runs list` prints into a pipe or a file, as plain text equal to Rich's rendering of
+    `runs_table` there (no styles; every column one space either side, padded to the widest cell);
+    None when the output is a terminal or a value needs Rich to be drawn the same."""
+    if _rich_output():
+        return None
+    if not executions:
+        return "No runs found.\n"
+    rows = [_run_cells(e) for e in executions]
+    # The time column is ours (digits, `-`, `:`); every other cell and the hint are checked.
+    if any(_NEEDS_RICH.search(cell) for row in rows for cell in row[:-1]) or (more and _NEEDS_RICH.search(more)):
+        return None
+    widths = [max(len(cell) for cell in column) for column in zip(RUN_COLUMNS, *rows, strict=True)]
+    lines = ["".join(f" {cell.ljust(width)} " for cell, width in zip(row, widths, strict=True))
+             for row in (RUN_COLUMNS, *rows)]
+    return "\n".join(lines) + "\n" + (f"More: {more}\n" if more else "")
+
+
+def _rich_output() -> bool:
+    """Whether Rich would treat stdout as a terminal (styles, wrapping): a tty, or told so by the environment."""
+    if os.environ.get("TTY_COMPATIBLE", "") != "" or os.environ.get("FORCE_COLOR") is not None:
+        return True
+    try:
+        return sys.stdout.isatty()
+    except ValueError:  # a closed stream: Rich treats it as no terminal too
+        return False
+
+
 def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
     return Console(stderr=stderr, highlight=False, soft_wrap=False)

@@ -58,7 +58,7 @@ def list_runs(
     from testledger.services.runs import list_executions
 
     labels = ctx.parse_pairs(label, flag="--label")
-    with ctx.store().read() as db:
+    with ctx.store().read_connection() as db:
         page = list_executions(
             db, workspace=ctx.resolve_workspace(workspace), pipeline_key=pipeline, status=status,
             environment=ctx.environment(env) if env else None, branch=branch, revision=revision, trigger=trigger,
@@ -70,8 +70,12 @@ def list_runs(
         if page.next_cursor:
             sys.stderr.write(f"next cursor: {page.next_cursor}\n")
         return
-    from testledger.cli.render import console, runs_table
+    from testledger.cli.render import console, plain_runs_listing, runs_table
 
+    plain = plain_runs_listing(page.items, _next_page_command(page.next_cursor) if page.next_cursor else None)
+    if plain is not None:  # a pipe or a file: the same text without importing Rich
+        sys.stdout.write(plain)
+        return
     out = console()
     if not page.items:
         out.print("No runs found.")
@@ -104,7 +108,7 @@ def show(
     from testledger.services.runs import SHOW_LIMIT, get_execution, show_execution
 
     ws = ctx.run_workspace(workspace, key)
-    with ctx.store().read() as db:
+    with ctx.store().read_connection() as db:
         if show_all:
             execution = get_execution(db, workspace=ws, key=key)
         elif cursor is not None:

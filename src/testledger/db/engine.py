@@ -8,10 +8,11 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     DatabaseError,
@@ -21,9 +22,11 @@ from sqlalchemy.exc import (
     OperationalError,
     ProgrammingError,
 )
-from sqlalchemy.orm import Session, sessionmaker
 
 from testledger.errors import Busy, Conflict, Invalid, Unavailable
+
+if TYPE_CHECKING:  # the ORM is imported when a session is first asked for: read paths run without it
+    from sqlalchemy.orm import Session, sessionmaker
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +118,6 @@ class Store:
                 f"unsupported database '{self.dialect}' in TESTLEDGER_DATABASE_URL "
                 "(expected sqlite:///PATH or postgresql+psycopg://HOST/DB)"
             )
-        self._writer = sessionmaker(self.engine, expire_on_commit=False)
-        self._reader = sessionmaker(self._read_engine, expire_on_commit=False)
         # SQLite stores migrate themselves (new or older); PostgreSQL waits for `db upgrade`.
         migrate = self.dialect == "sqlite" if auto_migrate is None else auto_migrate
         if check_schema:
@@ -172,6 +173,18 @@ class Store:
         return make_url(self.url).render_as_string(hide_password=True)
 
     # -- sessions -----------------------------------------------------------------------------
+    @cached_property
+    def _writer(self) -> sessionmaker[Session]:
+        from sqlalchemy.orm import sessionmaker
+
+        return sessionmaker(self.engine, expire_on_commit=False)
+
+    @cached_property
+    def _reader(self) -> sessionmaker[Session]:
+        from sqlalchemy.orm import sessionmaker
+
+        return sessionmaker(self._read_engine, expire_on_commit=False)
+
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A session in one write transaction: committed on success, rolled back on any error.
@@ -189,6 +202,17 @@ class Store:
                 yield session
             finally:
                 session.rollback()
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A read-only Core connection that never waits for writers, for read paths that build their
+        schemas from rows (`runs list`, `runs show`, `GET /api/v1/executions`): no ORM session, so
+        nothing imports or configures the ORM for them."""
+        with self._domain_errors(), self._read_engine.connect() as conn:
+            try:
+                yield conn
+            finally:
+                conn.rollback()
 
     @contextmanager
     def _domain_errors(self) -> Iterator[None]:

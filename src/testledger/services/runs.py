@@ -1,4 +1,10 @@
-"""Runs: open and finish by hand, fetch with bounded, paged cases, list with filters and keyset pages."""
+"""Runs: open and finish by hand, fetch with bounded, paged cases, list with filters and keyset pages.
+
+The read paths (`get_execution`, `show_execution`, `list_cases`, `list_executions`) are Core
+statements over `db.reads` and build their schemas straight from rows: they run on an ORM session or
+on a bare connection (`Store.read_connection()`), and importing this module does not import the ORM.
+The write paths import the ORM models when they run.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +12,23 @@ import base64
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Select, and_, func, or_, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, tuple_
 
 from testledger import keys, lifecycle
-from testledger.attempts import attempt_out
-from testledger.db import records
-from testledger.db.tables import Case, CaseResult, Pipeline, Run, Workspace
+from testledger.db import reads
 from testledger.errors import Conflict, Invalid, NotFound
-from testledger.provenance import Provenance
 from testledger.schemas import CaseDetailOut, CaseOut, ExecutionOut, RunPage, TotalsOut
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from sqlalchemy.orm import Session
+
+    from testledger.provenance import Provenance
+
+_Schema = TypeVar("_Schema", bound="BaseModel")
 
 MAX_PAGE = 500
 #: Most cases one page of `get_execution` lists.
@@ -38,6 +49,8 @@ def open_run(
 ) -> ExecutionOut:
     """A run opened by hand (`runs start`): running at once, closed by `finish_run`; its pipeline is
     created when new, for CI jobs that bracket their tests."""
+    from testledger.db import records
+
     run = records.create_run(
         db, workspace=workspace, actor=provenance.actor, environment=environment,
         allowed_environments=allowed_environments, pipeline_key=pipeline_key, trigger=provenance.trigger,
@@ -56,6 +69,8 @@ def finish_run(
     A `result` other than the derived one is noted on the run; one milder than its cases give
     (passed over failed cases) needs `force`.
     """
+    from testledger.db import records
+
     records.transition(db, workspace=workspace, key=key, to=status.lower(), result=result and result.lower(),
                        force=force, actor=actor)
     return get_execution(db, workspace=workspace, key=key, with_cases=False)
@@ -70,8 +85,13 @@ SHOW_LIMIT = 200
 _SHOWN_FIRST = (*lifecycle.NOT_PASSED, lifecycle.SKIPPED)
 
 
+_RUN = reads.runs.c
+_CASE_RESULT = reads.case_results.c
+_CASE = reads.cases.c
+
+
 def get_execution(
-    db: Session,
+    db: Session | Connection,
     *,
     workspace: str,
     key: str,
@@ -96,7 +116,7 @@ def get_execution(
     return execution
 
 
-def show_execution(db: Session, *, workspace: str, key: str, limit: int = SHOW_LIMIT) -> ExecutionOut:
+def show_execution(db: Session | Connection, *, workspace: str, key: str, limit: int = SHOW_LIMIT) -> ExecutionOut:
     """A run as `runs show` draws it, in bounded time and memory whatever its size: every case when it
     has at most `limit`, else the ones that did not pass (at most `limit`), with `cases_total` and a
     `next_cursor` that pages through all of its cases from the first."""
@@ -105,15 +125,25 @@ def show_execution(db: Session, *, workspace: str, key: str, limit: int = SHOW_L
         execution.cases_total = len(execution.cases or [])
         return execution
     execution.cases = list_cases(db, run_id=execution.id, statuses=_SHOWN_FIRST, limit=limit)
-    execution.cases_total = db.scalar(select(func.count()).where(CaseResult.run_id == execution.id)) or 0
+    execution.cases_total = _connection(db).scalar(
+        select(func.count()).select_from(reads.case_results).where(_CASE_RESULT.run_id == execution.id)) or 0
     execution.next_cursor = "0"
     return execution
 
 
-def _find_execution(db: Session, *, workspace: str, key: str) -> ExecutionOut:
+def _connection(db: Session | Connection) -> Connection:
+    """Where the read paths' Core statements run: the connection itself, or the session's connection
+    once its pending changes are flushed (services read back the run they have just moved along)."""
+    if isinstance(db, Connection):
+        return db
+    db.flush()
+    return db.connection()
+
+
+def _find_execution(db: Session | Connection, *, workspace: str, key: str) -> ExecutionOut:
     if keys.workspace_of(key) != workspace:
         raise NotFound(f"run '{key}' not found in workspace {workspace}")
-    row = db.execute(_run_query().where(Run.key == key)).one_or_none()
+    row = _connection(db).execute(_RUN_QUERY.where(_RUN.key == key)).one_or_none()
     if row is None:
         raise NotFound(f"run '{key}' not found")
     return _execution(row)
@@ -126,39 +156,45 @@ def _decode_case_cursor(cursor: str) -> int:
 
 
 def list_cases(
-    db: Session, *, run_id: uuid.UUID, statuses: Sequence[str] | None = None, limit: int | None = None,
+    db: Session | Connection, *, run_id: uuid.UUID, statuses: Sequence[str] | None = None, limit: int | None = None,
     first_index: int = 0,
 ) -> list[CaseOut]:
     """A run's case results in index order, filtered and limited in SQL."""
-    query = (
-        select(
-            CaseResult.idx, CaseResult.parent_idx, CaseResult.status, CaseResult.duration_ms,
-            CaseResult.message, CaseResult.error_type, CaseResult.failure_category, CaseResult.attempt_count,
-            CaseResult.flaky, CaseResult.worker, Case.key, Case.name, Case.suite, Case.classname,
-        )
-        .join(Case, Case.id == CaseResult.case_id)
-        .where(CaseResult.run_id == run_id)
-        .order_by(CaseResult.idx)
-        .limit(limit)
-    )
+    query = _CASES_QUERY.where(_CASE_RESULT.run_id == run_id).limit(limit)
     if first_index:
-        query = query.where(CaseResult.idx >= first_index)
+        query = query.where(_CASE_RESULT.idx >= first_index)
     if statuses is not None:
-        query = query.where(CaseResult.status.in_(statuses))
+        query = query.where(_CASE_RESULT.status.in_(statuses))
+    # Built without validation: every value comes typed from its column (see `_execution`).
     return [
-        CaseOut(
-            index=r.idx, parent_index=r.parent_idx, case_key=r.key or display_key(r.classname, r.name),
-            name=r.name, suite=r.suite or None, classname=r.classname or None, status=r.status.upper(),
-            duration_ms=None if r.duration_ms is None else round(r.duration_ms),
-            error=error_text(r.status, r.error_type, r.message), failure_category=r.failure_category,
-            attempts=r.attempt_count, flaky=bool(r.flaky), runtime_id=r.worker,
-        )
-        for r in db.execute(query)
+        _built(CaseOut, {
+            "index": r.idx, "parent_index": r.parent_idx, "case_key": r.key or display_key(r.classname, r.name),
+            "name": r.name, "suite": r.suite or None, "classname": r.classname or None, "status": r.status.upper(),
+            "duration_ms": None if r.duration_ms is None else round(r.duration_ms),
+            "error": error_text(r.status, r.error_type, r.message), "failure_category": r.failure_category,
+            "attempts": r.attempt_count, "flaky": bool(r.flaky), "runtime_id": r.worker,
+        })
+        for r in _connection(db).execute(query)
     ]
+
+
+_CASES_QUERY = (
+    select(
+        _CASE_RESULT.idx, _CASE_RESULT.parent_idx, _CASE_RESULT.status, _CASE_RESULT.duration_ms,
+        _CASE_RESULT.message, _CASE_RESULT.error_type, _CASE_RESULT.failure_category, _CASE_RESULT.attempt_count,
+        _CASE_RESULT.flaky, _CASE_RESULT.worker, _CASE.key, _CASE.name, _CASE.suite, _CASE.classname,
+    )
+    .select_from(reads.case_results.join(reads.cases, _CASE.id == _CASE_RESULT.case_id))
+    .order_by(_CASE_RESULT.idx)
+)
 
 
 def get_case(db: Session, *, workspace: str, key: str, index: int) -> CaseDetailOut:
     """One case result with everything recorded about it: the seed's `get_execution_case`."""
+    from testledger.attempts import attempt_out
+    from testledger.db import records
+    from testledger.db.tables import Case, CaseResult
+
     if not 0 <= index <= MAX_CASE_INDEX:
         raise Invalid(f"case index {index} is out of range (cases are numbered from 0; `runs show {key}` lists them)")
     run = records.find_run(db, workspace=workspace, key=key)
@@ -203,52 +239,79 @@ def error_text(status: str, error_type: str | None, message: str | None) -> str 
     return error_type or first or status
 
 
-def _run_query() -> Select[Run, str, str]:
-    return (
-        select(Run, Pipeline.key.label("pipeline_key"), Workspace.key.label("workspace"))
-        .join(Workspace, Workspace.id == Run.workspace_id)
-        .outerjoin(Pipeline, Pipeline.id == Run.test_definition_id)
-    )
+#: The columns `_execution` reads, in the order it unpacks them.
+_RUN_QUERY = select(
+    _RUN.key, _RUN.id, reads.workspaces.c.key.label("workspace"), _RUN.status, _RUN.result, _RUN.created_at,
+    _RUN.started_at, _RUN.completed_at, _RUN.duration_ms, reads.pipelines.c.key.label("pipeline_key"),
+    _RUN.pipeline_version, _RUN.rerun_of, _RUN.environment, _RUN.trigger, _RUN.triggered_by, _RUN.revision,
+    _RUN.branch, _RUN.build_url, _RUN.labels, _RUN.parameters, _RUN.error, _RUN.tests, _RUN.passed, _RUN.failed,
+    _RUN.errors, _RUN.skipped, _RUN.flaky,
+).select_from(
+    reads.runs.join(reads.workspaces, reads.workspaces.c.id == _RUN.workspace_id)
+    .outerjoin(reads.pipelines, reads.pipelines.c.id == _RUN.test_definition_id)
+)
 
 
 def _execution(row: Any) -> ExecutionOut:
-    run: Run = row.Run
-    return ExecutionOut(
-        execution_id=run.key, id=run.id, workspace=row.workspace, status=run.status.upper(),
-        result=run.result.upper() if run.result else None,
-        test_run_status=lifecycle.view_status(run.status, run.result),
-        created_at=run.created_at, started_at=run.started_at, completed_at=run.completed_at,
-        duration_ms=run.duration_ms, pipeline_key=row.pipeline_key, pipeline_version=run.pipeline_version,
-        rerun_of=run.rerun_of, environment=run.environment, trigger=run.trigger, triggered_by=run.triggered_by,
-        revision=run.revision, branch=run.branch, build_url=run.build_url, labels=run.labels,
-        parameters=run.parameters, error=run.error,
-        totals=TotalsOut(
-            tests=run.tests, passed=run.passed, failed=run.failed, errors=run.errors,
-            skipped=run.skipped, flaky=run.flaky,
-        ),
-    )
+    """A run row (`_RUN_QUERY`) as the schema, built without validation: every value comes typed from
+    its column (UTC datetimes, UUIDs, ints, decoded JSON), so validating it again would only cost time
+    (a third of a 50-run page). `tests/core/test_runs_service.py` checks it validates unchanged."""
+    (key, id_, workspace, status, result, created_at, started_at, completed_at, duration_ms, pipeline_key,
+     pipeline_version, rerun_of, environment, trigger, triggered_by, revision, branch, build_url, labels, parameters,
+     error, tests, passed, failed, errors, skipped, flaky) = row
+    return _built(ExecutionOut, {
+        "execution_id": key, "id": id_, "workspace": workspace, "status": status.upper(),
+        "result": result.upper() if result else None, "test_run_status": lifecycle.view_status(status, result),
+        "created_at": created_at, "started_at": started_at, "completed_at": completed_at, "duration_ms": duration_ms,
+        "pipeline_key": pipeline_key, "pipeline_version": pipeline_version, "rerun_of": rerun_of,
+        "environment": environment,
+        "trigger": trigger, "triggered_by": triggered_by, "revision": revision, "branch": branch,
+        "build_url": build_url, "labels": labels, "parameters": parameters, "error": error,
+        "totals": _built(TotalsOut, {"tests": tests, "passed": passed, "failed": failed, "errors": errors,
+                                     "skipped": skipped, "flaky": flaky}),
+        "cases": None, "cases_total": None, "next_cursor": None,
+    })
+
+
+@cache
+def _field_count(schema: type[BaseModel]) -> int:
+    return len(schema.model_fields)  # a class property that costs more than building the model
+
+
+def _built(schema: type[_Schema], values: dict[str, Any]) -> _Schema:
+    """`schema.model_construct(**values)` for values that name every field, as pydantic's own
+    shortcut does it minus its per-field look-ups of aliases and defaults (~15 µs a model, half of
+    building a page). A test checks the result equals validating the same values."""
+    if len(values) != _field_count(schema):  # a field left out (a new one?): pydantic fills its default
+        return schema.model_construct(**values)
+    model = schema.__new__(schema)
+    object.__setattr__(model, "__dict__", values)
+    object.__setattr__(model, "__pydantic_fields_set__", set(values))
+    object.__setattr__(model, "__pydantic_extra__", None)
+    object.__setattr__(model, "__pydantic_private__", None)
+    return model
 
 
 # -- listing -----------------------------------------------------------------------------------
 
 #: A status filter may use any of the three vocabularies: lifecycle, result, or the test_runs view.
 _STATUS_FILTERS: dict[str, Any] = {
-    lifecycle.PENDING: Run.status == lifecycle.PENDING,
-    lifecycle.RUNNING: Run.status.in_((lifecycle.PENDING, lifecycle.RUNNING)),
-    lifecycle.COMPLETED: Run.status == lifecycle.COMPLETED,
-    lifecycle.CANCELLED: Run.status == lifecycle.CANCELLED,
-    lifecycle.TIMEOUT: Run.status == lifecycle.TIMEOUT,
-    lifecycle.PASSED: and_(Run.status == lifecycle.COMPLETED, Run.result == lifecycle.PASSED),
-    lifecycle.FAILED: and_(Run.status == lifecycle.COMPLETED, Run.result == lifecycle.FAILED),
-    lifecycle.SKIPPED: and_(Run.status == lifecycle.COMPLETED, Run.result == lifecycle.SKIPPED),
+    lifecycle.PENDING: _RUN.status == lifecycle.PENDING,
+    lifecycle.RUNNING: _RUN.status.in_((lifecycle.PENDING, lifecycle.RUNNING)),
+    lifecycle.COMPLETED: _RUN.status == lifecycle.COMPLETED,
+    lifecycle.CANCELLED: _RUN.status == lifecycle.CANCELLED,
+    lifecycle.TIMEOUT: _RUN.status == lifecycle.TIMEOUT,
+    lifecycle.PASSED: and_(_RUN.status == lifecycle.COMPLETED, _RUN.result == lifecycle.PASSED),
+    lifecycle.FAILED: and_(_RUN.status == lifecycle.COMPLETED, _RUN.result == lifecycle.FAILED),
+    lifecycle.SKIPPED: and_(_RUN.status == lifecycle.COMPLETED, _RUN.result == lifecycle.SKIPPED),
     lifecycle.ERROR: or_(
-        and_(Run.status == lifecycle.COMPLETED, Run.result == lifecycle.ERROR), Run.status == lifecycle.TIMEOUT
+        and_(_RUN.status == lifecycle.COMPLETED, _RUN.result == lifecycle.ERROR), _RUN.status == lifecycle.TIMEOUT
     ),
 }
 
 
 def list_executions(
-    db: Session,
+    db: Session | Connection,
     *,
     workspace: str,
     pipeline_key: str | None = None,
@@ -267,14 +330,11 @@ def list_executions(
     """Runs newest first, filtered, one keyset page at a time (stable under concurrent inserts)."""
     if not 1 <= limit <= MAX_PAGE:
         raise Invalid(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
-    query = _run_query()
     # Filters on the runs' own columns (ids looked up first) let the planner walk one index in
     # keyset order; filtering on the joined keys made SQLite scan the workspace's runs instead.
-    query = query.where(Run.workspace_id == _workspace_id(workspace))
+    query = _WORKSPACE_RUNS
     if pipeline_key:
-        pipeline_ids = select(Pipeline.id).where(
-            Pipeline.key == pipeline_key, Pipeline.workspace_id == _workspace_id(workspace))
-        query = query.where(Run.test_definition_id == pipeline_ids.scalar_subquery())
+        query = query.where(_RUN.test_definition_id == _PIPELINE_ID)
     if status:
         clause = _STATUS_FILTERS.get(status.lower())
         if clause is None:
@@ -283,37 +343,44 @@ def list_executions(
     if result:
         if result.lower() not in lifecycle.RESULTS:
             raise Invalid(f"unknown result '{result}' (expected one of {', '.join(lifecycle.RESULTS)})")
-        query = query.where(Run.result == result.lower())
+        query = query.where(_RUN.result == result.lower())
     if environment:
-        query = query.where(Run.environment == lifecycle.ENVIRONMENT_ALIASES.get(environment, environment))
+        query = query.where(_RUN.environment == lifecycle.ENVIRONMENT_ALIASES.get(environment, environment))
     if branch:
-        query = query.where(Run.branch == branch)
+        query = query.where(_RUN.branch == branch)
     if revision:
-        query = query.where(Run.revision == revision)
+        query = query.where(_RUN.revision == revision)
     if trigger:
         if trigger.lower() not in lifecycle.TRIGGERS:
             raise Invalid(f"unknown trigger '{trigger}' (expected one of {', '.join(lifecycle.TRIGGERS)})")
-        query = query.where(Run.trigger == trigger.lower())
+        query = query.where(_RUN.trigger == trigger.lower())
     for name, value in (labels or {}).items():
-        query = query.where(Run.labels[name].as_string() == value)
+        query = query.where(_RUN.labels[name].as_string() == value)
     if date_from:
-        query = query.where(Run.created_at >= date_from)
+        query = query.where(_RUN.created_at >= date_from)
     if date_to:
-        query = query.where(Run.created_at < date_to)
+        query = query.where(_RUN.created_at < date_to)
     if cursor:
         created, run_id = _decode_cursor(cursor)
-        query = query.where(tuple_(Run.created_at, Run.id) < tuple_(created, run_id))
-    rows = db.execute(query.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit + 1)).all()
+        query = query.where(tuple_(_RUN.created_at, _RUN.id) < tuple_(created, run_id))
+    rows = _connection(db).execute(
+        query.order_by(_RUN.created_at.desc(), _RUN.id.desc()).limit(limit + 1),
+        {"workspace": workspace, "pipeline": pipeline_key},
+    ).all()
     items = [_execution(r) for r in rows[:limit]]
-    next_cursor = _encode_cursor(rows[limit - 1].Run) if len(rows) > limit else None
-    return RunPage(items=items, next_cursor=next_cursor)
+    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return _built(RunPage, {"items": items, "next_cursor": next_cursor})
 
 
-def _workspace_id(key: str) -> Any:
-    return select(Workspace.id).where(Workspace.key == key).scalar_subquery()
+# Built once with bound parameters: building the statement per call cost as much as running it.
+_WORKSPACE_ID = select(reads.workspaces.c.id).where(reads.workspaces.c.key == bindparam("workspace")).scalar_subquery()
+_PIPELINE_ID = select(reads.pipelines.c.id).where(
+    reads.pipelines.c.key == bindparam("pipeline"), reads.pipelines.c.workspace_id == _WORKSPACE_ID,
+).scalar_subquery()
+_WORKSPACE_RUNS = _RUN_QUERY.where(_RUN.workspace_id == _WORKSPACE_ID)
 
 
-def _encode_cursor(run: Run) -> str:
+def _encode_cursor(run: Any) -> str:
     raw = f"{run.created_at.isoformat()}|{run.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -333,6 +400,9 @@ def delete_runs(db: Session, *, workspace: str, keys: Sequence[str]) -> list[str
     unfinished run is refused (cancel it first): its executor would write into a run that is gone.
     Files the runs left on disk (logs, attachments) are the caller's to remove afterwards."""
     from sqlalchemy import delete
+
+    from testledger.db import records
+    from testledger.db.tables import Run
 
     runs = [records.find_run(db, workspace=workspace, key=key, for_update=True) for key in dict.fromkeys(keys)]
     for run in runs:

@@ -8,9 +8,10 @@ import secrets
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
+from testledger.db import reads
 from testledger.db.records import ensure_workspace
 from testledger.db.tables import ApiToken, Workspace
 from testledger.db.types import utcnow
@@ -98,18 +99,21 @@ def revoke_token(db: Session, *, workspace: str, token_id: int) -> TokenOut:
     return _out(row, workspace)
 
 
-def authenticate(db: Session, *, token: str) -> tuple[Principal, bool] | None:
+_TOKEN, _WORKSPACE = reads.api_tokens.c, reads.workspaces.c
+#: Built once: the API runs it for every request whose token it has not just seen (`api.token_cache`).
+_TOKEN_QUERY = select(
+    _TOKEN.id, _TOKEN.token_hash, _TOKEN.scopes, _TOKEN.name, _TOKEN.revoked_at, _TOKEN.expires_at,
+    _TOKEN.last_used_at, _WORKSPACE.key,
+).select_from(reads.api_tokens.join(reads.workspaces, _WORKSPACE.id == _TOKEN.workspace_id))
+
+
+def authenticate(db: Session | Connection, *, token: str) -> tuple[Principal, bool] | None:
     """The principal of a valid, unrevoked token, and whether its last-used time is due for a write;
     None for anything else (the caller answers 401 without saying which check failed)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     wanted = digest(token)
-    row = db.execute(
-        select(ApiToken.id, ApiToken.token_hash, ApiToken.scopes, ApiToken.name, ApiToken.revoked_at,
-               ApiToken.expires_at, ApiToken.last_used_at, Workspace.key)
-        .join(Workspace, Workspace.id == ApiToken.workspace_id)
-        .where(ApiToken.token_hash == wanted)
-    ).one_or_none()
+    row = db.execute(_TOKEN_QUERY.where(_TOKEN.token_hash == wanted)).one_or_none()
     # The digest was looked up by index; comparing it again in constant time keeps the check itself
     # free of timing differences whatever the database does.
     if row is None or not hmac.compare_digest(row.token_hash, wanted) or row.revoked_at is not None:

@@ -40,7 +40,7 @@ def list_executions(
     limit: Annotated[int, Query(ge=1, le=runs.MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")] = None,
 ) -> Response:
-    with state.store.read() as db:
+    with state.store.read_connection() as db:
         page = runs.list_executions(
             db, workspace=acting_workspace(principal, workspace, state), pipeline_key=pipeline_key, status=status,
             result=result, environment=environment, branch=branch, date_from=date_from, date_to=date_to,
@@ -51,7 +51,7 @@ def list_executions(
 
 @router.get("/{key}", response_model=ExecutionOut, summary="One run with its cases")
 def get_execution(principal: Viewer, state: State, key: Key) -> Response:
-    with state.store.read() as db:
+    with state.store.read_connection() as db:
         return schema_response(runs.get_execution(db, workspace=run_workspace(principal, key), key=key))
 
 

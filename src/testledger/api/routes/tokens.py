@@ -31,6 +31,9 @@ def create_token(principal: Admin, state: State, db: WriteDb, body: TokenIn) -> 
 
 @router.delete("/{token_id}", response_model=tokens.TokenOut, summary="Revoke a token")
 def revoke_token(
-    principal: Admin, state: State, db: WriteDb, token_id: Annotated[int, Path(ge=1, le=2**31 - 1)]
+    principal: Admin, state: State, token_id: Annotated[int, Path(ge=1, le=2**31 - 1)]
 ) -> tokens.TokenOut:
-    return tokens.revoke_token(db, workspace=acting_workspace(principal, None, state), token_id=token_id)
+    with state.store.write() as db:
+        revoked = tokens.revoke_token(db, workspace=acting_workspace(principal, None, state), token_id=token_id)
+    state.tokens.forget_all()  # after the commit: refused at once by this server (`api.token_cache`)
+    return revoked

@@ -1,0 +1,56 @@
+"""The tables read paths query, as plain Core columns: no ORM, no declarative models, no PostgreSQL dialect.
+
+`runs list`, `runs show` and `GET /api/v1/executions` read through these, so a command that only
+reads does not import and configure the ORM at start-up (issue 9: ~100 ms of the ~600 ms), and a
+request builds its page from rows instead of loading entities (issue 11). The models in
+`db.tables` stay the one definition of the schema (migrations, writers); each column here carries
+the type its model gives it, which `tests/core/test_store.py` checks.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, Text, Uuid, column, table
+
+from testledger.db.types import UTCDateTime
+
+# JSON columns are JSONB on PostgreSQL; reading them as JSON gives the same values (the driver decodes both).
+workspaces = table("workspaces", column("id", Integer()), column("key", String()))
+
+pipelines = table("pipelines", column("id", Uuid()), column("workspace_id", Integer()), column("key", String()))
+
+runs = table(
+    "test_runs",
+    column("id", Uuid()), column("key", String()), column("workspace_id", Integer()),
+    column("test_definition_id", Uuid()), column("pipeline_version", Integer()), column("rerun_of", String()),
+    column("status", String()), column("result", String()),
+    column("created_at", UTCDateTime()), column("started_at", UTCDateTime()), column("completed_at", UTCDateTime()),
+    column("duration_ms", BigInteger()), column("environment", String()), column("triggered_by", String()),
+    column("trigger", String()), column("parameters", JSON()), column("revision", String()),
+    column("branch", String()), column("build_url", Text()), column("labels", JSON()), column("error", Text()),
+    column("tests", Integer()), column("passed", Integer()), column("failed", Integer()), column("errors", Integer()),
+    column("skipped", Integer()), column("flaky", Integer()),
+)
+
+cases = table(
+    "cases",
+    column("id", BigInteger()), column("key", String()), column("name", Text()), column("suite", Text()),
+    column("classname", Text()),
+)
+
+case_results = table(
+    "case_results",
+    column("run_id", Uuid()), column("idx", Integer()), column("parent_idx", Integer()),
+    column("case_id", BigInteger()), column("status", String()), column("duration_ms", Float()),
+    column("message", Text()), column("error_type", String()), column("failure_category", String()),
+    column("attempt_count", Integer()), column("flaky", Boolean()), column("worker", String()),
+)
+
+api_tokens = table(
+    "api_tokens",
+    column("id", Integer()), column("workspace_id", Integer()), column("name", String()),
+    column("token_hash", String()), column("scopes", JSON()), column("expires_at", UTCDateTime()),
+    column("last_used_at", UTCDateTime()), column("revoked_at", UTCDateTime()),
+)
+
+#: Every table here, for the check against the models.
+TABLES = (workspaces, pipelines, runs, cases, case_results, api_tokens)
