@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import typer
 
@@ -17,9 +18,14 @@ from testledger.provenance import default_trigger as default_trigger
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+    from sqlalchemy.orm import Session
 
     from testledger.db.engine import Store
+    from testledger.remote.client import Remote
     from testledger.settings import Settings
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # Documented exit codes (README, `testledger --help`).
 EXIT_OK = 0
@@ -39,9 +45,61 @@ def settings() -> Settings:
 
 
 def store() -> Store:
+    """The local store; a command that needs one says so in one line when a server is configured."""
     from testledger.db.engine import open_store
 
+    local_only()
     return open_store()
+
+
+def remote() -> Remote | None:
+    """The server TESTLEDGER_URL and TESTLEDGER_TOKEN name (commands then ask it instead of a local
+    store), or None. Only one of the two set is a usage error naming the other."""
+    from testledger.remote.config import HalfConfigured, remote_config
+
+    try:
+        config = remote_config(settings())
+    except HalfConfigured as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        raise typer.Exit(EXIT_ERROR) from None
+    if config is None:
+        return None
+    from testledger.remote.client import Remote
+
+    return Remote(config, default_workspace=settings().workspace)
+
+
+def local_only() -> None:
+    """Refuse, in one line, to run a command that only makes sense on a local store while a server is set."""
+    server = remote()
+    if server is None:
+        return
+    import click
+
+    context = click.get_current_context(silent=True)
+    command = f"`{context.command_path}`" if context is not None else "this command"
+    from testledger.errors import Invalid
+
+    raise Invalid(f"{command} works on a local store only, and TESTLEDGER_URL names a server ({server.url}): "
+                  "run it there, or unset TESTLEDGER_URL and TESTLEDGER_TOKEN")
+
+
+def read(fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """`fn(db, ...)` in a read of the local store, or the same call answered by the configured server."""
+    server = remote()
+    if server is not None:
+        return server.call(fn, *args, **kwargs)
+    with store().read() as db:
+        return fn(db, *args, **kwargs)
+
+
+def write(fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """`fn(db, ...)` in one write transaction of the local store, or answered by the configured server."""
+    server = remote()
+    if server is not None:
+        return server.call(fn, *args, **kwargs)
+    with store().write() as db:
+        return fn(db, *args, **kwargs)
 
 
 def parse_pairs(values: list[str] | None, *, flag: str) -> dict[str, str]:
