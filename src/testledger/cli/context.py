@@ -74,32 +74,35 @@ def local_only() -> None:
     server = remote()
     if server is None:
         return
-    import click
-
-    context = click.get_current_context(silent=True)
-    command = f"`{context.command_path}`" if context is not None else "this command"
+    command = f"`{_command_path()}`" if _command_path() else "this command"
     from testledger.errors import Invalid
 
     raise Invalid(f"{command} works on a local store only, and TESTLEDGER_URL names a server ({server.url}): "
                   "run it there, or unset TESTLEDGER_URL and TESTLEDGER_TOKEN")
 
 
+def _command_path() -> str | None:
+    """The command being run, as typed (`testledger runs delete`)."""
+    try:  # Typer carries its own Click; its context knows the command's path
+        from typer._click.globals import get_current_context
+    except ImportError:
+        return None
+    context = get_current_context(silent=True)
+    return context.command_path if context is not None else None
+
+
 def read(fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
     """`fn(db, ...)` in a read of the local store, or the same call answered by the configured server."""
-    server = remote()
-    if server is not None:
-        return server.call(fn, *args, **kwargs)
-    with store().read() as db:
-        return fn(db, *args, **kwargs)
+    from testledger.remote.calls import ServiceCalls
+
+    return ServiceCalls(store, remote()).read(fn, *args, **kwargs)
 
 
 def write(fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
     """`fn(db, ...)` in one write transaction of the local store, or answered by the configured server."""
-    server = remote()
-    if server is not None:
-        return server.call(fn, *args, **kwargs)
-    with store().write() as db:
-        return fn(db, *args, **kwargs)
+    from testledger.remote.calls import ServiceCalls
+
+    return ServiceCalls(store, remote()).write(fn, *args, **kwargs)
 
 
 def parse_pairs(values: list[str] | None, *, flag: str) -> dict[str, str]:
