@@ -224,14 +224,19 @@ class Recorder:
     def _result(self, report: pytest.TestReport, pending: _Pending) -> ResultIn:
         from datetime import UTC, datetime
 
-        from testledger.services.results import AttemptIn, ResultIn
+        from testledger.services.results import MAX_TEXT, AttemptIn, ResultIn
+        from testledger.textlimits import cap_text
+
+        def capped(text: str | None) -> str | None:  # the store keeps at most max_output_bytes anyway
+            return None if text is None else cap_text(text, MAX_TEXT)
 
         classname, name = _junit_names(report.nodeid)
         return ResultIn(
             suite="pytest", classname=classname, name=name, status=pending.status,
-            duration_ms=pending.duration_ms, message=pending.message, error_type=pending.error_type,
-            stack_trace=pending.stack_trace, stdout=pending.stdout, stderr=pending.stderr,
-            attempts=[AttemptIn(**a) for a in pending.attempts] or None, worker=getattr(report, "worker_id", None),
+            duration_ms=pending.duration_ms, message=capped(pending.message), error_type=capped(pending.error_type),
+            stack_trace=capped(pending.stack_trace), stdout=capped(pending.stdout), stderr=capped(pending.stderr),
+            attempts=[AttemptIn(**{**a, "message": capped(a.get("message"))}) for a in pending.attempts] or None,
+            worker=getattr(report, "worker_id", None),
             started_at=datetime.fromtimestamp(pending.started, UTC), completed_at=datetime.now(UTC),
         )
 

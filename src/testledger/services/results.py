@@ -18,6 +18,8 @@ from testledger.schemas import TotalsOut
 MAX_RESULTS = 1000
 #: Longest text field of a result accepted over HTTP; the store keeps at most `max_output_bytes` of it.
 MAX_TEXT = 1024 * 1024
+#: Longest class or test name (a parametrised test's id can be long).
+MAX_NAME = 10_000
 
 
 class AttemptIn(BaseModel):
@@ -26,19 +28,19 @@ class AttemptIn(BaseModel):
     status: Literal["passed", "failed", "error", "skipped"]
     duration_ms: float | None = Field(default=None, ge=0)
     message: str | None = Field(default=None, max_length=MAX_TEXT)
-    error_type: str | None = Field(default=None, max_length=1000)
+    error_type: str | None = Field(default=None, max_length=MAX_TEXT)
 
 
 class ResultIn(BaseModel):
     """One finished test as a reporter (the pytest plugin) describes it."""
 
     suite: str = Field(max_length=255, description="The reporter, e.g. `pytest`: part of the test's identity.")
-    classname: str = Field(max_length=1000)
-    name: str = Field(min_length=1, max_length=1000)
+    classname: str = Field(max_length=MAX_NAME)
+    name: str = Field(min_length=1, max_length=MAX_NAME)
     status: Literal["passed", "failed", "error", "skipped"]
     duration_ms: float = Field(default=0.0, ge=0)
     message: str | None = Field(default=None, max_length=MAX_TEXT)
-    error_type: str | None = Field(default=None, max_length=1000)
+    error_type: str | None = Field(default=None, max_length=MAX_TEXT)
     stack_trace: str | None = Field(default=None, max_length=MAX_TEXT)
     stdout: str | None = Field(default=None, max_length=MAX_TEXT)
     stderr: str | None = Field(default=None, max_length=MAX_TEXT)
