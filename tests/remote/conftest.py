@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from remoteserver import JUNIT, Server, Use
+from remoteserver import Server, Use
 
-from servers import serve, stop
+from servers import JUNIT, serve, stop
 from testledger.db.engine import Store
 from testledger.schemas import IngestOptions
 from testledger.services.ingest import ingest_files

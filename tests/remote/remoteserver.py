@@ -6,17 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-JUNIT = """<?xml version="1.0"?>
-<testsuite name="unit" tests="3">
-  <testcase classname="app.Login" name="ok" time="0.1"><system-out>logged in as alice</system-out></testcase>
-  <testcase classname="app.Cart" name="adds" time="0.2">
-    <failure message="expected 2, got 3" type="AssertionError">trace line</failure>
-    <system-out>cart has 3 items</system-out><system-err>warning: slow</system-err>
-  </testcase>
-  <testcase classname="app.Pay" name="quiet" time="0.3"/>
-</testsuite>
-"""
-
 PIPELINE = """\
 key: echo
 name: Echo
