@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import typer
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from testledger.db.engine import Store
     from testledger.remote.client import Remote
+    from testledger.remote.config import RemoteConfig
     from testledger.settings import Settings
 
 P = ParamSpec("P")
@@ -64,9 +66,15 @@ def remote() -> Remote | None:
         raise typer.Exit(EXIT_ERROR) from None
     if config is None:
         return None
+    return _connected(config, settings().workspace)
+
+
+@lru_cache(maxsize=1)
+def _connected(config: RemoteConfig, default_workspace: str) -> Remote:
+    """One client per server and token for the whole command: its connection is reused between calls."""
     from testledger.remote.client import Remote
 
-    return Remote(config, default_workspace=settings().workspace)
+    return Remote(config, default_workspace=default_workspace)
 
 
 def local_only() -> None:
