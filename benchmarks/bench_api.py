@@ -107,18 +107,23 @@ def bench_ingest(cases: int, rounds: int) -> list[list[str]]:
     work = Path(tempfile.mkdtemp(prefix="bench-api-ingest-"))
     report = work / "junit.xml"
     write_junit(report, make_specs(cases, 7))
-    times: dict[str, list[float]] = {"cli": [], "http": []}
+    times: dict[str, list[float]] = {"cli": [], "http": [], "client": []}
     for number in range(rounds):
-        for how in ("cli", "http"):
+        for how in times:
             home = work / f"{how}-{number}"
             home.mkdir()
             env = {**os.environ, "TESTLEDGER_HOME": str(home), "TESTLEDGER_DATABASE_URL": f"sqlite:///{home}/t.db"}
-            times[how].append(_ingest_cli(report, env) if how == "cli" else _ingest_http(report, env, home))
+            for variable in ("TESTLEDGER_URL", "TESTLEDGER_TOKEN"):
+                env.pop(variable, None)
+            times[how].append(_ingest_cli(report, env) if how == "cli" else _ingest_http(report, env, home,
+                                                                                      client=how == "client"))
             progress(f"ingest round {number + 1}: {how} {times[how][-1]:.1f} s")
     shutil.rmtree(work, ignore_errors=True)
-    cli, http = min(times["cli"]), min(times["http"])
+    cli, http, client = min(times["cli"]), min(times["http"]), min(times["client"])
     return [[f"`testledger ingest` of {cases:,} cases (baseline)", f"{cli:.1f}", f"{cases / cli:,.0f}", "1.00"],
-            ["`POST /api/v1/ingest` of the same file", f"{http:.1f}", f"{cases / http:,.0f}", f"{http / cli:.2f}"]]
+            ["`POST /api/v1/ingest` of the same file", f"{http:.1f}", f"{cases / http:,.0f}", f"{http / cli:.2f}"],
+            ["`testledger ingest` with TESTLEDGER_URL (gzip-streamed upload, then the summary)", f"{client:.1f}",
+             f"{cases / client:,.0f}", f"{client / cli:.2f}"]]
 
 
 def _ingest_cli(report: Path, env: dict[str, str]) -> float:
@@ -129,7 +134,8 @@ def _ingest_cli(report: Path, env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def _ingest_http(report: Path, env: dict[str, str], home: Path) -> float:
+def _ingest_http(report: Path, env: dict[str, str], home: Path, *, client: bool = False) -> float:
+    """An upload to a fresh `testledger serve`: a bare httpx POST, or (`client`) the CLI pointed at it."""
     store = Store(env["TESTLEDGER_DATABASE_URL"])
     with store.write() as session:
         token = create_token(session, workspace="WKS", role="runner", name="bench", actor="bench").token
@@ -147,6 +153,11 @@ def _ingest_http(report: Path, env: dict[str, str], home: Path) -> float:
             except httpx.TransportError:
                 time.sleep(0.2)
         started = time.perf_counter()
+        if client:
+            subprocess.run([sys.executable, "-m", "testledger", "ingest", str(report), "-p", "bench", "--no-fail"],
+                           env={**env, "TESTLEDGER_URL": f"http://127.0.0.1:{port}", "TESTLEDGER_TOKEN": token},
+                           check=True, stdout=subprocess.DEVNULL)
+            return time.perf_counter() - started
         with report.open("rb") as upload:
             response = httpx.post(f"http://127.0.0.1:{port}/api/v1/ingest", headers=headers, timeout=600,
                                   data={"pipeline_key": "bench"}, files={"files": (report.name, upload)})

@@ -92,6 +92,9 @@ def home(tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> Ite
     monkeypatch.setenv("TESTLEDGER_HOME", str(home))
     monkeypatch.setenv("TESTLEDGER_DATABASE_URL", store_url)
     monkeypatch.setenv("TESTLEDGER_ACTOR", "tester")
+    # The local store, even where the developer's shell points the CLI at a server.
+    monkeypatch.delenv("TESTLEDGER_URL", raising=False)
+    monkeypatch.delenv("TESTLEDGER_TOKEN", raising=False)
     # Commands behave as on a developer's machine; tests of CI behaviour set these themselves.
     for var in ("CI", "BUILD_URL", "GITHUB_SHA", "GITHUB_REF_NAME", "GITHUB_HEAD_REF", "GITHUB_RUN_ID",
                 "GITHUB_ACTOR", "CI_COMMIT_SHA", "CI_COMMIT_REF_NAME", "CI_JOB_URL", "GIT_COMMIT", "GIT_BRANCH"):

@@ -1,4 +1,4 @@
-"""`testledger serve` as a real uvicorn process on a free port, for the API and MCP tests."""
+"""`testledger serve` as a real uvicorn process on a free port, and the report the API and client tests seed."""
 
 from __future__ import annotations
 
@@ -51,3 +51,14 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+#: The report the API and client tests seed their store with: 3 tests, one failed, with stored output.
+JUNIT = """<?xml version="1.0"?>
+<testsuite name="unit" tests="3">
+  <testcase classname="app.Login" name="ok" time="0.1"><system-out>logged in as alice</system-out></testcase>
+  <testcase classname="app.Cart" name="adds" time="0.2">
+    <failure message="expected 2, got 3" type="AssertionError">trace line</failure>
+    <system-out>cart has 3 items</system-out><system-err>warning: slow</system-err>
+  </testcase>
+  <testcase classname="app.Pay" name="quiet" time="0.3"/>
+</testsuite>
+"""

@@ -1,6 +1,7 @@
 """pytest plugin: with `--testledger` (or `testledger = true` in the ini), each test's result is
 written to the testledger store in timed batches (about every half second, and at session end), so
-a crashed session keeps what had finished before its last flush."""
+a crashed session keeps what had finished before its last flush. With TESTLEDGER_URL and
+TESTLEDGER_TOKEN set, the run is opened on that server and the batches are sent to it instead."""
 
 from __future__ import annotations
 
@@ -18,13 +19,16 @@ import pytest
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from testledger.db.bulk import NewResult
     from testledger.db.engine import Store
+    from testledger.remote.client import Remote
+    from testledger.services.results import ResultIn
 
 log = logging.getLogger(__name__)
 #: How long a finished result may wait in memory; one write transaction per batch, not per test.
 FLUSH_SECONDS = 0.5
 FLUSH_ROWS = 500
+#: Most bytes of results sent to a server in one request (its default body limit is 1 MiB).
+BATCH_BYTES = 768 * 1024
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -77,14 +81,13 @@ class Recorder:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.store: Store | None = None
+        self.server: Remote | None = None
         self.run_key: str | None = None
         self.workspace = ""
         self.joined = False
-        self.workspace_id = 0
-        self.next_idx = 0
         self.pending: dict[str, _Pending] = {}
         self.problem: str | None = None  # why recording stopped, told at the end of the session
-        self._buffer: list[NewResult] = []
+        self._buffer: list[ResultIn] = []
         self._lock = threading.Lock()  # guards the buffer
         self._writing = threading.Lock()  # one flush at a time, from the timer or the session's thread
         self._stop = threading.Event()
@@ -98,9 +101,7 @@ class Recorder:
         try:
             self._open_run()
         except (DomainError, DBAPIError) as exc:
-            if self.store is not None:
-                self.store.dispose()
-            self.store = None
+            self._close()
             raise pytest.UsageError(f"testledger: {_one_line(exc)}") from exc
         self._timer = threading.Thread(target=self._flush_on_time, name="testledger-flush", daemon=True)
         self._timer.start()
@@ -110,11 +111,11 @@ class Recorder:
         from testledger.db.engine import open_store
         from testledger.db.retry import write_with_retry
         from testledger.provenance import actor, ci_defaults, default_environment
+        from testledger.remote.client import remote_from_settings
         from testledger.settings import get_settings
 
         settings = get_settings()
         self.workspace = settings.workspace
-        self.store = open_store()
         opt = self.config.getoption
         executor = f"pytest:{socket.gethostname()}:{os.getpid()}"
 
@@ -122,32 +123,54 @@ class Recorder:
             from testledger.keys import workspace_of
 
             self.workspace = workspace_of(opt("--testledger-run"))
+        self.joined = bool(opt("--testledger-run"))
+        self.server = remote_from_settings(settings)
+        if self.server is not None:
+            self.run_key = self._open_on_server(self.server)
+            return
+        self.store = open_store()
 
-        def open_run(db: Session) -> tuple[str, int, int]:
+        def open_run(db: Session) -> str:
             if opt("--testledger-run"):
                 run = runs.find_run(db, workspace=self.workspace, key=opt("--testledger-run"))
-                if run.status in ("completed", "cancelled", "timeout"):
-                    from testledger.errors import Conflict
-
-                    raise Conflict(f"run '{run.key}' is already {run.status}; pass an open run to --testledger-run")
+                _check_open(run.key, run.status)
                 if run.status == "pending":
                     runs.transition(db, workspace=self.workspace, key=run.key, to="running")
-                return run.key, run.workspace_id, runs.next_result_index(db, run_id=run.id)
-            pipeline = opt("--testledger-pipeline") or self.config.getini("testledger_pipeline") or (
-                Path(str(self.config.rootpath)).name)
-            env = opt("--testledger-env") or self.config.getini("testledger_env") or default_environment()
+                return run.key
             ci = ci_defaults()
             run = runs.create_run(
-                db, workspace=self.workspace, actor=actor(), environment=env,
-                allowed_environments=settings.environments, pipeline_key=pipeline, trigger="manual",
+                db, workspace=self.workspace, actor=actor(), environment=self._environment(default_environment()),
+                allowed_environments=settings.environments, pipeline_key=self._pipeline(), trigger="manual",
                 executor=executor, revision=ci["revision"], branch=ci["branch"], build_url=ci["build_url"],
                 started=True,
             )
-            return run.key, run.workspace_id, 0
+            return run.key
 
-        self.joined = bool(opt("--testledger-run"))
-        self.run_key, self.workspace_id, self.next_idx = write_with_retry(
-            self.store, open_run, what="opening the testledger run")
+        self.run_key = write_with_retry(self.store, open_run, what="opening the testledger run")
+
+    def _pipeline(self) -> str:
+        return str(self.config.getoption("--testledger-pipeline") or self.config.getini("testledger_pipeline")
+                   or Path(str(self.config.rootpath)).name)
+
+    def _environment(self, default: str) -> str:
+        return str(self.config.getoption("--testledger-env") or self.config.getini("testledger_env") or default)
+
+    def _open_on_server(self, server: Remote) -> str:
+        """Join the open run named, or open one on the server (as the token's operator)."""
+        from testledger.provenance import default_environment, from_environment
+        from testledger.settings import get_settings
+
+        joined = self.config.getoption("--testledger-run")
+        if joined:
+            found = server.get_execution(workspace=self.workspace, key=joined, with_cases=False)
+            _check_open(found.execution_id, found.status.lower())
+            return found.execution_id
+        opened = server.open_run(
+            workspace=self.workspace, pipeline_key=self._pipeline(), environment=self._environment(
+                default_environment()), allowed_environments=get_settings().environments,
+            provenance=from_environment(trigger="manual"),
+        )
+        return opened.execution_id
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         pending = self.pending.setdefault(report.nodeid, _Pending())
@@ -174,52 +197,51 @@ class Recorder:
         ended elsewhere (cancelled) stops recording with a note, never the test session."""
         from sqlalchemy.exc import DBAPIError
 
-        from testledger.db import records as runs
         from testledger.db.retry import write_with_retry
         from testledger.errors import DomainError
+        from testledger.services.results import append_results
 
         with self._writing:
             with self._lock:
                 results, self._buffer = self._buffer, []
-            if not results or self.store is None or self.run_key is None or self.problem:
+            if not results or self.run_key is None or self.problem:
                 return
             key = self.run_key
 
             def record(db: Session) -> None:
-                runs.record_results(db, run=runs.find_run(db, workspace=self.workspace, key=key), results=results)
+                append_results(db, workspace=self.workspace, key=key, results=results)
 
             try:
-                write_with_retry(self.store, record, what=f"recording results in run {key}")
+                if self.server is not None:
+                    for batch in _batches(results):
+                        self.server.append_results(workspace=self.workspace, key=key, results=batch)
+                elif self.store is not None:
+                    write_with_retry(self.store, record, what=f"recording results in run {key}")
             except (DomainError, DBAPIError) as exc:
                 self.problem = f"{len(results)} result(s) and later ones were not recorded: {_one_line(exc)}"
                 log.warning("%s", self.problem)
 
-    def _result(self, report: pytest.TestReport, pending: _Pending) -> NewResult:
+    def _result(self, report: pytest.TestReport, pending: _Pending) -> ResultIn:
         from datetime import UTC, datetime
 
-        from testledger.caseid import case_id, reported_identity
-        from testledger.db.bulk import NewCase, NewResult
-        from testledger.failures import categorise
+        from testledger.services.results import MAX_TEXT, AttemptIn, ResultIn
+        from testledger.textlimits import cap_text
+
+        def capped(text: str | None) -> str | None:  # the store keeps at most max_output_bytes anyway
+            return None if text is None else cap_text(text, MAX_TEXT)
 
         classname, name = _junit_names(report.nodeid)
-        identity = reported_identity("pytest", classname, name)
-        attempts = [*pending.attempts, _attempt_of(pending)] if pending.attempts else None
-        idx, self.next_idx = self.next_idx, self.next_idx + 1
-        return NewResult(
-            idx=idx, case=NewCase(id=case_id(self.workspace_id, identity), identity=identity, kind="reported",
-                                  name=name, suite="pytest", classname=classname),
-            status=pending.status, duration_ms=pending.duration_ms, message=pending.message,
-            error_type=pending.error_type, stack_trace=pending.stack_trace, stdout=pending.stdout,
-            stderr=pending.stderr, attempts=attempts,
-            flaky=bool(attempts) and pending.status == "passed",
-            failure_category=categorise(pending.status, message=pending.message, error_type=pending.error_type,
-                                        stack_trace=pending.stack_trace),
+        return ResultIn(
+            suite="pytest", classname=classname, name=name, status=pending.status,
+            duration_ms=pending.duration_ms, message=capped(pending.message), error_type=capped(pending.error_type),
+            stack_trace=capped(pending.stack_trace), stdout=capped(pending.stdout), stderr=capped(pending.stderr),
+            attempts=[AttemptIn(**{**a, "message": capped(a.get("message"))}) for a in pending.attempts] or None,
             worker=getattr(report, "worker_id", None),
             started_at=datetime.fromtimestamp(pending.started, UTC), completed_at=datetime.now(UTC),
         )
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.store is None or self.run_key is None:
+        if self.run_key is None or (self.store is None and self.server is None):
             return
         self._stop.set()
         if self._timer is not None:
@@ -227,7 +249,14 @@ class Recorder:
         self._flush()
         if not self.joined and not self.problem:
             self._complete()
-        self.store.dispose()
+        self._close()
+
+    def _close(self) -> None:
+        if self.store is not None:
+            self.store.dispose()
+        if self.server is not None:
+            self.server.close()
+        self.store = None
 
     def _complete(self) -> None:
         from sqlalchemy.exc import DBAPIError
@@ -236,7 +265,7 @@ class Recorder:
         from testledger.db.retry import write_with_retry
         from testledger.errors import DomainError
 
-        assert self.store is not None and self.run_key is not None
+        assert self.run_key is not None
         key = self.run_key
 
         def complete(db: Session) -> None:
@@ -244,7 +273,12 @@ class Recorder:
                 runs.transition(db, workspace=self.workspace, key=key, to="completed")
 
         try:
-            write_with_retry(self.store, complete, what=f"completing run {key}")
+            if self.server is not None:
+                run = self.server.get_execution(workspace=self.workspace, key=key, with_cases=False)
+                if run.status.lower() == "running":  # one cancelled meanwhile stays cancelled
+                    self.server.finish_run(workspace=self.workspace, key=key)
+            elif self.store is not None:
+                write_with_retry(self.store, complete, what=f"completing run {key}")
         except (DomainError, DBAPIError) as exc:
             self.problem = f"run {key} was not completed: {_one_line(exc)}"
 
@@ -253,6 +287,40 @@ class Recorder:
             terminalreporter.write_line(f"testledger: {self.problem}", yellow=True)
         elif self.run_key:
             terminalreporter.write_line(f"testledger: results recorded in run {self.run_key}")
+
+
+def _check_open(key: str, status: str) -> None:
+    if status in ("completed", "cancelled", "timeout"):
+        from testledger.errors import Conflict
+
+        raise Conflict(f"run '{key}' is already {status}; pass an open run to --testledger-run")
+
+
+def _batches(results: list[ResultIn]) -> list[list[ResultIn]]:
+    """Results in requests that stay under the server's body limit; a result too large on its own is
+    sent with its longest fields cut to their ends (the store would cut them anyway)."""
+    batches: list[list[ResultIn]] = [[]]
+    size = 0
+    for result in results:
+        length = len(result.model_dump_json(exclude_none=True))
+        if length > BATCH_BYTES:
+            result, length = _cut(result)
+        if batches[-1] and size + length > BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(result)
+        size += length
+    return batches
+
+
+def _cut(result: ResultIn) -> tuple[ResultIn, int]:
+    from testledger.textlimits import cap_text
+
+    keep = BATCH_BYTES // 8
+    cut = result.model_copy(update={name: cap_text(getattr(result, name), keep)
+                                    for name in ("message", "stack_trace", "stdout", "stderr")
+                                    if getattr(result, name) is not None})
+    return cut, len(cut.model_dump_json(exclude_none=True))
 
 
 def _junit_names(nodeid: str) -> tuple[str, str]:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from testledger.api.state import ApiState
     from testledger.db.engine import Store
+    from testledger.remote.client import Remote
     from testledger.settings import Settings
 
 #: Set by `testledger serve` for its workers, which build the app through `serve_app`.
@@ -117,13 +118,18 @@ async def _unauthorised(scope: Scope, receive: Receive, send: Send) -> None:
     await response(scope, receive, send)
 
 
-def run_stdio_mcp(store: Store, settings: Settings, *, workspace: str, actor: str) -> None:
-    """Serve the MCP tools on stdin/stdout for the local user; runs still going at the end are cancelled."""
+def run_stdio_mcp(store: Store | None, settings: Settings, *, workspace: str, actor: str,
+                  remote: Remote | None = None) -> None:
+    """Serve the MCP tools on stdin/stdout for the local user, over the local store or (`remote`) a server;
+    runs this process started and still going at the end are cancelled."""
     from testledger.mcp_server.server import build_server
     from testledger.mcp_server.tools import Backend
 
-    backend = Backend(store, settings, workspace=workspace, actor=actor)
+    backend = Backend(store, settings, workspace=workspace, actor=actor, remote=remote)
     try:
         build_server(backend).run("stdio")
     finally:
-        backend.runs.shutdown()
+        if backend.runs is not None:
+            backend.runs.shutdown()
+        if remote is not None:
+            remote.close()

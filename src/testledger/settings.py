@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 ENV_PREFIX = "TESTLEDGER_"
 
@@ -93,6 +93,18 @@ class Settings(BaseModel):
     signing_key: str | None = Field(
         default=None,
         description="Key that signs log URLs. Unset: a random key in $TESTLEDGER_HOME/signing.key (mode 0600).",
+    )
+
+    url: str | None = Field(
+        default=None,
+        description="A testledger server (e.g. https://ledger.example.com): with TESTLEDGER_TOKEN, the CLI, the "
+        "pytest plugin and `testledger mcp` use it instead of a local store.",
+    )
+    token: SecretStr | None = Field(
+        default=None, description="The API token (`testledger tokens create`) sent to TESTLEDGER_URL; never logged.",
+    )
+    remote_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="How long a call to TESTLEDGER_URL may take before it fails.",
     )
 
     log_level: str = Field(

@@ -10,22 +10,12 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from servers import JUNIT as JUNIT
 from testledger.db.engine import Store
 from testledger.schemas import IngestOptions
 from testledger.services.ingest import ingest_files
 from testledger.services.tokens import create_token
 from testledger.settings import Settings
-
-JUNIT = """<?xml version="1.0"?>
-<testsuite name="unit" tests="3">
-  <testcase classname="app.Login" name="ok" time="0.1"><system-out>logged in as alice</system-out></testcase>
-  <testcase classname="app.Cart" name="adds" time="0.2">
-    <failure message="expected 2, got 3" type="AssertionError">trace line</failure>
-    <system-out>cart has 3 items</system-out><system-err>warning: slow</system-err>
-  </testcase>
-  <testcase classname="app.Pay" name="quiet" time="0.3"/>
-</testsuite>
-"""
 
 PIPELINE = """\
 key: echo

@@ -117,6 +117,12 @@ ROUTES: dict[tuple[str, str], Check] = {
     ("POST", "/api/v1/executions/{key}/rerun"): _post("/api/v1/executions/{key}/rerun"),
     ("POST", "/api/v1/executions/{key}/refresh"): _post("/api/v1/executions/{key}/refresh"),
     ("POST", "/api/v1/executions/{key}/cases/{index}/log-sign"): _post("/api/v1/executions/{key}/cases/0/log-sign"),
+    ("POST", "/api/v1/executions/open"): _post("/api/v1/executions/open", json={
+        "pipeline_key": "unit", "environment": "ci", "workspace": "WKS"}),
+    ("POST", "/api/v1/executions/{key}/results"): _post("/api/v1/executions/{key}/results", json={"results": [
+        {"suite": "pytest", "classname": "a", "name": "b", "status": "passed"}]}),
+    ("POST", "/api/v1/executions/{key}/finish"): _post("/api/v1/executions/{key}/finish", json={}),
+    ("GET", "/api/v1/executions/{key}/export"): _get("/api/v1/executions/{key}/export"),
     ("GET", "/api/v1/logs/{key}/{index}"): _read_log,
     ("GET", "/api/v1/logs/{key}/{index}/attachments/{number}"): lambda api, ctx: _read_log(api, ctx, "/attachments/0"),
     ("GET", "/api/v1/test-runs"): _list_runs("/api/v1/test-runs"),

@@ -8,7 +8,17 @@ from testledger import __version__
 from testledger.api import problems
 from testledger.api.limits import BodyLimit, NoNulInUrl
 from testledger.api.metrics import MetricsMiddleware
-from testledger.api.routes import analytics, executions, health, ingest, logs, pipelines, test_runs, tokens
+from testledger.api.routes import (
+    analytics,
+    executions,
+    health,
+    ingest,
+    logs,
+    pipelines,
+    reporting,
+    test_runs,
+    tokens,
+)
 from testledger.api.state import ApiState
 from testledger.db.engine import Store, open_store
 from testledger.services.signing import load_signing_key
@@ -29,7 +39,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *, 
                      signing_key=load_signing_key(home=settings.home, configured=settings.signing_key))
     app = FastAPI(title="testledger", version=__version__, description=DESCRIPTION)
     app.state.ledger = state
-    for module in (health, executions, test_runs, ingest, logs, pipelines, tokens, analytics):
+    for module in (health, reporting, executions, test_runs, ingest, logs, pipelines, tokens, analytics):
         app.include_router(module.router, responses=problems.RESPONSES)
     problems.install(app)
     app.add_middleware(BodyLimit, default=settings.api_max_body_bytes, uploads=settings.api_max_upload_bytes,

@@ -69,10 +69,9 @@ def health(
     from testledger.cli.render import format_duration
     from testledger.services.analytics.health import pipeline_health
 
-    with ctx.store().read() as db:
-        report = pipeline_health(db, workspace=ctx.resolve_workspace(workspace), pipeline=pipeline,
-                                 environment=ctx.environment(env) if env else None,
-                                 branch=branch, days=days, exclude_quarantined=exclude_quarantined)
+    report = ctx.read(pipeline_health, workspace=ctx.resolve_workspace(workspace), pipeline=pipeline,
+                             environment=ctx.environment(env) if env else None,
+                             branch=branch, days=days, exclude_quarantined=exclude_quarantined)
     if as_json:
         ctx.print_json(report)
         return
@@ -98,9 +97,8 @@ def flaky(
     """Flaky tests, highest score first, with their evidence: same revision, retries, flip rate."""
     from testledger.services.analytics.flaky import flaky_tests
 
-    with ctx.store().read() as db:
-        report = flaky_tests(db, workspace=ctx.resolve_workspace(workspace), pipeline=pipeline, branch=branch,
-                             days=days, limit=limit)
+    report = ctx.read(flaky_tests, workspace=ctx.resolve_workspace(workspace), pipeline=pipeline, branch=branch,
+                         days=days, limit=limit)
     if as_json:
         ctx.print_json(report)
         return
@@ -122,8 +120,7 @@ def slow(
     from testledger.cli.render import format_duration
     from testledger.services.analytics.slow import slow_tests
 
-    with ctx.store().read() as db:
-        report = slow_tests(db, workspace=ctx.resolve_workspace(workspace), pipeline=pipeline, days=days, limit=limit)
+    report = ctx.read(slow_tests, workspace=ctx.resolve_workspace(workspace), pipeline=pipeline, days=days, limit=limit)
     if as_json:
         ctx.print_json(report)
         return
@@ -155,13 +152,11 @@ def clusters(
     if cluster is not None or category is not None:
         if cluster is None or category is None:
             raise Invalid("to set a category give both: `testledger clusters ID --category CATEGORY`")
-        with ctx.store().write() as db:
-            out = set_cluster_category(db, workspace=ws, cluster=cluster,
-                                       category=None if category == "auto" else category)
+        out = ctx.write(set_cluster_category, workspace=ws, cluster=cluster,
+                                   category=None if category == "auto" else category)
         ctx.print_json(out) if as_json else typer.echo(f"cluster {out.id}: category {out.category or 'auto'}")
         return
-    with ctx.store().read() as db:
-        report = failure_clusters(db, workspace=ws, pipeline=pipeline, days=days, limit=limit)
+    report = ctx.read(failure_clusters, workspace=ws, pipeline=pipeline, days=days, limit=limit)
     if as_json:
         ctx.print_json(report)
         return
@@ -183,8 +178,7 @@ def compare(
     from testledger.cli.render import format_duration
     from testledger.services.analytics.compare import compare_runs
 
-    with ctx.store().read() as db:
-        result = compare_runs(db, workspace=ctx.resolve_workspace(workspace), run=run, base=base)
+    result = ctx.read(compare_runs, workspace=ctx.resolve_workspace(workspace), run=run, base=base)
     if as_json:
         ctx.print_json(result)
         return
@@ -209,8 +203,7 @@ def history(
     from testledger.cli.render import format_duration
     from testledger.services.analytics.history import test_history
 
-    with ctx.store().read() as db:
-        found = test_history(db, workspace=ctx.resolve_workspace(workspace), test=name, limit=limit)
+    found = ctx.read(test_history, workspace=ctx.resolve_workspace(workspace), test=name, limit=limit)
     if as_json:
         ctx.print_json(found)
         return
@@ -232,8 +225,7 @@ def alias(
     """Link a renamed test to its old name, so its history continues."""
     from testledger.services.analytics.identity import link_renamed_test
 
-    with ctx.store().write() as db:
-        out = link_renamed_test(db, workspace=ctx.resolve_workspace(workspace), old=old, new=new, actor=ctx.actor())
+    out = ctx.write(link_renamed_test, workspace=ctx.resolve_workspace(workspace), old=old, new=new, actor=ctx.actor())
     ctx.print_json(out) if as_json else typer.echo(f"{out.old.test} is now {out.new.test}")
 
 
@@ -250,9 +242,8 @@ def quarantine_add(
     """Quarantine a test: it keeps running and recording; health can leave it out."""
     from testledger.services.analytics.quarantine import add_quarantine
 
-    with ctx.store().write() as db:
-        out = add_quarantine(db, workspace=ctx.resolve_workspace(workspace), test=name, owner=owner, reason=reason,
-                             actor=ctx.actor(), expires_at=_future(expires), pipeline=pipeline)
+    out = ctx.write(add_quarantine, workspace=ctx.resolve_workspace(workspace), test=name, owner=owner, reason=reason,
+                         actor=ctx.actor(), expires_at=_future(expires), pipeline=pipeline)
     if as_json:
         ctx.print_json(out)
     else:
@@ -281,8 +272,7 @@ def quarantine_list(
     """Quarantined tests with owner, reason and expiry."""
     from testledger.services.analytics.quarantine import list_quarantines
 
-    with ctx.store().read() as db:
-        items = list_quarantines(db, workspace=ctx.resolve_workspace(workspace), include_expired=include_expired)
+    items = ctx.read(list_quarantines, workspace=ctx.resolve_workspace(workspace), include_expired=include_expired)
     if as_json:
         ctx.print_json([q.model_dump(mode="json") for q in items])
         return
@@ -300,6 +290,5 @@ def quarantine_remove(
     """Lift a quarantine now."""
     from testledger.services.analytics.quarantine import remove_quarantine
 
-    with ctx.store().write() as db:
-        remove_quarantine(db, workspace=ctx.resolve_workspace(workspace), test=name)
+    ctx.write(remove_quarantine, workspace=ctx.resolve_workspace(workspace), test=name)
     typer.echo(f"{name} is no longer quarantined")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import typer
 
@@ -17,9 +19,16 @@ from testledger.provenance import default_trigger as default_trigger
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+    from sqlalchemy import Connection
+    from sqlalchemy.orm import Session
 
     from testledger.db.engine import Store
+    from testledger.remote.client import Remote
+    from testledger.remote.config import RemoteConfig
     from testledger.settings import Settings
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # Documented exit codes (README, `testledger --help`).
 EXIT_OK = 0
@@ -39,9 +48,77 @@ def settings() -> Settings:
 
 
 def store() -> Store:
+    """The local store; a command that needs one says so in one line when a server is configured."""
     from testledger.db.engine import open_store
 
+    local_only()
     return open_store()
+
+
+def remote() -> Remote | None:
+    """The server TESTLEDGER_URL and TESTLEDGER_TOKEN name (commands then ask it instead of a local
+    store), or None. Only one of the two set is a usage error naming the other."""
+    from testledger.remote.config import HalfConfigured, remote_config
+
+    try:
+        config = remote_config(settings())
+    except HalfConfigured as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        raise typer.Exit(EXIT_ERROR) from None
+    if config is None:
+        return None
+    return _connected(config, settings().workspace)
+
+
+@lru_cache(maxsize=1)
+def _connected(config: RemoteConfig, default_workspace: str) -> Remote:
+    """One client per server and token for the whole command: its connection is reused between calls."""
+    from testledger.remote.client import Remote
+
+    return Remote(config, default_workspace=default_workspace)
+
+
+def local_only() -> None:
+    """Refuse, in one line, to run a command that only makes sense on a local store while a server is set."""
+    server = remote()
+    if server is None:
+        return
+    command = f"`{_command_path()}`" if _command_path() else "this command"
+    from testledger.errors import Invalid
+
+    raise Invalid(f"{command} works on a local store only, and TESTLEDGER_URL names a server ({server.url}): "
+                  "run it there, or unset TESTLEDGER_URL and TESTLEDGER_TOKEN")
+
+
+def _command_path() -> str | None:
+    """The command being run, as typed (`testledger runs delete`)."""
+    try:  # Typer carries its own Click; its context knows the command's path
+        from typer._click.globals import get_current_context
+    except ImportError:
+        return None
+    context = get_current_context(silent=True)
+    return context.command_path if context is not None else None
+
+
+def read(fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """`fn(db, ...)` in a read of the local store, or the same call answered by the configured server."""
+    from testledger.remote.calls import ServiceCalls
+
+    return ServiceCalls(store, remote()).read(fn, *args, **kwargs)
+
+
+def read_rows(fn: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """`read` for the list and show services, which read through Core on a bare connection locally."""
+    from testledger.remote.calls import ServiceCalls
+
+    return ServiceCalls(store, remote()).read_rows(fn, *args, **kwargs)
+
+
+def write(fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """`fn(db, ...)` in one write transaction of the local store, or answered by the configured server."""
+    from testledger.remote.calls import ServiceCalls
+
+    return ServiceCalls(store, remote()).write(fn, *args, **kwargs)
 
 
 def parse_pairs(values: list[str] | None, *, flag: str) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from testledger.cli.context import print_json
+from testledger.cli.context import local_only, print_json
 
 app = typer.Typer(help="Manage the store: migrations and location.", no_args_is_help=True)
 
@@ -14,6 +14,7 @@ def upgrade(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -
     """Run pending migrations (SQLite stores also migrate themselves on first use)."""
     from testledger.db.engine import HEAD_REVISION, open_store
 
+    local_only()
     store = open_store(check_schema=False)
     before = store.revision()
     store.upgrade()
@@ -31,6 +32,7 @@ def info(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> N
     """Show where the store is and its schema revision."""
     from testledger.db.engine import HEAD_REVISION, open_store
 
+    local_only()
     store = open_store(check_schema=False)
     data = {"url": store.safe_url, "dialect": store.dialect, "revision": store.revision(), "head": HEAD_REVISION}
     if as_json:

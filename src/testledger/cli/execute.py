@@ -116,6 +116,12 @@ def run(
 ) -> None:
     """Run a pipeline here; exits 0 when it passed, 1 when it failed, 2 on error or timeout."""
     overrides = ctx.parse_pairs(param, flag="--param")
+    server = ctx.remote()
+    if server is not None:
+        from testledger.cli.remote_run import run_on_server
+
+        run_on_server(server, target, workspace=workspace, env=env, overrides=overrides, parallel=parallel,
+                      as_json=as_json, progress=Progress, wait=_wait)
     launched = _prepare_run(target, workspace=workspace, env=env, overrides=overrides, parallel=parallel)
     _execute(launched.run_key, workspace=launched.workspace, total=launched.cases, workdir=launched.workdir,
              overrides=overrides, parallel=parallel, as_json=as_json)
@@ -241,8 +247,7 @@ def cancel(
     when its executor next checks in (within a heartbeat)."""
     from testledger.services.execution import request_cancel
 
-    with ctx.store().write() as db:
-        execution = request_cancel(db, workspace=ctx.run_workspace(workspace, key), key=key)
+    execution = ctx.write(request_cancel, workspace=ctx.run_workspace(workspace, key), key=key)
     if as_json:
         ctx.print_json(execution)
     elif execution.status == CANCELLED.upper():
@@ -260,11 +265,10 @@ def refresh(
     """Ask for a run's true state; a run whose executor is gone or silent is ended as error."""
     from testledger.services.execution import refresh_run
 
-    with ctx.store().write() as db:
-        execution = refresh_run(
-            db, workspace=ctx.run_workspace(workspace, key), key=key,
-            stale_after=ctx.settings().stale_after_seconds,
-        )
+    execution = ctx.write(
+        refresh_run, workspace=ctx.run_workspace(workspace, key), key=key,
+        stale_after=ctx.settings().stale_after_seconds,
+    )
     if as_json:
         ctx.print_json(execution)
         return
@@ -283,6 +287,12 @@ def logs(
     from testledger.execute.logstore import FileLogStore
     from testledger.services.logs import find_case_log
 
+    server = ctx.remote()
+    if server is not None:
+        from testledger.cli.remote_run import print_server_log
+
+        print_server_log(server, key, case, follow=follow)
+        return
     store = ctx.store()
     ws = ctx.run_workspace(workspace, key)
     log_store = FileLogStore(ctx.settings().logs_dir)

@@ -77,13 +77,17 @@ def ingest(
         # This command is a short-lived process of its own: it may fork a parser and pause the collector.
         parse_process_min_bytes=None if settings.parse_process_min_bytes < 0 else settings.parse_process_min_bytes,
     )
-    with ctx.store().write() as db, _collector_paused(), _partial_hint(len(paths) > 1 and not partial):
-        outcome = ingest_files(db, workspace=ws, sources=paths, options=options)
-        # The summary names at most 20 failing cases: no model for each of 100k passed results.
-        execution = get_execution(
-            db, workspace=ws, key=outcome.run_key, statuses=None if as_json else ("failed", "error"),
-            case_limit=None if as_json else SUMMARY_FAILURES + 1,
-        )
+    # The summary names at most 20 failing cases: no model for each of 100k passed results.
+    statuses, case_limit = (None, None) if as_json else (("failed", "error"), SUMMARY_FAILURES + 1)
+    server = ctx.remote()
+    if server is not None:  # uploaded, gzip-compressed as it streams; the server parses and stores
+        with _partial_hint(len(paths) > 1 and not partial):
+            outcome = server.ingest_files(workspace=ws, sources=paths, options=options)
+        execution = server.get_execution(workspace=ws, key=outcome.run_key, statuses=statuses, case_limit=case_limit)
+    else:
+        with ctx.store().write() as db, _collector_paused(), _partial_hint(len(paths) > 1 and not partial):
+            outcome = ingest_files(db, workspace=ws, sources=paths, options=options)
+            execution = get_execution(db, workspace=ws, key=outcome.run_key, statuses=statuses, case_limit=case_limit)
     for failed in outcome.failed_files:
         sys.stderr.write(f"warning: skipped {printable(failed.error)}\n")
     if as_json:
@@ -198,19 +202,18 @@ def export(
     from testledger.services.export import export_run
 
     ws = ctx.run_workspace(workspace, key)
-    with ctx.store().read() as db:
-        if output is None:
-            export_run(db, workspace=ws, key=key, format=format, out=sys.stdout.buffer)
-            sys.stdout.flush()
-            return
-        if not output.parent.is_dir():
-            raise NotFound(f"folder '{output.parent}' does not exist: create it, or name another file with -o")
-        tmp = output.with_name(output.name + ".partial")
-        try:
-            with tmp.open("wb") as fh:
-                export_run(db, workspace=ws, key=key, format=format, out=fh)
-            tmp.replace(output)
-        except OSError as exc:
-            raise Invalid(f"cannot write '{output}': {exc.strerror or exc}") from None
-        finally:
-            tmp.unlink(missing_ok=True)
+    if output is None:
+        ctx.read(export_run, workspace=ws, key=key, format=format, out=sys.stdout.buffer)
+        sys.stdout.flush()
+        return
+    if not output.parent.is_dir():
+        raise NotFound(f"folder '{output.parent}' does not exist: create it, or name another file with -o")
+    tmp = output.with_name(output.name + ".partial")
+    try:
+        with tmp.open("wb") as fh:
+            ctx.read(export_run, workspace=ws, key=key, format=format, out=fh)
+        tmp.replace(output)
+    except OSError as exc:
+        raise Invalid(f"cannot write '{output}': {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -17,6 +17,8 @@ HELP = """\
 testledger: run test pipelines, ingest reports from any CI, record and analyse every run.
 
 The store is SQLite under $TESTLEDGER_HOME unless TESTLEDGER_DATABASE_URL names PostgreSQL.
+With TESTLEDGER_URL and TESTLEDGER_TOKEN set, the commands ask that testledger server instead,
+with the same output (commands that only make sense on a local store say so).
 
 Exit codes: 0 ok (run passed); 1 the run failed; 2 the run ended in error or timeout, or a
 usage error; 3 invalid input or a conflict (nothing changed); 4 not found; 5 store unavailable.

@@ -12,6 +12,7 @@ from testledger.cli import context as ctx
 
 if TYPE_CHECKING:
     from testledger.pipelinefile import PipelineFile
+    from testledger.remote.client import Remote
 
 app = typer.Typer(help="Validate, apply, list, show and delete pipelines.", no_args_is_help=True)
 
@@ -44,7 +45,11 @@ def validate(
     as_json: bool = typer.Option(
         False, "--json", help="Print the validated pipeline as JSON (problems still go to stderr)."),
 ) -> None:
-    """Check a pipeline file and report every problem with its line and column."""
+    """Check a pipeline file and report every problem with its line and column (with TESTLEDGER_URL set,
+    the server checks it too, against its own environments)."""
+    server = ctx.remote()
+    if server is not None:
+        _validate_on(server, file)
     document = read_pipeline_file(file)
     spec = document.spec
     if as_json:
@@ -53,6 +58,28 @@ def validate(
     from testledger.cli.render import count_of
 
     typer.echo(f"{file}: ok (pipeline '{spec.key}', {count_of(len(spec.cases), 'case')})")
+
+
+def _validate_on(server: Remote, file: Path) -> None:
+    """The server's verdict on the file: its problems printed as the local check prints them."""
+    from testledger.errors import Invalid, NotFound
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFound(f"pipeline file '{file}' not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Invalid(f"cannot read pipeline file '{file}': {exc}") from None
+    verdict = server.validate_pipeline(text=text)
+    problems = verdict.get("problems") or []
+    if verdict.get("valid") and not problems:
+        return
+    from testledger.cli.render import count_of
+
+    for problem in problems:
+        sys.stderr.write(f"{file}:{problem['line']}:{problem['column']}: {problem['message']}\n")
+    sys.stderr.write(f"{file}: {count_of(len(problems), 'problem')}\n")
+    raise typer.Exit(ctx.EXIT_INVALID)
 
 
 @app.command("apply")
@@ -65,11 +92,10 @@ def apply(
     from testledger.services.pipelines import apply_pipeline
 
     document = read_pipeline_file(file)
-    with ctx.store().write() as db:
-        applied = apply_pipeline(
-            db, workspace=workspace or document.spec.workspace or ctx.resolve_workspace(None),
-            document=document, actor=ctx.actor(), directory=file.resolve().parent,
-        )
+    applied = ctx.write(
+        apply_pipeline, workspace=workspace or document.spec.workspace or ctx.resolve_workspace(None),
+        document=document, actor=ctx.actor(), directory=file.resolve().parent,
+    )
     if as_json:
         ctx.print_json(applied)
         return
@@ -88,8 +114,7 @@ def list_pipelines(
     """List the workspace's pipelines; those only known from ingested reports are marked "reports only"."""
     from testledger.services.pipelines import list_pipelines as list_all
 
-    with ctx.store().read() as db:
-        items = list_all(db, workspace=ctx.resolve_workspace(workspace))
+    items = ctx.read(list_all, workspace=ctx.resolve_workspace(workspace))
     if as_json:
         ctx.print_json([item.model_dump(mode="json") for item in items])
         return
@@ -117,8 +142,7 @@ def show(
     """Show a pipeline's current version and its cases."""
     from testledger.services.pipelines import get_pipeline
 
-    with ctx.store().read() as db:
-        pipeline = get_pipeline(db, workspace=ctx.resolve_workspace(workspace), key=key)
+    pipeline = ctx.read(get_pipeline, workspace=ctx.resolve_workspace(workspace), key=key)
     if as_json:
         ctx.print_json(pipeline)
         return
@@ -148,6 +172,5 @@ def delete(
     from testledger.services.pipelines import delete_pipeline
 
     ctx.confirm(f"Delete pipeline '{key}' and all its versions?", yes=yes)
-    with ctx.store().write() as db:
-        delete_pipeline(db, workspace=ctx.resolve_workspace(workspace), key=key)
+    ctx.write(delete_pipeline, workspace=ctx.resolve_workspace(workspace), key=key)
     typer.echo(f"deleted pipeline {key}")

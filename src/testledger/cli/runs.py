@@ -58,13 +58,12 @@ def list_runs(
     from testledger.services.runs import list_executions
 
     labels = ctx.parse_pairs(label, flag="--label")
-    with ctx.store().read_connection() as db:
-        page = list_executions(
-            db, workspace=ctx.resolve_workspace(workspace), pipeline_key=pipeline, status=status,
-            environment=ctx.environment(env) if env else None, branch=branch, revision=revision, trigger=trigger,
-            labels=labels or None, date_from=parse_when(since, flag="--from"), date_to=parse_when(until, flag="--to"),
-            limit=limit, cursor=cursor,
-        )
+    page = ctx.read_rows(
+        list_executions, workspace=ctx.resolve_workspace(workspace), pipeline_key=pipeline, status=status,
+        environment=ctx.environment(env) if env else None, branch=branch, revision=revision, trigger=trigger,
+        labels=labels or None, date_from=parse_when(since, flag="--from"), date_to=parse_when(until, flag="--to"),
+        limit=limit, cursor=cursor,
+    )
     if as_json:
         ctx.print_json([item.model_dump(mode="json") for item in page.items])
         if page.next_cursor:
@@ -108,13 +107,12 @@ def show(
     from testledger.services.runs import SHOW_LIMIT, get_execution, show_execution
 
     ws = ctx.run_workspace(workspace, key)
-    with ctx.store().read_connection() as db:
-        if show_all:
-            execution = get_execution(db, workspace=ws, key=key)
-        elif cursor is not None:
-            execution = get_execution(db, workspace=ws, key=key, cursor=cursor, case_limit=limit or SHOW_LIMIT)
-        else:
-            execution = show_execution(db, workspace=ws, key=key, limit=limit or SHOW_LIMIT)
+    if show_all:
+        execution = ctx.read_rows(get_execution, workspace=ws, key=key)
+    elif cursor is not None:
+        execution = ctx.read_rows(get_execution, workspace=ws, key=key, cursor=cursor, case_limit=limit or SHOW_LIMIT)
+    else:
+        execution = ctx.read_rows(show_execution, workspace=ws, key=key, limit=limit or SHOW_LIMIT)
     if as_json:
         ctx.print_json(execution)
         return
@@ -131,8 +129,7 @@ def case(
     """Show one case result in full: message, stack trace, output, attempts, attachments, log."""
     from testledger.services.runs import get_case
 
-    with ctx.store().read() as db:
-        detail = get_case(db, workspace=ctx.run_workspace(workspace, key), key=key, index=index)
+    detail = ctx.read(get_case, workspace=ctx.run_workspace(workspace, key), key=key, index=index)
     if as_json:
         ctx.print_json(detail)
         return
@@ -161,12 +158,11 @@ def start(
     from testledger.services.runs import open_run
 
     provenance = from_environment(trigger=trigger, revision=revision, branch=branch, build_url=build_url)
-    with ctx.store().write() as db:
-        execution = open_run(
-            db, workspace=ctx.resolve_workspace(workspace), pipeline_key=pipeline, environment=ctx.environment(env),
-            allowed_environments=ctx.settings().environments, provenance=provenance,
-            labels=ctx.parse_pairs(label, flag="--label") or None,
-        )
+    execution = ctx.write(
+        open_run, workspace=ctx.resolve_workspace(workspace), pipeline_key=pipeline, environment=ctx.environment(env),
+        allowed_environments=ctx.settings().environments, provenance=provenance,
+        labels=ctx.parse_pairs(label, flag="--label") or None,
+    )
     if as_json:
         ctx.print_json(execution)
     else:
@@ -191,9 +187,13 @@ def finish(
     from testledger.services.runs import finish_run, show_execution
 
     ws = ctx.run_workspace(workspace, key)
-    with ctx.store().write() as db:
-        finish_run(db, workspace=ws, key=key, status=status, result=result, force=force, actor=ctx.actor())
-        execution = show_execution(db, workspace=ws, key=key)
+    server = ctx.remote()
+    if server is not None:  # the server answers with the run as `runs show` draws it
+        execution = server.finish_run(workspace=ws, key=key, status=status, result=result, force=force)
+    else:
+        with ctx.store().write() as db:
+            finish_run(db, workspace=ws, key=key, status=status, result=result, force=force, actor=ctx.actor())
+            execution = show_execution(db, workspace=ws, key=key)
     if as_json:
         ctx.print_json(execution)
     else:

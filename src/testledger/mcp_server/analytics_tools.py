@@ -57,9 +57,8 @@ def register(server: MCPServer[Any], backend: Backend, who: Who, errors: Callabl
     def pipeline_health(ctx: Context, pipeline_key: str | None = None, environment: str | None = None,
                         branch: str | None = None, days: Days = 7, workspace: str | None = None) -> HealthReport:
         caller = who(backend, ctx, workspace)
-        with backend.store.read() as db:
-            return health.pipeline_health(db, workspace=caller.workspace, pipeline=pipeline_key,
-                                          environment=environment, branch=branch, days=days)
+        return backend.read(health.pipeline_health, workspace=caller.workspace, pipeline=pipeline_key,
+                            environment=environment, branch=branch, days=days)
 
     @server.tool(description="Flaky tests of the last `days` (default 14), highest score first, each with its "
                  "evidence: passed and failed on one revision, passed on a retry, flip rate on a branch.")
@@ -67,9 +66,8 @@ def register(server: MCPServer[Any], backend: Backend, who: Who, errors: Callabl
     def flaky_tests(ctx: Context, pipeline_key: str | None = None, branch: str | None = None, days: Days = 14,
                     limit: Annotated[int, Field(ge=1, le=200)] = 20, workspace: str | None = None) -> FlakyReport:
         caller = who(backend, ctx, workspace)
-        with backend.store.read() as db:
-            return flaky.flaky_tests(db, workspace=caller.workspace, pipeline=pipeline_key, branch=branch,
-                                     days=days, limit=limit)
+        return backend.read(flaky.flaky_tests, workspace=caller.workspace, pipeline=pipeline_key, branch=branch,
+                            days=days, limit=limit)
 
     @server.tool(description="Failures of the last `days` grouped by normalised signature (exception type, "
                  "message with numbers, ids and paths masked, top frames): count, tests affected, first and last "
@@ -80,9 +78,8 @@ def register(server: MCPServer[Any], backend: Backend, who: Who, errors: Callabl
         limit: Annotated[int, Field(ge=1, le=200)] = 20, workspace: str | None = None,
     ) -> ClusterReport:
         caller = who(backend, ctx, workspace)
-        with backend.store.read() as db:
-            return clusters.failure_clusters(db, workspace=caller.workspace, pipeline=pipeline_key, days=days,
-                                             limit=limit)
+        return backend.read(clusters.failure_clusters, workspace=caller.workspace, pipeline=pipeline_key,
+                            days=days, limit=limit)
 
     @server.tool(description="What changed from a base run to execution_id: new failures, fixed, still failing, "
                  "new and removed tests, duration regressions. Base defaults to the last passing run of the "
@@ -91,8 +88,8 @@ def register(server: MCPServer[Any], backend: Backend, who: Who, errors: Callabl
     def compare_executions(ctx: Context, execution_id: str, base_execution_id: str | None = None,
                            workspace: str | None = None) -> Comparison:
         caller = who(backend, ctx, workspace)
-        with backend.store.read() as db:
-            return compare.compare_runs(db, workspace=caller.workspace, run=execution_id, base=base_execution_id)
+        return backend.read(compare.compare_runs, workspace=caller.workspace, run=execution_id,
+                            base=base_execution_id)
 
     @server.tool(description="One call to triage a failed case: its error and category, the log lines around the "
                  "first error, the test's recent results (is it new, steady or flaky?), since when it fails, and "
@@ -101,10 +98,9 @@ def register(server: MCPServer[Any], backend: Backend, who: Who, errors: Callabl
     def explain_failure(ctx: Context, execution_id: str, case_index: Annotated[int, Field(ge=0)],
                         workspace: str | None = None) -> FailureExplained:
         caller = who(backend, ctx, workspace)
-        with backend.store.read() as db:
-            case = get_case(db, workspace=caller.workspace, key=execution_id, index=case_index)
-            test = f"{case.classname}::{case.name}" if case.classname else case.case_key
-            past = history.test_history(db, workspace=caller.workspace, test=test, limit=HISTORY)
+        case = backend.read(get_case, workspace=caller.workspace, key=execution_id, index=case_index)
+        test = f"{case.classname}::{case.name}" if case.classname else case.case_key
+        past = backend.read(history.test_history, workspace=caller.workspace, test=test, limit=HISTORY)
         log = backend.case_log(key=execution_id, index=case_index, who=caller, mode="error", max_bytes=4096)
         streak = []
         for entry in past.results:
@@ -125,9 +121,8 @@ def register(server: MCPServer[Any], backend: Backend, who: Who, errors: Callabl
     def quarantine_test(ctx: Context, test: str, owner: str, reason: str, expires_at: datetime | None = None,
                         pipeline_key: str | None = None, workspace: str | None = None) -> QuarantineOut:
         caller = who(backend, ctx, workspace, need="runner")
-        with backend.store.write() as db:
-            return quarantine.add_quarantine(db, workspace=caller.workspace, test=test, owner=owner, reason=reason,
-                                             actor=caller.actor, expires_at=expires_at, pipeline=pipeline_key)
+        return backend.write(quarantine.add_quarantine, workspace=caller.workspace, test=test, owner=owner,
+                             reason=reason, actor=caller.actor, expires_at=expires_at, pipeline=pipeline_key)
 
     @server.tool(description="Set a failure cluster's category by hand (assertion, timeout, error, "
                  "infrastructure), or null to return to the recorded ones. Cluster ids come from "
@@ -136,6 +131,5 @@ def register(server: MCPServer[Any], backend: Backend, who: Who, errors: Callabl
     def set_failure_category(ctx: Context, cluster_id: int, category: str | None,
                              workspace: str | None = None) -> ClusterOut:
         caller = who(backend, ctx, workspace, need="runner")
-        with backend.store.write() as db:
-            return clusters.set_cluster_category(db, workspace=caller.workspace, cluster=cluster_id,
-                                                 category=category)
+        return backend.write(clusters.set_cluster_category, workspace=caller.workspace, cluster=cluster_id,
+                             category=category)

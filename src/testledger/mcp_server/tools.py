@@ -8,11 +8,10 @@ be large, with a note saying how to get the rest.
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from pydantic import BaseModel, Field
 
@@ -21,13 +20,21 @@ from testledger.errors import Forbidden, Invalid, NotFound
 from testledger.execute.background import BackgroundRuns
 from testledger.lifecycle import TRIGGER_API
 from testledger.provenance import Provenance
+from testledger.remote.calls import LocalOnly, ServiceCalls
 from testledger.schemas import CaseDetailOut, CaseOut, ExecutionOut, PipelineOut, RunPage
 from testledger.services import log_excerpts
 from testledger.services.signing import LogSignOut
 from testledger.services.tokens import ROLES, Principal
 from testledger.settings import Settings
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from testledger.remote.client import Remote
+    from testledger.services.logs import CaseLog
+
 T = TypeVar("T")
+P = ParamSpec("P")
 
 #: Cases returned by `get_execution` unless the agent asks for more.
 DEFAULT_CASES = 50
@@ -79,17 +86,29 @@ def caller(principal: Principal, requested: str | None, *, need: str, default_wo
 
 
 class Backend:
-    """The tools' view of testledger: a store and the settings; each call says who it acts for."""
+    """The tools' view of testledger: a store (or, over stdio, a server: `remote`) and the settings; each
+    call says who it acts for. Tools obtain data through `read` and `write`, so they answer alike from both."""
 
     def __init__(
-        self, store: Store, settings: Settings, *, workspace: str | None = None, actor: str | None = None,
-        runs: BackgroundRuns | None = None,
+        self, store: Store | None, settings: Settings, *, workspace: str | None = None, actor: str | None = None,
+        runs: BackgroundRuns | None = None, remote: Remote | None = None,
     ) -> None:
-        self.store, self.settings = store, settings
+        self.settings, self.remote = settings, remote
+        #: Tools that need the store itself work locally only; against a server they say so.
+        self.store: Store = store if store is not None else cast("Store", LocalOnly(remote))
         self.default_workspace = workspace or settings.workspace
-        #: The caller over stdio: the local user, who may name any workspace.
+        #: The caller over stdio: the local user, who may name any workspace (a server's token decides there).
         self.local = Principal(token_id=None, workspace=None, role="admin", operator=actor or _os_user())
-        self.runs = runs or BackgroundRuns(store, settings)
+        self.runs = runs or (BackgroundRuns(store, settings) if store is not None else None)
+        self.calls = ServiceCalls((lambda: store) if store is not None else None, remote)
+
+    def read(self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(db, ...)` in a read of the store, or answered by the server."""
+        return self.calls.read(fn, *args, **kwargs)
+
+    def write(self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(db, ...)` in one write transaction of the store, or answered by the server."""
+        return self.calls.write(fn, *args, **kwargs)
 
     # -- executions -------------------------------------------------------------------------------
 
@@ -102,12 +121,11 @@ class Backend:
 
         if status and result:
             raise Invalid("give status or result, not both (result=FAILED already means status COMPLETED)")
-        with self.store.read() as db:
-            return list_executions(
-                db, workspace=who.workspace, pipeline_key=pipeline_key,
-                status=(status or result or None), environment=environment, date_from=date_from,
-                date_to=date_to, limit=limit, cursor=cursor,
-            )
+        return self.read(
+            list_executions, workspace=who.workspace, pipeline_key=pipeline_key,
+            status=(status or result or None), environment=environment, date_from=date_from,
+            date_to=date_to, limit=limit, cursor=cursor,
+        )
 
     def get_execution(self, *, key: str, who: Caller, case_limit: int, only_failed: bool) -> ExecutionView:
         from testledger.services.runs import get_execution
@@ -116,9 +134,8 @@ class Backend:
             raise Invalid(f"case_limit must be between 0 and {MAX_CASES}, got {case_limit}")
         statuses = ("failed", "error") if only_failed else None
         ws = who.workspace
-        with self.store.read() as db:
-            execution = self._lookup(lambda: get_execution(
-                db, workspace=ws, key=key, statuses=statuses, case_limit=case_limit + 1), ws, key)
+        execution = self._lookup(lambda: self.read(
+            get_execution, workspace=ws, key=key, statuses=statuses, case_limit=case_limit + 1), ws, key)
         cases: list[CaseOut] = execution.cases or []
         view = ExecutionView(**execution.model_dump(exclude={"cases"}), cases=cases[:case_limit],
                              cases_shown=min(len(cases), case_limit))
@@ -131,8 +148,7 @@ class Backend:
         from testledger.services.runs import get_case
 
         ws = who.workspace
-        with self.store.read() as db:
-            case = self._lookup(lambda: get_case(db, workspace=ws, key=key, index=index), ws, key)
+        case = self._lookup(lambda: self.read(get_case, workspace=ws, key=key, index=index), ws, key)
         view = CaseView(**case.model_dump())
         cut = [name for name in ("message", "stack_trace", "stdout", "stderr") if _cut(view, name)]
         if cut:
@@ -144,25 +160,27 @@ class Backend:
         from testledger.services.execution import refresh_run
 
         ws = who.workspace
-        with self.store.write() as db:
-            return self._lookup(lambda: refresh_run(
-                db, workspace=ws, key=key, stale_after=self.settings.stale_after_seconds), ws, key)
+        return self._lookup(lambda: self.write(
+            refresh_run, workspace=ws, key=key, stale_after=self.settings.stale_after_seconds), ws, key)
 
     def cancel(self, *, key: str, who: Caller) -> ExecutionOut:
         from testledger.services.execution import request_cancel
 
         ws = who.workspace
-        with self.store.write() as db:
-            return self._lookup(lambda: request_cancel(db, workspace=ws, key=key), ws, key)
+        return self._lookup(lambda: self.write(request_cancel, workspace=ws, key=key), ws, key)
 
     def execute(self, *, pipeline_key: str, who: Caller, environment: str | None,
                 parameters: dict[str, str]) -> StartedExecution:
         ws = who.workspace
+        provenance = Provenance(actor=who.actor, trigger=TRIGGER_API)
         try:
-            started = self.runs.start(
-                workspace=ws, pipeline_key=pipeline_key, environment=environment, parameters=parameters,
-                provenance=Provenance(actor=who.actor, trigger=TRIGGER_API),
-            )
+            if self.remote is not None:  # the server runs it
+                started = self.remote.start_run(workspace=ws, pipeline_key=pipeline_key, environment=environment,
+                                                parameters=parameters, provenance=provenance)
+            else:
+                assert self.runs is not None
+                started = self.runs.start(workspace=ws, pipeline_key=pipeline_key, environment=environment,
+                                          parameters=parameters, provenance=provenance)
         except NotFound as exc:
             raise NotFound(f"{exc}{self._similar_pipelines(ws, pipeline_key)}") from exc
         return StartedExecution(
@@ -173,7 +191,17 @@ class Backend:
 
     def rerun_failed(self, *, key: str, who: Caller, parameters: dict[str, str]) -> StartedExecution:
         ws = who.workspace
-        started, launched = self._lookup(lambda: self.runs.rerun(
+        if self.remote is not None:  # the server reruns it
+            server = self.remote
+            started = self._lookup(lambda: server.rerun(key=key, failed_only=True, parameters=parameters), ws, key)
+            return StartedExecution(
+                execution_id=started.execution_id, status=started.status, pipeline_key=started.pipeline_key,
+                environment=started.environment, rerun_of=key,
+                note=f"reruns the failed cases of {key} on the server; call wait_for_execution with this execution_id",
+            )
+        assert self.runs is not None
+        runs = self.runs
+        started, launched = self._lookup(lambda: runs.rerun(
             workspace=ws, key=key, failed_only=True, parameters=parameters,
             provenance=Provenance(actor=who.actor, trigger=TRIGGER_API)), ws, key)
         names = ", ".join(f"{c.key} ({c.reason})" for c in launched.cases[:20])
@@ -191,18 +219,15 @@ class Backend:
         from testledger.services.pipelines import get_pipeline
 
         ws = who.workspace
-        with self.store.read() as db:
-            try:
-                return get_pipeline(db, workspace=ws, key=key)
-            except NotFound as exc:
-                raise NotFound(f"{exc}{self._similar_pipelines(ws, key)}") from exc
+        try:
+            return self.read(get_pipeline, workspace=ws, key=key)
+        except NotFound as exc:
+            raise NotFound(f"{exc}{self._similar_pipelines(ws, key)}") from exc
 
     def list_pipelines(self, *, who: Caller) -> list[PipelineOut]:
         from testledger.services.pipelines import list_pipelines
 
-        with self.store.read() as db:
-            return [p.model_copy(update={"cases": None})
-                    for p in list_pipelines(db, workspace=who.workspace)]
+        return [p.model_copy(update={"cases": None}) for p in self.read(list_pipelines, workspace=who.workspace)]
 
     # -- logs -------------------------------------------------------------------------------------
 
@@ -213,9 +238,11 @@ class Backend:
         ws = who.workspace
         log_store = FileLogStore(self.settings.logs_dir)
         try:
-            with self.store.read() as db:
-                found = self._lookup(lambda: find_case_log(db, workspace=ws, key=key, index=index,
-                                                           log_store=log_store), ws, key)
+            if self.remote is not None:
+                found = self._lookup(lambda: self._server_log(key=key, index=index), ws, key)
+            else:
+                found = self._lookup(lambda: self.read(find_case_log, workspace=ws, key=key, index=index,
+                                                       log_store=log_store), ws, key)
         except NotFound as exc:
             if "printed nothing" not in str(exc):
                 raise
@@ -226,15 +253,26 @@ class Backend:
     def log_sign(self, *, key: str, index: int, who: Caller, base_url: str | None) -> LogSignOut:
         from testledger.services.signing import load_signing_key, sign_log_url
 
-        url = base_url or os.environ.get("TESTLEDGER_URL")
-        if not url:
-            raise Invalid("log_sign needs the server's URL (this connection has none; set TESTLEDGER_URL) - "
-                          "get_case_log reads the log directly instead")
+        if self.remote is not None:  # signed by the server, for its own URL
+            server = self.remote
+            return self._lookup(lambda: server.log_sign(key=key, index=index), who.workspace, key)
+        if not base_url:
+            raise Invalid("log_sign needs a server (this connection reads a local store; set TESTLEDGER_URL and "
+                          "TESTLEDGER_TOKEN to use one) - get_case_log reads the log directly instead")
         signing_key = load_signing_key(home=self.settings.home, configured=self.settings.signing_key)
-        with self.store.read() as db:
-            return self._lookup(lambda: sign_log_url(
-                db, signing_key, workspace=who.workspace, run_key=key, index=index, operator=who.actor,
-                ttl_s=self.settings.log_sign_ttl_seconds, base_url=url), who.workspace, key)
+        return self._lookup(lambda: self.read(
+            sign_log_url, signing_key, workspace=who.workspace, run_key=key, index=index, operator=who.actor,
+            ttl_s=self.settings.log_sign_ttl_seconds, base_url=base_url), who.workspace, key)
+
+    def _server_log(self, *, key: str, index: int) -> CaseLog:
+        """The case's log as the server serves it, at most one read (16 MiB) of it, held for the excerpt."""
+        from testledger.remote.http import read_bounded
+        from testledger.services.logs import MAX_READ_BYTES, CaseLog
+
+        assert self.remote is not None
+        with self.remote.read_log(key=key, index=index) as response:
+            data = read_bounded(response, MAX_READ_BYTES, what=f"the log of case {index} of {key}")
+        return CaseLog(run_key=key, index=index, growing=False, ref=None, stored=data)
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -250,15 +288,13 @@ class Backend:
     def _similar_runs(self, workspace: str, key: str) -> str:
         from testledger.services.runs import list_executions
 
-        with self.store.read() as db:
-            keys = [e.execution_id for e in list_executions(db, workspace=workspace, limit=500).items]
+        keys = [e.execution_id for e in self.read(list_executions, workspace=workspace, limit=500).items]
         return _closest(key, keys, "list_executions shows the recent runs")
 
     def _similar_pipelines(self, workspace: str, key: str) -> str:
         from testledger.services.pipelines import list_pipelines
 
-        with self.store.read() as db:
-            keys = [p.key for p in list_pipelines(db, workspace=workspace)]
+        keys = [p.key for p in self.read(list_pipelines, workspace=workspace)]
         return _closest(key, keys, "list_pipelines shows them all")
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import AfterValidator, BaseModel, Field
 
 from testledger.api.deps import ReadDb, Runner, State, Viewer, acting_workspace, run_workspace
+from testledger.errors import Invalid
 from testledger.lifecycle import TRIGGER_API
 from testledger.provenance import Provenance
 from testledger.schemas import CaseDetailOut, ExecutionOut, RunPage
@@ -35,6 +36,9 @@ def list_executions(
     result: Annotated[str | None, Query(max_length=20)] = None,
     environment: Annotated[str | None, Query(max_length=50)] = None,
     branch: Annotated[str | None, Query(max_length=255)] = None,
+    revision: Annotated[str | None, Query(max_length=255)] = None,
+    trigger: Annotated[str | None, Query(max_length=20, description="manual, plan, gatekeeper or api.")] = None,
+    label: Annotated[list[str] | None, Query(max_length=20, description="KEY=VALUE; repeat to require more.")] = None,
     date_from: datetime | None = None,
     date_to: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=runs.MAX_PAGE)] = 50,
@@ -43,16 +47,31 @@ def list_executions(
     with state.store.read_connection() as db:
         page = runs.list_executions(
             db, workspace=acting_workspace(principal, workspace, state), pipeline_key=pipeline_key, status=status,
-            result=result, environment=environment, branch=branch, date_from=date_from, date_to=date_to,
-            limit=limit, cursor=cursor,
+            result=result, environment=environment, branch=branch, revision=revision, trigger=trigger,
+            labels=parse_labels(label), date_from=date_from, date_to=date_to, limit=limit, cursor=cursor,
         )
     return schema_response(page)
 
 
 @router.get("/{key}", response_model=ExecutionOut, summary="One run with its cases")
-def get_execution(principal: Viewer, state: State, key: Key) -> Response:
+def get_execution(
+    principal: Viewer, state: State, key: Key,
+    cases: Annotated[bool, Query(description="false: the run without its cases.")] = True,
+    case_status: Annotated[list[str] | None, Query(max_length=10, description="Only cases with these statuses "
+                                                   "(passed, failed, error, skipped); repeat for more.")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=runs.MAX_CASE_PAGE, description="Cases per page; with more, "
+                                       "`next_cursor` pages on. Default: every case.")] = None,
+    cursor: Annotated[str | None, Query(max_length=20, description="`next_cursor` of the previous page.")] = None,
+    shown: Annotated[bool, Query(description="The listing `runs show` draws: every case of a run of at most "
+                                 "`limit` (default 200), else those that did not pass, with `cases_total`.")] = False,
+) -> Response:
+    ws = run_workspace(principal, key)
     with state.store.read_connection() as db:
-        return schema_response(runs.get_execution(db, workspace=run_workspace(principal, key), key=key))
+        if shown:
+            return schema_response(runs.show_execution(db, workspace=ws, key=key, limit=limit or runs.SHOW_LIMIT))
+        return schema_response(runs.get_execution(
+            db, workspace=ws, key=key, with_cases=cases, statuses=[s.lower() for s in case_status or []] or None,
+            case_limit=limit, cursor=cursor))
 
 
 @router.get("/{key}/cases/{index}", response_model=CaseDetailOut, summary="One case result in full")
@@ -135,3 +154,14 @@ def refresh(principal: Runner, state: State, key: Key) -> ExecutionOut:
         return execution.refresh_run(
             db, workspace=run_workspace(principal, key), key=key, stale_after=state.settings.stale_after_seconds
         )
+
+
+def parse_labels(values: list[str] | None) -> dict[str, str] | None:
+    """`KEY=VALUE` form fields or query parameters as labels."""
+    labels: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise Invalid(f"label expects KEY=VALUE, got '{item[:100]}'")
+        labels[key.strip()] = value
+    return labels or None

@@ -8,6 +8,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import BaseModel
 
 from testledger.api.deps import Runner, State, acting_workspace
+from testledger.api.routes.executions import parse_labels
 from testledger.errors import Invalid
 from testledger.lifecycle import TRIGGER_API
 from testledger.schemas import IngestOptions, ReportFileOut, TotalsOut
@@ -49,7 +50,7 @@ def ingest(
     options = IngestOptions(
         actor=principal.operator, pipeline_key=pipeline_key, environment=environment,
         allowed_environments=tuple(settings.environments), trigger=TRIGGER_API, revision=revision, branch=branch,
-        build_url=build_url, labels=_labels(label), run_key=run, partial=partial,
+        build_url=build_url, labels=parse_labels(label), run_key=run, partial=partial,
         max_report_bytes=settings.max_report_bytes,
         # Parsed in this process: forking a parse process from a threaded server is not this route's call.
         parse_process_min_bytes=None,
@@ -65,12 +66,3 @@ def ingest(
     return IngestedOut(execution_id=execution.execution_id, status=execution.status, result=execution.result,
                        totals=execution.totals, files=outcome.files)
 
-
-def _labels(values: list[str] | None) -> dict[str, str] | None:
-    labels: dict[str, str] = {}
-    for item in values or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise Invalid(f"label expects KEY=VALUE, got '{item[:100]}'")
-        labels[key.strip()] = value
-    return labels or None
