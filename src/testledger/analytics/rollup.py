@@ -84,10 +84,15 @@ class _Sql:
         return self.sqlite if sqlite else self.postgresql
 
 
-_RESULTS = _Sql(
-    "SELECT id, case_id, parent_idx, status, flaky, duration_ms, message, error_type, stack_trace, failure_category "
-    "FROM case_results WHERE run_id = :run"
+#: Every result's outcome, streamed: the fold never holds a whole run (a 100k-case run held ~130 MB).
+_OUTCOMES = _Sql("SELECT case_id, parent_idx, status, flaky, duration_ms FROM case_results WHERE run_id = :run")
+#: The failed results with their text, for their clusters.
+_FAILED_RESULTS = _Sql(
+    "SELECT id, case_id, status, message, error_type, stack_trace, failure_category "
+    "FROM case_results WHERE run_id = :run AND status IN ('failed', 'error')"
 )
+#: Distinct tests whose day rows are written at once (bounds the fold's memory on very large runs).
+DAY_ROWS_PER_WRITE = 5_000
 _NEW_CLUSTER = _Sql(
     "INSERT INTO failure_clusters (workspace_id, signature, error_type, pattern, frames, first_seen, last_seen) "
     "VALUES (:ws, :sig, :type, :pattern, :frames, :at, :at) ON CONFLICT (workspace_id, signature) DO NOTHING"
@@ -159,48 +164,76 @@ def record_run(db: Session, *, run: Run) -> None:
     if run.status not in lifecycle.TERMINAL or not run.tests:
         return
     fold = _Fold(db, run)
-    rows = fold.run_sql(_RESULTS, {"run": fold.base["run"]}).all()
-    _add_to_days(fold, [r for r in rows if r.parent_idx is None])
+    days = _Days(fold)
+    passed: set[int] = set()
+    failed: set[int] = set()
+    failed_tests: set[int] = set()  # top-level results only: the branch state follows the test, not its steps
+    flaky: set[int] = set()
+    for case_id, parent_idx, status, is_flaky, duration_ms in fold.run_sql(_OUTCOMES, {"run": fold.base["run"]}):
+        case_id = int(case_id)
+        if parent_idx is None:
+            days.add(case_id, status, bool(is_flaky), duration_ms)
+        if status == "passed":
+            passed.add(case_id)
+        elif status in FAILED:
+            failed.add(case_id)
+            if parent_idx is None:
+                failed_tests.add(case_id)
+        if is_flaky:
+            flaky.add(case_id)
+    days.write()
     outage = is_outage(run.tests, run.failed + run.errors)
-    failed = [r for r in rows if r.status in FAILED]
-    evidence = [fold.evidence(c, "retry") for c in {int(r.case_id) for r in rows if r.flaky}]
+    evidence = [fold.evidence(c, "retry") for c in flaky]
     if failed:
-        _record_failures(fold, failed, outage=outage)
+        _record_failures(fold, fold.run_sql(_FAILED_RESULTS, {"run": fold.base["run"]}).all(), outage=outage)
     if not outage and run.revision and run.test_definition_id is not None:
-        evidence += _same_revision(fold, rows)
+        evidence += _same_revision(fold, passed=passed, failed=failed)
     if not outage and run.branch:
-        evidence += _advance_branch_states(fold, {int(r.case_id) for r in failed if r.parent_idx is None})
+        evidence += _advance_branch_states(fold, failed_tests)
     if evidence:
         fold.run_sql(_EVIDENCE, evidence)
 
 
-def _add_to_days(fold: _Fold, rows: list[Any]) -> None:
-    """Each test's outcomes and durations of this run, added to its row of the run's day."""
-    days: dict[int, list[Any]] = {}
-    day, ws, pipeline = fold.run.created_at.date(), fold.run.workspace_id, fold.base["pipeline"]
-    first_bucket = len(_DAYS_COLUMNS) - DURATION_BUCKETS
-    for r in rows:
-        d = days.get(r.case_id)
+class _Days:
+    """Each test's outcomes and durations of this run, added to its row of the run's day (written in
+    chunks of DAY_ROWS_PER_WRITE tests; the upsert adds, so a test met in two chunks still sums right)."""
+
+    def __init__(self, fold: _Fold) -> None:
+        self.fold = fold
+        self.head = (fold.run.created_at.date(), fold.run.workspace_id, fold.base["pipeline"])
+        self.first_bucket = len(_DAYS_COLUMNS) - DURATION_BUCKETS
+        self.rows: dict[int, list[Any]] = {}
+
+    def add(self, case_id: int, status: str, flaky: bool, duration_ms: float | None) -> None:
+        d = self.rows.get(case_id)
         if d is None:  # the values of _DAYS_COLUMNS, in order
-            d = days[r.case_id] = [day, r.case_id, ws, pipeline, 0, 0, 0, 0, 0, 0.0, None, *[0] * DURATION_BUCKETS]
+            if len(self.rows) >= DAY_ROWS_PER_WRITE:
+                self.write()
+            day, ws, pipeline = self.head
+            d = self.rows[case_id] = [day, case_id, ws, pipeline, 0, 0, 0, 0, 0, 0.0, None, *[0] * DURATION_BUCKETS]
         d[4] += 1
-        d[5] += r.status == "passed"
-        d[6] += r.status in FAILED
-        d[7] += bool(r.flaky)
-        if r.duration_ms is not None:
+        d[5] += status == "passed"
+        d[6] += status in FAILED
+        d[7] += flaky
+        if duration_ms is not None:
             d[8] += 1
-            d[9] += r.duration_ms
-            d[10] = r.duration_ms if d[10] is None else max(d[10], r.duration_ms)
-            d[first_bucket + bucket_of(r.duration_ms)] += 1
-    if fold.sqlite:
-        fold.conn.exec_driver_sql(_DAYS_SQLITE, [tuple(d) for d in days.values()])
-        return
-    with fold.conn.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
-        cur.execute(_DAYS_PG_STAGE)
-        with cur.copy(_DAYS_PG_COPY) as copy:
-            for d in days.values():
-                copy.write_row(d)
-        cur.execute(_DAYS_PG_MOVE)
+            d[9] += duration_ms
+            d[10] = duration_ms if d[10] is None else max(d[10], duration_ms)
+            d[self.first_bucket + bucket_of(duration_ms)] += 1
+
+    def write(self) -> None:
+        rows, self.rows = self.rows, {}
+        if not rows:
+            return
+        if self.fold.sqlite:
+            self.fold.conn.exec_driver_sql(_DAYS_SQLITE, [tuple(d) for d in rows.values()])
+            return
+        with self.fold.conn.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
+            cur.execute(_DAYS_PG_STAGE)
+            with cur.copy(_DAYS_PG_COPY) as copy:
+                for d in rows.values():
+                    copy.write_row(d)
+            cur.execute(_DAYS_PG_MOVE)
 
 
 def _record_failures(fold: _Fold, rows: list[Any], *, outage: bool) -> None:
@@ -238,25 +271,19 @@ def _cluster_ids(fold: _Fold, signatures: list[Any]) -> dict[str, int]:
     return found
 
 
-def _same_revision(fold: _Fold, rows: list[Any]) -> list[dict[str, Any]]:
+def _same_revision(fold: _Fold, *, passed: set[int], failed: set[int]) -> list[dict[str, Any]]:
     """Signal 1: the case passed and failed on this revision, in this run or another run of the pipeline."""
     since = fold.value(fold.run.created_at - timedelta(days=REVISION_DAYS))
-    mine: dict[int, set[str]] = defaultdict(set)
-    for r in rows:
-        if r.status in ("passed", *FAILED):
-            mine[r.case_id].add("pass" if r.status == "passed" else "fail")
     theirs: dict[int, dict[str, Any]] = defaultdict(dict)
     params = {**fold.base, "since": since, "min_tests": OUTAGE_MIN_TESTS, "share": OUTAGE_SHARE}
     for case_id, status, run_id in fold.run_sql(_SAME_REVISION, params):
         theirs[case_id].setdefault("pass" if status == "passed" else "fail", run_id)
-    evidence = []
-    for case_id, kinds in mine.items():
-        if len(kinds) == 2:
-            evidence.append(fold.evidence(case_id, "revision"))
-            continue
-        opposite = theirs[case_id].get("fail" if "pass" in kinds else "pass")
-        if opposite is not None:
-            evidence.append(fold.evidence(case_id, "revision", other=_uuid(opposite)))
+    evidence = [fold.evidence(case_id, "revision") for case_id in passed & failed]
+    for cases, wanted in ((passed - failed, "fail"), (failed - passed, "pass")):
+        for case_id in cases:
+            opposite = theirs.get(case_id, {}).get(wanted)
+            if opposite is not None:
+                evidence.append(fold.evidence(case_id, "revision", other=_uuid(opposite)))
     return evidence
 
 
