@@ -69,6 +69,14 @@ def test_an_agent_works_against_the_server(cli: Any, use: Use, server: Server, t
         tail = data(await client.call_tool("get_case_log", {"execution_id": started["execution_id"],
                                                             "case_index": 1}))
         assert tail["content"] == "about to fail\n"
+        rerun = data(await client.call_tool("rerun_failed_cases", {"execution_id": started["execution_id"]}))
+        assert rerun["rerun_of"] == started["execution_id"] and rerun["execution_id"] != started["execution_id"]
+        again = data(await client.call_tool("wait_for_execution", {"execution_id": rerun["execution_id"],
+                                                                   "timeout_s": 60}))
+        assert again["rerun_of"] == started["execution_id"]
+        assert [c["case_key"] for c in again["cases"]] == ["bad"]  # only the failed case ran again
+        passed = error(await client.call_tool("rerun_failed_cases", {"execution_id": server.run_key}))
+        assert "ingested" in passed  # an ingested run has nothing here to execute
         missing = error(await client.call_tool("get_execution", {"execution_id": "WKS-0101-99"}))
         assert "not found" in missing and server.run_key in missing  # the closest keys, from the server
 
