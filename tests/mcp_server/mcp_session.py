@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
-import anyio
-from mcp import Client
-from mcp.client.stdio import StdioServerParameters
-from mcp_types import CallToolResult
+from mcp_stdio import Session as Session
+from mcp_stdio import run_stdio_session
+from mcp_stdio import tool_data as tool_data
+from mcp_stdio import tool_error_text as tool_error_text
 
 PIPELINE = """\
 key: checkout
@@ -29,29 +26,9 @@ cases:
     command: "true"
 """
 
-Session = Callable[[Client], Awaitable[None]]
 
 
 def run_session(home: Path, body: Session) -> None:
     env = {k: v for k, v in os.environ.items() if k.startswith(("TESTLEDGER_", "PATH", "HOME", "PYTHON"))}
     env["TESTLEDGER_HEARTBEAT_SECONDS"] = "0.2"
-    params = StdioServerParameters(command=sys.executable, args=["-m", "testledger", "mcp"], env=env, cwd=str(home))
-
-    async def main() -> None:
-        with anyio.fail_after(120):
-            async with Client(params) as client:
-                await body(client)
-
-    anyio.run(main)
-
-
-def tool_data(result: CallToolResult) -> Any:
-    assert not result.is_error, result.content
-    if isinstance(result.structured_content, dict) and set(result.structured_content) == {"result"}:
-        return result.structured_content["result"]
-    return result.structured_content
-
-
-def tool_error_text(result: CallToolResult) -> str:
-    assert result.is_error
-    return " ".join(getattr(block, "text", "") for block in result.content)
+    run_stdio_session(env, body, cwd=home)

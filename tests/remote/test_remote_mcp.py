@@ -3,41 +3,23 @@
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import anyio
 from mcp import Client
-from mcp.client.stdio import StdioServerParameters
 from remoteserver import PIPELINE, Server, Use
 
+from mcp_stdio import Session, run_stdio_session
+from mcp_stdio import tool_data as data
+from mcp_stdio import tool_error_text as error
 
-def session(server: Server, token: str, body: Callable[[Client], Awaitable[None]]) -> None:
+
+def session(server: Server, token: str, body: Session) -> None:
     env = {k: v for k, v in os.environ.items() if k.startswith(("PATH", "HOME", "PYTHON"))}
     # No local store at all: every answer must come from the server.
     env.update(TESTLEDGER_URL=server.url, TESTLEDGER_TOKEN=server.tokens[token],
                TESTLEDGER_DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none")
-    params = StdioServerParameters(command=sys.executable, args=["-m", "testledger", "mcp"], env=env)
-
-    async def main() -> None:
-        with anyio.fail_after(120):
-            async with Client(params) as client:
-                await body(client)
-
-    anyio.run(main)
-
-
-def data(result: Any) -> Any:
-    assert not result.is_error, result.content
-    content = result.structured_content
-    return content["result"] if isinstance(content, dict) and set(content) == {"result"} else content
-
-
-def error(result: Any) -> str:
-    assert result.is_error
-    return " ".join(getattr(block, "text", "") for block in result.content)
+    run_stdio_session(env, body)
 
 
 def test_an_agent_works_against_the_server(cli: Any, use: Use, server: Server, tmp_path: Path) -> None:
