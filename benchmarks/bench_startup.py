@@ -4,6 +4,9 @@ Each command runs as its own process (as a user types it) against a fresh SQLite
 temporary TESTLEDGER_HOME; the median of `--repeat` runs is compared with the median of the same
 number of bare `import sqlalchemy` processes, alternated so machine load hits both alike. Besides wall
 time it reports each process's CPU time (user + system), which a loaded machine disturbs far less.
+Both source trees are byte-compiled first, as `pip install` of a wheel does: with
+PYTHONDONTWRITEBYTECODE set (this machine sets it) an editable install would otherwise compile every
+testledger module from source on each start, ~25 ms that no installed user pays.
 `--before SRC` adds the same commands run from another source tree (e.g. `git archive` of main),
 alternated with these, for a before/after in one run.
 
@@ -50,6 +53,10 @@ def main() -> None:
     parser.add_argument("--before", help="Also run the commands from this source tree (its src/ folder).")
     args = parser.parse_args()
     tl = [sys.executable, "-m", "testledger"]
+    import testledger
+
+    for tree in (Path(testledger.__file__).parent, *([Path(args.before) / "testledger"] if args.before else [])):
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree)], check=True)
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)

@@ -47,7 +47,7 @@ def test_ingest_needs_a_runner(api: Api) -> None:
 
 
 def test_body_limits(api: Api) -> None:
-    settings = api.settings.model_copy(update={"api_max_body_bytes": 1000, "api_max_upload_bytes": 5000})
+    settings = api.settings.replace(api_max_body_bytes=1000, api_max_upload_bytes=5000)
     with TestClient(create_app(settings, api.store)) as client:
         headers = {"Authorization": f"Bearer {api.tokens['admin']}"}
         big = client.put("/api/v1/pipelines", content="x" * 2000, headers={**headers, **YAML})

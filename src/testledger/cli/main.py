@@ -6,7 +6,6 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import typer
 
@@ -24,13 +23,6 @@ Exit codes: 0 ok (run passed); 1 the run failed; 2 the run ended in error or tim
 usage error; 3 invalid input or a conflict (nothing changed); 4 not found; 5 store unavailable.
 """
 
-def _argument_type(self: typer.core.TyperArgument, ctx: Any) -> str | None:
-    """An argument's metavar (KEY..., REPORT...) says what it takes; Typer would add `<list[str]>`."""
-    return None if self.metavar else _typer_argument_type(self, ctx)
-
-
-_typer_argument_type = typer.core.TyperArgument.display_type_rich
-typer.core.TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign,assignment]
 
 def _group(module: str) -> Callable[[typer.Typer, str], None]:
     """A command group: the `app` of `testledger.cli.<module>`."""

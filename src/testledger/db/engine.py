@@ -6,7 +6,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -103,16 +103,19 @@ class Store:
         ping_after_idle_s: float = PING_AFTER_IDLE_S,
     ) -> None:
         self.url = url
+        self._make_engine: Callable[[], Engine]
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = _sqlite_engine(url, busy_timeout_ms=busy_timeout_ms, immediate=True)
+            # The writer's engine is built when something first writes: a read-only command
+            # (`runs list`) does not pay for it (issue 9).
+            self._make_engine = lambda: _sqlite_engine(url, busy_timeout_ms=busy_timeout_ms, immediate=True)
             self._read_engine = _sqlite_engine(url, busy_timeout_ms=busy_timeout_ms, immediate=False)
         elif self.dialect == "postgresql":
-            self.engine = _postgresql_engine(url, ping_after_idle_s=ping_after_idle_s)
-            self._read_engine = self.engine
+            self._read_engine = _postgresql_engine(url, ping_after_idle_s=ping_after_idle_s)
+            self._make_engine = lambda: self._read_engine
         else:
             raise Invalid(
                 f"unsupported database '{self.dialect}' in TESTLEDGER_DATABASE_URL "
@@ -123,6 +126,12 @@ class Store:
         if check_schema:
             self._ensure_schema(migrate=migrate)
         logger.debug("store %s opened", self.safe_url)
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The engine writers use (on SQLite its transactions begin IMMEDIATE; on PostgreSQL it is
+        the readers' engine too)."""
+        return self._make_engine()
 
     # -- schema -------------------------------------------------------------------------------
     def revision(self) -> str | None:
@@ -243,7 +252,8 @@ class Store:
         return reason.replace(str(password), "***") if password else reason
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        if "engine" in self.__dict__:
+            self.engine.dispose()
         self._read_engine.dispose()
 
 
