@@ -3,7 +3,7 @@ take one core, the database driver the other.
 
 The child parses, converts and builds row tuples (no database); it sends them in batches through a
 pipe. A reader thread here keeps the pipe drained, so the child never waits while a batch is being
-written. The child comes from a fork server (a clean process started once, with the parsers already
+written. The child comes from a fork server (a clean process started once, with the JUnit parser already
 imported), never from a fork of this process: a forked child would inherit this process's threads'
 state, its database sockets (keeping a killed parent's PostgreSQL transaction open) and both ends of
 its pipes (blocking for ever on a full pipe nobody reads). It dies with this process: it watches a
@@ -46,8 +46,9 @@ def available() -> bool:
 def _context() -> multiprocessing.context.ForkServerContext:
     ctx = multiprocessing.get_context("forkserver")
     assert isinstance(ctx, multiprocessing.context.ForkServerContext)
-    # The server imports this module and the parsers once; each child starts with them loaded.
-    ctx.set_forkserver_preload([__name__, "testledger.ingest.parsers", "testledger.ingest.detect"])
+    # The server imports this module and the JUnit parser once; each child starts with them loaded
+    # (another format's parser module is imported by the child that first needs it).
+    ctx.set_forkserver_preload([__name__, "testledger.ingest.parsers.junit", "testledger.ingest.detect"])
     return ctx
 
 
