@@ -73,8 +73,12 @@ def main() -> None:
             f"testledger runs show {key}": [*tl, "runs", "show", key],
             f"testledger ingest ({CASES} cases)": [*tl, "ingest", str(report), "-p", "bench"],
         }
+        # What every store command imports before any of its own work: the SQLite dialect, Typer, and
+        # pydantic with the schemas the services return (the contract every adapter shares).
+        floor = "import sqlalchemy.dialects.sqlite, typer, testledger.schemas"
         runs: list[tuple[str, list[str], dict[str, str]]] = [
-            ('python -c "import sqlalchemy" (baseline)', [sys.executable, "-c", "import sqlalchemy"], env)]
+            ('python -c "import sqlalchemy" (baseline)', [sys.executable, "-c", "import sqlalchemy"], env),
+            (f'python -c "{floor}" (dependency floor)', [sys.executable, "-c", floor], env)]
         for name, argv in commands.items():
             runs.append((name, argv, env))
             if args.before:
