@@ -31,6 +31,14 @@ def default_home() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "testledger"
 
 
+class UnnamedWorkspace(str):
+    """The workspace key used when nobody named one (no `-w`, TESTLEDGER_WORKSPACE unset). A client of a
+    server sends none for it, so the server answers for its token's own workspace; a key someone
+    named, even the same one, is sent."""
+
+    __slots__ = ()
+
+
 class Secret:
     """A value that never shows itself: its repr and str are stars; `get_secret_value()` reads it."""
 
@@ -80,7 +88,9 @@ class Settings:
         description="SQLAlchemy URL of the store, e.g. postgresql+psycopg://host/db. "
         "Unset: SQLite at $TESTLEDGER_HOME/testledger.db.",
     )
-    workspace: str = setting(default="WKS", description="Workspace key used when a command names none.")
+    workspace: str = setting(
+        default=UnnamedWorkspace("WKS"), description="Workspace key used when a command names none.",
+    )
     environments: list[str] = setting(
         default=["dev", "staging", "prod", "local", "ci"],
         description="Allowed environment names (JSON list). `production` is accepted as `prod`.",

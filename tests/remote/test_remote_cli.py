@@ -81,6 +81,18 @@ def test_a_token_of_another_workspace_sees_nothing(cli: Cli, use: Use, server: S
     assert json.loads(cli("pipelines", "list", "--json").stdout) == []
 
 
+def test_a_workspace_named_on_the_command_line_is_asked_for_even_when_it_is_the_default(
+    cli: Cli, use: Use, server: Server,
+) -> None:
+    use("other")
+    named = cli("runs", "list", "-w", "WKS")
+    assert named.code == 4 and "WKS" in named.stderr and server.run_key not in named.stdout
+    assert cli("runs", "list", "-w", "OTHER").stdout == "No runs found.\n"
+    use("viewer")
+    assert server.run_key in cli("runs", "list", "-w", "WKS").stdout
+    assert server.run_key in cli("runs", "list").stdout
+
+
 def test_an_unreachable_server_is_one_line_with_its_url_and_exit_5(cli: Cli, use: Use, server: Server) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     use("viewer", url=url)

@@ -67,15 +67,15 @@ def remote() -> Remote | None:
         raise typer.Exit(EXIT_ERROR) from None
     if config is None:
         return None
-    return _connected(config, settings().workspace)
+    return _connected(config)
 
 
 @lru_cache(maxsize=1)
-def _connected(config: RemoteConfig, default_workspace: str) -> Remote:
+def _connected(config: RemoteConfig) -> Remote:
     """One client per server and token for the whole command: its connection is reused between calls."""
     from testledger.remote.client import Remote
 
-    return Remote(config, default_workspace=default_workspace)
+    return Remote(config)
 
 
 def local_only() -> None:

@@ -26,6 +26,7 @@ from testledger.schemas import (
     ReportFileOut,
     RunPage,
 )
+from testledger.settings import Settings, UnnamedWorkspace
 
 if TYPE_CHECKING:
     import httpx
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     )
     from testledger.services.results import AppendedOut, ResultIn
     from testledger.services.signing import LogSignOut
-    from testledger.settings import Settings
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -56,19 +56,16 @@ UPLOAD_CHUNK = 256 * 1024
 def remote_from_settings(settings: Settings) -> Remote | None:
     """The server the settings name (TESTLEDGER_URL and TESTLEDGER_TOKEN), or None for the local store."""
     config = remote_config(settings)
-    return Remote(config, default_workspace=settings.workspace) if config is not None else None
+    return Remote(config) if config is not None else None
 
 
 class Remote:
     """A testledger server behind the services' own signatures (each method is the service of that name)."""
 
     def __init__(
-        self, config: RemoteConfig, *, default_workspace: str | None = None,
-        transport: httpx.BaseTransport | None = None,
+        self, config: RemoteConfig, *, transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.config = config
-        #: The workspace a command falls back to when none is named: not sent, so the token's own applies.
-        self.default_workspace = default_workspace
         self.http = Connection(config, transport=transport)
 
     def __repr__(self) -> str:
@@ -81,8 +78,10 @@ class Remote:
     def close(self) -> None:
         self.http.close()
 
-    def _ws(self, workspace: str | None) -> str | None:
-        return None if workspace == self.default_workspace else workspace
+    @staticmethod
+    def _ws(workspace: str | None) -> str | None:
+        """The workspace to send: none when nobody named one, so the token's own applies."""
+        return None if isinstance(workspace, UnnamedWorkspace) else workspace
 
     def call(self, fn: Callable[Concatenate[Any, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """`fn(db, **kwargs)` answered by the server; a service it does not offer is one clear error."""
