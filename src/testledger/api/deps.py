@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -15,6 +15,8 @@ from testledger.api.state import ApiState
 from testledger.errors import NotFound
 from testledger.keys import workspace_of
 from testledger.services.tokens import ROLES, Principal, authenticate, touch_token
+
+T = TypeVar("T")
 
 bearer = HTTPBearer(auto_error=False, description="An API token from `testledger tokens create`.")
 NO_AUTH = Principal(token_id=None, workspace=None, role="admin", operator="local")
@@ -42,6 +44,15 @@ def write_session(state: State) -> Iterator[Session]:
 
 ReadDb = Annotated[Session, Depends(read_session)]
 WriteDb = Annotated[Session, Depends(write_session)]
+
+
+async def read_on_loop(state: ApiState, read: Callable[[], T]) -> T:
+    """`read()` of a bounded page (an index walk of a few dozen rows): on the event loop on SQLite,
+    where it costs less CPU than the hop to a worker thread (~0.15 ms, a tenth of a run-list request;
+    a WAL reader never waits for writers); in the threadpool on PostgreSQL, which waits on the network."""
+    if state.store.dialect == "sqlite":
+        return read()
+    return await run_in_threadpool(read)
 
 
 def principal_of_header(state: ApiState, authorization: str | None) -> Principal | None:

@@ -126,11 +126,20 @@ def newest_runs(
     return [_postgresql_row(row) for row in rows]
 
 
-def _sqlite_row(row: tuple[Any, ...], *, uuid_of: Any = uuid.UUID, time_of: Any = datetime.fromisoformat,
-                loads: Any = json.loads) -> list[Any]:
+def _uuid(hex_digits: str, *, new: Any = object.__new__, set_: Any = object.__setattr__,
+          unknown: uuid.SafeUUID = uuid.SafeUUID.unknown) -> uuid.UUID:
+    """`uuid.UUID(hex=...)` for the 32 lower-case hex digits SQLite stores, as its `__init__` sets the
+    same two slots, minus its parsing of the other spellings (half its cost)."""
+    value = new(uuid.UUID)
+    set_(value, "int", int(hex_digits, 16))
+    set_(value, "is_safe", unknown)
+    return value  # type: ignore[no-any-return]
+
+
+def _sqlite_row(row: tuple[Any, ...], *, time_of: Any = datetime.fromisoformat, loads: Any = json.loads) -> list[Any]:
     """A row as SQLite stores it: ids as 32 hex digits, times as naive UTC text, JSON as text."""
     values = list(row)
-    values[_ID] = uuid_of(hex=values[_ID])
+    values[_ID] = _uuid(values[_ID])
     # The offset parsed with the text costs a fifth of `.replace(tzinfo=UTC)` and gives the same value.
     values[_CREATED] = time_of(values[_CREATED] + "+00:00")
     for at in (_STARTED, _COMPLETED):

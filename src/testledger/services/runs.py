@@ -15,6 +15,7 @@ from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import BaseModel as PydanticModel
 from sqlalchemy import Connection, func, select
 
 from testledger import keys, lifecycle
@@ -255,11 +256,12 @@ _RUN_QUERY = select(
 def _execution(row: Any) -> ExecutionOut:
     """A run row (`_RUN_QUERY`) as the schema, built without validation: every value comes typed from
     its column (UTC datetimes, UUIDs, ints, decoded JSON), so validating it again would only cost time
-    (a third of a 50-run page). `tests/core/test_runs_service.py` checks it validates unchanged."""
+    (a third of a 50-run page). Its dicts name every field in field order, so they go to `_instance`
+    unchecked; `tests/core/test_runs_service.py` and `test_run_pages.py` check they validate unchanged."""
     (key, id_, workspace, status, result, created_at, started_at, completed_at, duration_ms, pipeline_key,
      pipeline_version, rerun_of, environment, trigger, triggered_by, revision, branch, build_url, labels, parameters,
      error, tests, passed, failed, errors, skipped, flaky) = row
-    return _built(ExecutionOut, {
+    return _instance(ExecutionOut, {
         "execution_id": key, "id": id_, "workspace": workspace, "status": status.upper(),
         "result": result.upper() if result else None, "test_run_status": lifecycle.view_status(status, result),
         "created_at": created_at, "started_at": started_at, "completed_at": completed_at, "duration_ms": duration_ms,
@@ -267,7 +269,7 @@ def _execution(row: Any) -> ExecutionOut:
         "environment": environment,
         "trigger": trigger, "triggered_by": triggered_by, "revision": revision, "branch": branch,
         "build_url": build_url, "labels": labels, "parameters": parameters, "error": error,
-        "totals": _built(TotalsOut, {"tests": tests, "passed": passed, "failed": failed, "errors": errors,
+        "totals": _instance(TotalsOut, {"tests": tests, "passed": passed, "failed": failed, "errors": errors,
                                      "skipped": skipped, "flaky": flaky}),
         "cases": None, "cases_total": None, "next_cursor": None,
     })
@@ -288,11 +290,24 @@ def _built(schema: type[_Schema], values: dict[str, Any]) -> _Schema:
         return schema.model_construct(**values)
     if tuple(values) != names:
         values = {name: values[name] for name in names}
-    model = schema.__new__(schema)
-    object.__setattr__(model, "__dict__", values)
-    object.__setattr__(model, "__pydantic_fields_set__", set(values))
-    object.__setattr__(model, "__pydantic_extra__", None)
-    object.__setattr__(model, "__pydantic_private__", None)
+    return _instance(schema, values)
+
+
+_new = object.__new__
+_set = object.__setattr__
+# pydantic's own slots, set through their descriptors: half the cost of `object.__setattr__` by name.
+_set_fields_set = PydanticModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = PydanticModel.__dict__["__pydantic_extra__"].__set__
+_set_private = PydanticModel.__dict__["__pydantic_private__"].__set__
+
+
+def _instance(schema: type[_Schema], values: dict[str, Any]) -> _Schema:
+    """The model holding `values`, which name every field of `schema` in field order (`_built` checks that)."""
+    model = _new(schema)
+    _set(model, "__dict__", values)
+    _set_fields_set(model, set(values))
+    _set_extra(model, None)
+    _set_private(model, None)
     return model
 
 
