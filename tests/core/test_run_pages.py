@@ -187,13 +187,16 @@ def test_a_page_ending_inside_a_tie_continues_after_it(store: Store, made: list[
     _same(first.items + rest.items, expected)
 
 
-def test_times_without_a_zone_are_refused(store: Store, made: list[str]) -> None:
+def test_a_time_without_a_zone_is_utc_and_a_cursor_without_one_is_refused(store: Store, made: list[str]) -> None:
     import base64
     import uuid
 
     with store.read_connection() as conn:
-        with pytest.raises(Invalid, match="date_from needs a timezone"):
-            runs.list_executions(conn, workspace="WKS", date_from=datetime(2026, 11, 30))
-        naive = base64.urlsafe_b64encode(f"2026-11-30T12:00:00|{uuid.uuid4()}".encode()).decode()
+        naive = runs.list_executions(conn, workspace="WKS", date_from=datetime(2026, 11, 30, 12, 3),
+                                     date_to=datetime(2026, 11, 30, 12, 7))
+        aware = runs.list_executions(conn, workspace="WKS", date_from=SINCE, date_to=UNTIL)
+        assert len(aware.items) == 5  # minutes 3, 4 and the three at 5
+        _same(naive.items, aware.items)
+        forged = base64.urlsafe_b64encode(f"2026-11-30T12:00:00|{uuid.uuid4()}".encode()).decode()
         with pytest.raises(Invalid, match="invalid cursor"):
-            runs.list_executions(conn, workspace="WKS", cursor=naive)
+            runs.list_executions(conn, workspace="WKS", cursor=forged)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -342,9 +342,11 @@ def list_executions(
         raise Invalid(f"unknown result '{result}' (expected one of {', '.join(lifecycle.RESULTS)})")
     if trigger and trigger.lower() not in lifecycle.TRIGGERS:
         raise Invalid(f"unknown trigger '{trigger}' (expected one of {', '.join(lifecycle.TRIGGERS)})")
-    for name, when in (("date_from", date_from), ("date_to", date_to)):
-        if when is not None and when.tzinfo is None:
-            raise Invalid(f"{name} needs a timezone, e.g. {when.isoformat()}Z for UTC")
+    # A time without a zone is UTC, as `runs list --from` reads it (the store cannot guess another).
+    if date_from is not None and date_from.tzinfo is None:
+        date_from = date_from.replace(tzinfo=UTC)
+    if date_to is not None and date_to.tzinfo is None:
+        date_to = date_to.replace(tzinfo=UTC)
     rows = run_pages.newest_runs(
         _connection(db), workspace=workspace, pipeline_key=pipeline_key, status=status and status.lower(),
         equal={"result": result and result.lower(), "trigger": trigger and trigger.lower(),
