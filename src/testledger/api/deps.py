@@ -91,7 +91,8 @@ async def current_principal(
         raise HTTPException(401, "send an API token as `Authorization: Bearer <token>` (`testledger tokens create`)",
                             headers={"WWW-Authenticate": "Bearer"})
     token = credentials.credentials
-    principal = state.tokens.get(token) or await run_in_threadpool(checked_principal, state, token)
+    principal = state.tokens.get(token) or await state.tokens.check_once(
+        token, lambda: run_in_threadpool(checked_principal, state, token))
     if principal is None:
         raise HTTPException(401, "the API token is unknown, revoked or expired", headers={"WWW-Authenticate": "Bearer"})
     return principal
