@@ -226,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=2, help="Alternating rounds per server; the best is kept.")
     parser.add_argument("--ingest-cases", type=int, default=100_000, help="Cases of the ingest comparison; 0: skip.")
-    parser.add_argument("--before", help="Also measure CPU per request of the app from this source tree (src/).")
+    parser.add_argument("--before", help="Also measure the app from this src/ tree, in process and under wrk.")
     args = parser.parse_args(argv)
     if args.ingest_cases:
         ingest_rows = bench_ingest(args.ingest_cases, args.rounds)
@@ -238,19 +238,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     db, token = build_store(home, args.runs)
     env = {**os.environ, "TESTLEDGER_HOME": str(home), "TESTLEDGER_DATABASE_URL": f"sqlite:///{db}",
            "BENCH_DB": str(db), "BENCH_WORKSPACE": WORKSPACE}
-    servers = {
+    serve = [sys.executable, "-m", "testledger", "serve", "--workers", "1"]
+    auth = {"Authorization": f"Bearer {token}"}
+    servers: dict[str, tuple[list[str], dict[str, str], dict[str, str]]] = {
         "bare Starlette + sqlite3 (baseline)": (
             [sys.executable, "-m", "uvicorn", "bare_api:app", "--workers", "1", "--log-level", "warning",
-             "--no-access-log"], {}),
-        "testledger serve (FastAPI, auth, response_model)": (
-            [sys.executable, "-m", "testledger", "serve", "--workers", "1"], {"Authorization": f"Bearer {token}"}),
+             "--no-access-log"], {}, {}),
+        "testledger serve (FastAPI, auth, response_model)": (serve, auth, {}),
     }
+    if args.before:
+        servers["testledger serve, before (--before tree)"] = (serve, auth, {"PYTHONPATH": args.before})
     cpu_rows = cpu_per_request(env, token, args.before, args.rounds)
     results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in servers}
     for round_number in range(args.rounds):
-        for name, (command, headers) in servers.items():
+        for name, (command, headers, extra_env) in servers.items():
             port = free_port()
-            process = start([*command, "--host", "127.0.0.1", "--port", str(port)], env, port, headers)
+            process = start([*command, "--host", "127.0.0.1", "--port", str(port)], {**env, **extra_env}, port,
+                            headers)
             try:
                 wrk(port, headers, 3, args.connections)  # warm-up
                 results[name].append(wrk(port, headers, args.seconds, args.connections))
@@ -268,8 +272,9 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"on loopback, one server worker; best of {args.rounds} alternating rounds.\n")
     print(markdown_table(["server", "requests/s", "p50 ms", "p99 ms", "of baseline"], rows))
     names = list(servers)
-    ratios = [f"{api[0] / bare[0]:.0%}" for bare, api in zip(results[names[0]], results[names[1]], strict=True)]
-    print(f"\nRatio in each round (same store, back to back): {', '.join(ratios)}")
+    for name in names[1:]:
+        ratios = [f"{api[0] / bare[0]:.0%}" for bare, api in zip(results[names[0]], results[name], strict=True)]
+        print(f"\nRatio to the baseline in each round (same store, back to back), {name}: {', '.join(ratios)}")
     print("\nCPU per request, both apps called in process (best of rounds):\n")
     print(markdown_table(["app", "ms CPU / request", "bare route ms CPU", "bare / app"], cpu_rows))
     print(f"\nLoad average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -38,3 +38,41 @@ def test_a_token_revoked_elsewhere_is_refused_once_its_entry_is_past(api: Api) -
         viewer = next(t for t in list_tokens(db, workspace="WKS") if t.role == "viewer")
         revoke_token(db, workspace="WKS", token_id=viewer.id)
     assert api.client.get("/api/v1/executions", headers=api.as_("viewer")).status_code == 401
+
+
+def test_concurrent_requests_with_an_unremembered_token_share_one_look_up(api: Api) -> None:
+    """When a busy client's entry ends, its concurrent requests wait for one look-up instead of each
+    asking the store (and, once a minute, each writing the last-used time)."""
+    import asyncio
+
+    import httpx
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    look_ups: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "api_tokens" in statement:
+            look_ups.append(statement)
+
+    async def burst() -> list[int]:
+        transport = httpx.ASGITransport(app=api.client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            answers = await asyncio.gather(*(
+                client.get("/api/v1/executions", headers=api.as_("viewer")) for _ in range(20)))
+        return [answer.status_code for answer in answers]
+
+    def kinds() -> list[str]:
+        return [statement.split()[0] for statement in look_ups]
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        assert asyncio.run(burst()) == [200] * 20
+        assert kinds() == ["SELECT", "UPDATE"]  # one look-up; the token's first use: its last-used time
+        state = api.client.app.state.ledger  # type: ignore[attr-defined]
+        state.tokens.forget_all()
+        look_ups.clear()
+        assert asyncio.run(burst()) == [200] * 20
+        assert kinds() == ["SELECT"]
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)

@@ -11,12 +11,13 @@ import json
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from testledger.db.types import sqlite_datetime as sqlite_datetime  # where its writers import it from
 from testledger.lifecycle import Totals
 from testledger.textlimits import TextLimits
 
@@ -61,16 +62,6 @@ _COUNTERS = text(
 def json_text(value: Any) -> str | None:
     """A JSON column's value as the text the drivers store (compact, UTF-8 kept)."""
     return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def sqlite_datetime(value: datetime | None) -> str | None:
-    """The text SQLAlchemy's SQLite dialect stores for a UTC datetime, so both write paths agree."""
-    if value is None:
-        return None
-    if value.tzinfo is not UTC and value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    # isoformat is twice as fast as strftime on this hot path and gives the same text.
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 @dataclass(slots=True)
