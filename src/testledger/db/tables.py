@@ -383,6 +383,26 @@ class TestBranchState(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class AnalyticsQueue(Base):
+    """A finished run not yet folded into the rollups: written in the transaction that ends the run (one
+    insert, the whole analytics cost of ingest), taken off by the fold (`testledger.analytics.fold`)."""
+
+    __tablename__ = "analytics_queue"
+
+    #: Folding follows this order, the order the runs ended in.
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+
+
+class AnalyticsFold(Base):
+    """One row (id 1): the fold locks it first, so one process folds at a time on either store."""
+
+    __tablename__ = "analytics_fold"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    folded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class Quarantine(Base):
     """A test set aside with an owner, a reason and an expiry: it keeps running and recording, and
     health (and gates) can leave it out. Expired quarantines lift themselves (they stop counting)."""

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from testledger import lifecycle
+from testledger.analytics.fold import catch_up
 from testledger.db.tables import CaseFailure, Pipeline, Run
 from testledger.services.analytics import scope
 from testledger.services.analytics.quarantine import quarantined_ids
@@ -35,6 +36,7 @@ def pipeline_health(
     now: datetime | None = None,
 ) -> HealthReport:
     """Health per (pipeline, environment, branch) over the last `days`, newest trend day last."""
+    catch_up(db)  # every queued finished run folded first: the answer is never stale
     ws = scope.workspace_id(db, workspace)
     since = scope.window_start(days, now)
     query = (

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from testledger.analytics.fold import catch_up
 from testledger.analytics.rollup import bucket_bounds
 from testledger.db.tables import DURATION_BUCKETS, TestDay
 from testledger.db.types import utcnow
@@ -49,6 +50,7 @@ def slow_tests(
     now: datetime | None = None,
 ) -> SlowReport:
     """The `limit` tests with the highest p95 duration over the window, and the duration regressions."""
+    catch_up(db)  # every queued finished run folded first: the answer is never stale
     ws = scope.workspace_id(db, workspace)
     now = now or utcnow()
     since = scope.window_start(days, now)
