@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import random
 import resource
+import shutil
 import sys
 import time
 import uuid
@@ -385,6 +386,7 @@ def main() -> None:
     parser.add_argument("--catch-up-runs", type=int, default=200,
                         help="runs queued before each catch-up measurement")
     parser.add_argument("--calls", type=int, default=5)
+    parser.add_argument("--keep-sqlite", default=None, help="copy the SQLite store built here to this path")
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     args.runs = max(args.pipelines, int(100_000 * args.scale))
@@ -404,6 +406,8 @@ def main() -> None:
             speeds = ingest(store, tests, args.ingest_runs, rng)
             caught = catch_up(store, tests, args.catch_up_runs, rng)
             store.dispose()
+            if args.keep_sqlite and isinstance(backend, SqliteBackend):
+                shutil.copy(backend.path, args.keep_sqlite)
         finally:
             backend.close()
         rows: list[list[object]] = []

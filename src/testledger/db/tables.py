@@ -274,7 +274,7 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-# -- analytics: rollups kept at run completion, and what people set by hand ---------------------
+# -- analytics: rollups of finished runs (folded off the ingest path), and what people set by hand --
 
 #: Duration histogram buckets of `test_days`: 0 is under 1 ms; bucket k >= 1 holds [2^((k-1)/2), 2^(k/2)) ms,
 #: half an octave each; the last one is open-ended (over ~9 min). Percentiles come from these sums, since
@@ -324,7 +324,7 @@ class FailureCluster(Base):
 
 
 class CaseFailure(Base):
-    """One failed case result with its cluster, copied out at run completion so failure questions never
+    """One failed case result with its cluster, copied out when its run is folded so failure questions never
     scan `case_results` (failures are a few percent of results)."""
 
     __tablename__ = "case_failures"

@@ -1,4 +1,4 @@
-"""Flaky tests from three signals, each kept as evidence at run completion: pass and fail on one revision,
+"""Flaky tests from three signals, each kept as evidence when a finished run is folded: pass and fail on one revision,
 pass on a retry within a run, and a flip rate on one branch in alarm. Outage runs never count."""
 
 from __future__ import annotations
