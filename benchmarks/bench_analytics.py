@@ -14,12 +14,12 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench_store import PostgresBackend, SqliteBackend, uuid7_at
-from common import Stopwatch, fmt_rate, latency_ms, machine_info, markdown_table, rate
+from common import Stopwatch, analytics_queue_off, fmt_rate, latency_ms, machine_info, markdown_table, rate
 from sqlalchemy import text
 
 from testledger.analytics import fold as folding
@@ -210,45 +210,26 @@ def analyze(store: Store) -> None:
 MODES = ("queued", "no analytics", "fold at run end")
 
 
-class _Enqueue:
-    """Leaves the queue insert out while `off` (the "no analytics" mode)."""
-
-    off = False
-    real = DriverSql.execute
-
-
-def _execute(sql: DriverSql, statement: str, params: tuple[Any, ...]) -> Any:
-    if _Enqueue.off and statement == sql.enqueue:
-        return None
-    return _Enqueue.real(sql, statement, params)
-
-
 def ingest(store: Store, tests: Tests, count: int, rng: random.Random) -> dict[str, dict[str, float]]:
     """New runs of 100 results through the product's write path (create, write results, complete), the
     three MODES in turn so each sees the same store and the same noise: results/s by wall and by CPU."""
     wall = dict.fromkeys(MODES, 0.0)
     used = dict.fromkeys(MODES, 0.0)
     results = dict.fromkeys(MODES, 0)
-    DriverSql.execute = _execute  # type: ignore[method-assign]
-    try:
-        for i in range(count):
-            mode = MODES[i % len(MODES)]
-            _Enqueue.off = mode == "no analytics"
-            cases, batch = new_results(tests, rng)
-            start, start_cpu = time.perf_counter(), cpu()
-            with store.write() as db:
-                write_run(db, cases, batch, rng)
-                if mode == "fold at run end":
-                    folding.fold_queued(db.connection(), commit=False)
-            wall[mode] += time.perf_counter() - start
-            used[mode] += cpu() - start_cpu
-            results[mode] += len(batch)
-            if mode == "queued":  # folded outside the timing (its cost is measured by `catch_up`), so
-                with store.read() as db:  # the next "fold at run end" run folds only itself
-                    folding.catch_up(db)
-    finally:
-        DriverSql.execute = _Enqueue.real  # type: ignore[method-assign]
-        _Enqueue.off = False
+    for i in range(count):
+        mode = MODES[i % len(MODES)]
+        cases, batch = new_results(tests, rng)
+        start, start_cpu = time.perf_counter(), cpu()
+        with analytics_queue_off() if mode == "no analytics" else nullcontext(), store.write() as db:
+            write_run(db, cases, batch, rng)
+            if mode == "fold at run end":
+                folding.fold_queued(db.connection(), commit=False)
+        wall[mode] += time.perf_counter() - start
+        used[mode] += cpu() - start_cpu
+        results[mode] += len(batch)
+        if mode == "queued":  # folded outside the timing (its cost is measured by `catch_up`), so
+            with store.read() as db:  # the next "fold at run end" run folds only itself
+                folding.catch_up(db)
     return {mode: {"wall": rate(results[mode], wall[mode]), "cpu": rate(results[mode], used[mode])}
             for mode in MODES}
 
@@ -386,6 +367,8 @@ def main() -> None:
     parser.add_argument("--catch-up-runs", type=int, default=200,
                         help="runs queued before each catch-up measurement")
     parser.add_argument("--calls", type=int, default=5)
+    parser.add_argument("--existing", default=None,
+                        help="only time the questions on a store this script built before (its URL; migrated first)")
     parser.add_argument("--keep-sqlite", default=None, help="copy the SQLite store built here to this path")
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
@@ -395,6 +378,14 @@ def main() -> None:
     print(f"## Analytics benchmark\n\n{', '.join(f'{k}: {v}' for k, v in machine_info().items())}; "
           f"{args.runs:,} runs x {args.tests // args.pipelines} results = {args.runs * args.tests // args.pipelines:,} "
           f"case results, {args.pipelines} pipelines, {args.tests:,} tests, {DAYS} days\n")
+    if args.existing:
+        start = time.perf_counter()
+        store = Store(args.existing, auto_migrate=True)
+        log(f"store opened (and migrated) in {time.perf_counter() - start:.1f} s")
+        asked = questions(store, args.calls)
+        print(markdown_table(("question", "median", "p95"), [[name, f"{m:.1f} ms", f"{p:.1f} ms"]
+                                                             for name, (m, p) in asked.items()]))
+        return
     for backend in backends:
         backend.open()
         try:

@@ -215,7 +215,7 @@ def fold_runs(conn: Connection, runs: Sequence[FoldRun]) -> None:
         if run.failed_cases:
             with_failures.append(run)
         if not run.outage and run.branch:
-            states.advance(run, tracked, outcomes, failed_tests)
+            states.advance(run, outcomes, failed_tests)
         if run.outage or not run.revision or run.pipeline_id is None:
             run.passed_cases, run.failed_cases = set(), set()
     days.write()
@@ -412,14 +412,13 @@ class _BranchStates:
         self.touched: dict[tuple[int, str, int], datetime] = {}
 
     def before(self, run: FoldRun) -> dict[int, tuple[str, bool]]:
-        """The branch's current states (a copy of them before this run is not needed: the run's own
-        outcomes advance each test once from its state before the run)."""
+        """The run's branch's states as they stand before it (`advance` changes them only after reading)."""
         if run.outage or not run.branch:
             return {}
         key = (run.workspace_id, run.branch)
         if key not in self.loaded:
             self.loaded[key] = self._load(*key)
-        return dict(self.loaded[key])
+        return self.loaded[key]
 
     def _load(self, ws: int, branch: str) -> dict[int, tuple[str, bool]]:
         """The states of the tests the batch's runs on this branch recorded, looked up by key: a join of the
@@ -443,10 +442,11 @@ class _BranchStates:
                 self.initial[(ws, branch, int(case_id))] = (recent, bool(alarm))
         return states
 
-    def advance(self, run: FoldRun, tracked: dict[int, tuple[str, bool]], outcomes: list[tuple[int, str]],
-                failed_tests: set[int]) -> None:
+    def advance(self, run: FoldRun, outcomes: list[tuple[int, str]], failed_tests: set[int]) -> None:
+        """Move the states of the tests the run recorded (`outcomes`: theirs only, in result order), each
+        from its state before the run; a test failing without a state gets one."""
         assert run.branch is not None
-        states = self.loaded[(run.workspace_id, run.branch)]
+        states = tracked = self.loaded[(run.workspace_id, run.branch)]
         changed: dict[int, tuple[str, bool]] = {}
         dropped: set[int] = set()
         alarmed: set[int] = set()
@@ -460,10 +460,10 @@ class _BranchStates:
                 dropped.add(case_id)  # passing steadily again: no row needed
             else:
                 changed[case_id] = (new_recent, new_alarm)
+        new = [case_id for case_id in failed_tests if case_id not in tracked]
         states.update(changed)
         for case_id in dropped:
             states.pop(case_id, None)
-        new = failed_tests - set(tracked)
         states.update((case_id, ("f", False)) for case_id in new)
         for case_id in (*changed, *dropped, *new):
             self.touched[(run.workspace_id, run.branch, case_id)] = run.at
