@@ -286,6 +286,12 @@ class TestDay(Base):
     """One test's outcomes and duration histogram on one day (the day its run was created)."""
 
     __tablename__ = "test_days"
+    __table_args__ = (
+        # Covers the slowest-tests ranking (each test's maximum in a window) and the duration regressions
+        # (today's maxima, the baseline sums), which read only these columns of the wide rows.
+        Index("test_days_durations_idx", "workspace_id", "day", "case_id", "duration_max", "timed", "duration_sum",
+              "pipeline_id"),
+    )
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     case_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

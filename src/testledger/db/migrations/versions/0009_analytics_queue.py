@@ -1,5 +1,6 @@
 """Analytics fold off the ingest path: `analytics_queue` holds the finished runs not yet folded into the
-rollups, `analytics_fold` the one row the fold locks so one process folds at a time.
+rollups, `analytics_fold` the one row the fold locks so one process folds at a time; and an index that
+covers the duration questions' reads of `test_days` (4 s to build on a store of 10M results).
 
 Revision ID: 0009
 Revises: 0008
@@ -31,8 +32,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_analytics_fold")),
     )
     op.bulk_insert(fold, [{"id": 1, "folded_at": None}])
+    with op.batch_alter_table("test_days", schema=None) as batch_op:
+        batch_op.create_index("test_days_durations_idx", ["workspace_id", "day", "case_id", "duration_max", "timed",
+                                                          "duration_sum", "pipeline_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("test_days", schema=None) as batch_op:
+        batch_op.drop_index("test_days_durations_idx")
     op.drop_table("analytics_fold")
     op.drop_table("analytics_queue")
