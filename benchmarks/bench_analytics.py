@@ -194,15 +194,18 @@ def fill(store: Store, args: argparse.Namespace, rng: random.Random) -> tuple[Te
                 log(f"{spec['number']:,} runs, {done:,} results (raw {raw_sw.seconds:.0f}s, "
                     f"fold {rollup_sw.seconds:.0f}s)")
     if not sqlite:
-        analyze(store)
+        analyze(store, vacuum=True)
     return tests, raw_sw, rollup_sw
 
 
-def analyze(store: Store) -> None:
-    with raw_cursor(store) as raw:
-        # Only this schema's tables: a bare ANALYZE takes locks across every schema of the shared database.
-        raw.execute("ANALYZE test_runs, case_results, cases, test_days, case_failures, flaky_evidence, "
-                    "test_branch_states, failure_clusters, analytics_queue")
+def analyze(store: Store, *, vacuum: bool = False) -> None:
+    """What autovacuum does to a store in use: statistics, and (at the end of the fill) the visibility map
+    index-only scans need and the dead rows of the fold's upserts cleared."""
+    tables = ("test_runs, case_results, cases, test_days, case_failures, flaky_evidence, test_branch_states, "
+              "failure_clusters, analytics_queue")
+    # Only this schema's tables: a bare ANALYZE takes locks across every schema of the shared database.
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"{'VACUUM ANALYZE' if vacuum else 'ANALYZE'} {tables}")
 
 
 #: The ingest modes compared: runs queued for the fold (the product), no analytics at all, and the
