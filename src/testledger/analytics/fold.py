@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 #: Queued runs one batch takes, and the results past which it stops taking more (at least one run):
-#: a batch is one transaction, so on SQLite ingests wait for it (about 0.1 s a batch on this machine).
+#: a batch is one transaction, so on SQLite an ingest that ends meanwhile waits for it (1.2-1.5 s for 500
+#: runs of 100 results on the development machine).
 BATCH_RUNS = 500
 BATCH_RESULTS = 50_000
 
