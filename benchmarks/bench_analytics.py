@@ -1,38 +1,41 @@
 """Analytics benchmark: a store of 10M case results (100k runs, 200 pipelines, 20k tests, 90 days) built with
-raw inserts/COPY, rollups kept by the product's own hook, then each analytics question timed beside a naive
-query over the raw results, and ingest with and without the rollup hook."""
+raw inserts/COPY, its runs queued and folded into the rollups by the product's own fold (in batches), then
+each analytics question timed beside a naive query over the raw results; ingest through the product with
+the runs queued for the fold, without any analytics, and with the old fold at each run's end, alternating;
+the catch-up fold of the queued runs (one at a time and in batches) and the first answer after it."""
 
 from __future__ import annotations
 
 import argparse
 import random
+import resource
+import shutil
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench_store import PostgresBackend, SqliteBackend, uuid7_at
-from common import Stopwatch, fmt_rate, latency_ms, machine_info, markdown_table, rate
-from sqlalchemy import select, text
-from testledger.services.workspaces import ensure_workspace
+from common import Stopwatch, analytics_queue_off, fmt_rate, latency_ms, machine_info, markdown_table, rate
+from sqlalchemy import text
 
-from testledger.analytics.rollup import record_run
+from testledger.analytics import fold as folding
 from testledger.caseid import case_id, reported_identity
+from testledger.db import records
 from testledger.db.bulk import CASE_COLUMNS, RESULT_COLUMNS, NewCase, NewResult, ResultWriter, sqlite_datetime
+from testledger.db.driver_sql import DriverSql
 from testledger.db.engine import Store
-from testledger.db.tables import Run
+from testledger.db.records import ensure_pipeline, ensure_workspace
 from testledger.db.types import utcnow
-from testledger.services import runs as runs_service
 from testledger.services.analytics.clusters import failure_clusters
 from testledger.services.analytics.compare import compare_runs
 from testledger.services.analytics.flaky import flaky_tests
 from testledger.services.analytics.health import pipeline_health
 from testledger.services.analytics.history import test_history
 from testledger.services.analytics.slow import slow_tests
-from testledger.services.pipelines import ensure_pipeline
 
 WORKSPACE = "BENCH"
 DAYS = 90
@@ -145,6 +148,20 @@ def insert_rows(store: Store, sqlite: bool, table: str, columns: tuple[str, ...]
                 copy.write_row(row)
 
 
+def cpu() -> float:
+    """This process's CPU seconds (user + system): less disturbed by the other load than wall time."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def queue(store: Store, run_ids: list[uuid.UUID]) -> None:
+    """Queue runs for the fold as the product does when they end (in the order given)."""
+    with store.write() as db:
+        sql = DriverSql.of(db)
+        for run_id in run_ids:
+            sql.execute(sql.enqueue, (sql.uuid_in(run_id),))
+
+
 def fill(store: Store, args: argparse.Namespace, rng: random.Random) -> tuple[Tests, Stopwatch, Stopwatch]:
     sqlite = store.dialect == "sqlite"
     with store.write() as db:
@@ -165,53 +182,115 @@ def fill(store: Store, args: argparse.Namespace, rng: random.Random) -> tuple[Te
             with raw_sw.timing():
                 insert_rows(store, sqlite, "test_runs", RUN_COLUMNS, run_rows)
                 insert_rows(store, sqlite, "case_results", RESULT_COLUMNS, result_rows)
-            with rollup_sw.timing(), store.write() as db:
-                for run in db.scalars(select(Run).where(Run.id.in_([s["id"] for s in chunk])).order_by(Run.created_at)):
-                    record_run(db, run=run)
+            if not sqlite and spec["number"] in (args.chunk, args.chunk * 10):
+                analyze(store)  # as autovacuum would: the fold's plans need statistics of the growing tables
+            with rollup_sw.timing():  # the product's fold, in batches, in the order the runs were made
+                queue(store, [s["id"] for s in chunk])
+                with store.read() as db:
+                    folding.catch_up(db)
             done += len(result_rows)
             chunk = []
             if spec["number"] % (args.chunk * 10) == 0 or spec["number"] == args.runs:
                 log(f"{spec['number']:,} runs, {done:,} results (raw {raw_sw.seconds:.0f}s, "
-                    f"rollups {rollup_sw.seconds:.0f}s)")
+                    f"fold {rollup_sw.seconds:.0f}s)")
     if not sqlite:
-        with raw_cursor(store) as raw:
-            # Only this schema's tables: a bare ANALYZE takes locks across every schema of the shared database.
-            raw.execute("ANALYZE test_runs, case_results, cases, test_days, case_failures, flaky_evidence, "
-                        "test_branch_states, failure_clusters")
+        analyze(store, vacuum=True)
     return tests, raw_sw, rollup_sw
 
 
-def ingest(store: Store, tests: Tests, count: int, rng: random.Random) -> dict[str, float]:
-    """New runs through the product's write path (create, write results, complete), alternating the rollup
-    hook on and off so both see the same store and the same noise."""
-    seconds = {"with rollups": 0.0, "without rollups": 0.0}
-    results = {"with rollups": 0, "without rollups": 0}
-    real = runs_service.record_run
+def analyze(store: Store, *, vacuum: bool = False) -> None:
+    """What autovacuum does to a store in use: statistics, and (at the end of the fill) the visibility map
+    index-only scans need and the dead rows of the fold's upserts cleared."""
+    tables = ("test_runs, case_results, cases, test_days, case_failures, flaky_evidence, test_branch_states, "
+              "failure_clusters, analytics_queue")
+    # Only this schema's tables: a bare ANALYZE takes locks across every schema of the shared database.
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"{'VACUUM ANALYZE' if vacuum else 'ANALYZE'} {tables}")
+
+
+#: The ingest modes compared: runs queued for the fold (the product), no analytics at all, and the
+#: fold at each run's end in its transaction (what the product did before the queue).
+MODES = ("queued", "no analytics", "fold at run end")
+
+
+def ingest(store: Store, tests: Tests, count: int, rng: random.Random) -> dict[str, dict[str, float]]:
+    """New runs of 100 results through the product's write path (create, write results, complete), the
+    three MODES in turn so each sees the same store and the same noise: results/s by wall and by CPU."""
+    wall = dict.fromkeys(MODES, 0.0)
+    used = dict.fromkeys(MODES, 0.0)
+    results = dict.fromkeys(MODES, 0)
     for i in range(count):
-        label = "with rollups" if i % 2 == 0 else "without rollups"
-        runs_service.record_run = real if i % 2 == 0 else (lambda db, *, run: None)  # type: ignore[assignment]
-        cases = tests.cases[rng.randrange(len(tests.cases))]
-        batch = []
-        for idx, c in enumerate(cases):
-            status, retried, message = outcome(tests.kind[c.id], rng, False)
-            batch.append(NewResult(idx=idx, case=c, status=status, duration_ms=rng.lognormvariate(tests.mu[c.id], 0.35),
-                                   message=message, error_type="AssertionError" if message else None,
-                                   failure_category="assertion" if message else None, flaky=retried))
+        mode = MODES[i % len(MODES)]
+        cases, batch = new_results(tests, rng)
+        start, start_cpu = time.perf_counter(), cpu()
+        with analytics_queue_off() if mode == "no analytics" else nullcontext(), store.write() as db:
+            write_run(db, cases, batch, rng)
+            if mode == "fold at run end":
+                folding.fold_queued(db.connection(), commit=False)
+        wall[mode] += time.perf_counter() - start
+        used[mode] += cpu() - start_cpu
+        results[mode] += len(batch)
+        if mode == "queued":  # folded outside the timing (its cost is measured by `catch_up`), so
+            with store.read() as db:  # the next "fold at run end" run folds only itself
+                folding.catch_up(db)
+    return {mode: {"wall": rate(results[mode], wall[mode]), "cpu": rate(results[mode], used[mode])}
+            for mode in MODES}
+
+
+def catch_up(store: Store, tests: Tests, runs: int, rng: random.Random) -> dict[str, float]:
+    """The fold's cost per run, one run per transaction against batches, and the first answer (flaky,
+    14 days) after `runs` runs were queued, beside the same answer with nothing queued."""
+    out: dict[str, float] = {}
+    for label, batch_runs in (("one at a time", 1), ("in batches", folding.BATCH_RUNS)):
+        ingest_queued(store, tests, runs, rng)
+        folding.BATCH_RUNS, kept = batch_runs, folding.BATCH_RUNS
+        start, start_cpu = time.perf_counter(), cpu()
+        try:
+            with store.read() as db:
+                done = folding.catch_up(db)
+        finally:
+            folding.BATCH_RUNS = kept
+        assert done.runs == runs, done
+        out[f"fold {label}, ms a run (wall)"] = (time.perf_counter() - start) * 1000 / runs
+        out[f"fold {label}, ms a run (CPU)"] = (cpu() - start_cpu) * 1000 / runs
+    ingest_queued(store, tests, runs, rng)
+    for label in (f"first flaky answer after {runs} queued runs", "the same answer, nothing queued"):
         start = time.perf_counter()
+        with store.read() as db:
+            flaky_tests(db, workspace=WORKSPACE, days=14)
+        out[f"{label}, ms"] = (time.perf_counter() - start) * 1000
+    return out
+
+
+def ingest_queued(store: Store, tests: Tests, runs: int, rng: random.Random) -> None:
+    for _ in range(runs):
         with store.write() as db:
-            run = runs_service.create_run(db, workspace=WORKSPACE, actor="bench", environment="ci",
-                                          allowed_environments=["ci"], pipeline_key=cases[0].suite,
-                                          revision=f"{rng.getrandbits(64):016x}", branch="main", started=True)
-            writer = ResultWriter(db, run_id=run.id, workspace_id=run.workspace_id, now=utcnow())
-            for r in batch:
-                writer.add(r)
-            writer.flush()
-            db.refresh(run)
-            runs_service.transition(db, workspace=WORKSPACE, key=run.key, to="completed", run=run)
-        seconds[label] += time.perf_counter() - start
-        results[label] += len(batch)
-    runs_service.record_run = real  # type: ignore[assignment]
-    return {label: rate(results[label], seconds[label]) for label in seconds}
+            write_run(db, *new_results(tests, rng), rng)
+
+
+def new_results(tests: Tests, rng: random.Random) -> tuple[list[NewCase], list[NewResult]]:
+    """A run's worth of results: every test of one pipeline, with its character's outcome and duration."""
+    cases = tests.cases[rng.randrange(len(tests.cases))]
+    batch = []
+    for idx, c in enumerate(cases):
+        status, retried, message = outcome(tests.kind[c.id], rng, False)
+        batch.append(NewResult(idx=idx, case=c, status=status, duration_ms=rng.lognormvariate(tests.mu[c.id], 0.35),
+                               message=message, error_type="AssertionError" if message else None,
+                               failure_category="assertion" if message else None, flaky=retried))
+    return cases, batch
+
+
+def write_run(db: Any, cases: list[NewCase], batch: list[NewResult], rng: random.Random) -> None:
+    """One run through the product's write path: create it, write its results, complete it."""
+    run = records.create_run(db, workspace=WORKSPACE, actor="bench", environment="ci", allowed_environments=["ci"],
+                             pipeline_key=cases[0].suite, revision=f"{rng.getrandbits(64):016x}", branch="main",
+                             started=True)
+    writer = ResultWriter(db, run_id=run.id, workspace_id=run.workspace_id, now=utcnow())
+    for r in batch:
+        writer.add(r)
+    writer.flush()
+    db.refresh(run)
+    records.transition(db, workspace=WORKSPACE, key=run.key, to="completed", run=run)
 
 
 def timed(fn: Callable[[], Any], calls: int) -> tuple[float, float]:
@@ -286,9 +365,14 @@ def main() -> None:
     parser.add_argument("--pipelines", type=int, default=200)
     parser.add_argument("--tests", type=int, default=20_000)
     parser.add_argument("--chunk", type=int, default=1000, help="runs per fill transaction")
-    parser.add_argument("--ingest-runs", type=int, default=400,
-                        help="runs written through the product, half with rollups")
+    parser.add_argument("--ingest-runs", type=int, default=600,
+                        help="runs written through the product, a third in each mode (queued, none, fold at end)")
+    parser.add_argument("--catch-up-runs", type=int, default=200,
+                        help="runs queued before each catch-up measurement")
     parser.add_argument("--calls", type=int, default=5)
+    parser.add_argument("--existing", default=None,
+                        help="only time the questions on a store this script built before (its URL; migrated first)")
+    parser.add_argument("--keep-sqlite", default=None, help="copy the SQLite store built here to this path")
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     args.runs = max(args.pipelines, int(100_000 * args.scale))
@@ -297,6 +381,14 @@ def main() -> None:
     print(f"## Analytics benchmark\n\n{', '.join(f'{k}: {v}' for k, v in machine_info().items())}; "
           f"{args.runs:,} runs x {args.tests // args.pipelines} results = {args.runs * args.tests // args.pipelines:,} "
           f"case results, {args.pipelines} pipelines, {args.tests:,} tests, {DAYS} days\n")
+    if args.existing:
+        start = time.perf_counter()
+        store = Store(args.existing, auto_migrate=True)
+        log(f"store opened (and migrated) in {time.perf_counter() - start:.1f} s")
+        asked = questions(store, args.calls)
+        print(markdown_table(("question", "median", "p95"), [[name, f"{m:.1f} ms", f"{p:.1f} ms"]
+                                                             for name, (m, p) in asked.items()]))
+        return
     for backend in backends:
         backend.open()
         try:
@@ -306,7 +398,10 @@ def main() -> None:
             tests, raw_sw, rollup_sw = fill(store, args, rng)
             asked, baseline = questions(store, args.calls), naive(store)
             speeds = ingest(store, tests, args.ingest_runs, rng)
+            caught = catch_up(store, tests, args.catch_up_runs, rng)
             store.dispose()
+            if args.keep_sqlite and isinstance(backend, SqliteBackend):
+                shutil.copy(backend.path, args.keep_sqlite)
         finally:
             backend.close()
         rows: list[list[object]] = []
@@ -320,13 +415,18 @@ def main() -> None:
                          f"< {target} ms" if target else "-", verdict])
         print(f"### {backend.name}\n")
         print(markdown_table(("question", "median", "p95", "naive query on raw results", "target", ""), rows))
-        with_r, without = speeds["with rollups"], speeds["without rollups"]
         print(f"\nFill: raw inserts {rate(args.runs * 100, raw_sw.seconds):,.0f} results/s ({raw_sw.seconds:.0f} s); "
-              f"rollups by the completion hook {rollup_sw.seconds:.0f} s "
-              f"({args.runs / rollup_sw.seconds:,.0f} runs/s).")
-        print(f"\nIngest through the product ({args.ingest_runs} runs of 100 results, alternating): without rollups "
-              f"{fmt_rate(without)}, with rollups {fmt_rate(with_r)} ({(with_r / without - 1) * 100:+.0f}%; target "
-              f"within -20%).\n")
+              f"the fold, in batches of up to {folding.BATCH_RUNS} queued runs, {rollup_sw.seconds:.0f} s "
+              f"({args.runs / rollup_sw.seconds:,.0f} runs/s, {rollup_sw.seconds * 1000 / args.runs:.2f} ms a run).")
+        none = speeds["no analytics"]
+        print(f"\nIngest through the product ({args.ingest_runs} runs of 100 results, the modes in turn), results/s "
+              "by wall time and by this process's CPU time:\n")
+        print(markdown_table(("mode", "wall", "vs no analytics", "CPU", "vs no analytics"), [
+            [mode, fmt_rate(v["wall"]), f"{(v['wall'] / none['wall'] - 1) * 100:+.0f}%", fmt_rate(v["cpu"]),
+             f"{(v['cpu'] / none['cpu'] - 1) * 100:+.0f}%"] for mode, v in speeds.items()]))
+        print("\nCatch-up fold and the first answer after it:\n")
+        print(markdown_table(("measurement", "value"), [[k, f"{v:.2f}"] for k, v in caught.items()]))
+        print()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Shared benchmark helpers: machine facts, a stopwatch, latency summaries and a markdown table writer."""
+"""Shared benchmark helpers: machine facts, a stopwatch, latency summaries, a markdown table writer, and the
+analytics queue insert left out for a measurement."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 
 @dataclass
@@ -79,3 +81,21 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
     return "\n".join([line(headers), "|" + "---|" * len(headers), *(line(r) for r in rows)])
+
+
+@contextmanager
+def analytics_queue_off() -> Iterator[None]:
+    """Runs that end are not queued for the analytics fold (the one insert analytics adds to an ingest),
+    to measure ingest without analytics: the product always queues them; only a benchmark leaves it out."""
+    from testledger.db.driver_sql import DriverSql
+
+    real = DriverSql.execute
+
+    def execute(sql: DriverSql, statement: str, params: tuple[Any, ...]) -> Any:
+        return None if statement == sql.enqueue else real(sql, statement, params)
+
+    DriverSql.execute = execute  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DriverSql.execute = real  # type: ignore[method-assign]

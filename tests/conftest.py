@@ -28,7 +28,7 @@ PG_BASE = os.environ.get("TESTLEDGER_TEST_PG", "postgresql+psycopg://postgres@12
 TABLES = (
     "case_results", "report_files", "plans", "api_tokens", "test_runs", "pipeline_cases",
     "test_days", "failure_clusters", "case_failures", "flaky_evidence", "test_branch_states", "quarantines",
-    "test_aliases",
+    "test_aliases", "analytics_queue",
     "pipeline_versions", "cases", "pipelines", "workspaces",
 )
 

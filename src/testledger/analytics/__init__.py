@@ -1,1 +1,2 @@
-"""Analytics storage: the rollups kept as runs end (daily per-test rows, failure signatures, flaky evidence)."""
+"""Analytics storage: the rollups of finished runs (daily per-test rows, failure signatures, flaky evidence),
+folded in batches off the ingest path."""

@@ -1,4 +1,5 @@
-"""`testledger health|flaky|slow|clusters|compare`, `tests history|alias` and `quarantine add|list|remove`."""
+"""`testledger health|flaky|slow|clusters|compare`, `tests history|alias`, `quarantine add|list|remove` and
+`analytics fold`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from testledger.cli import context as ctx
 
 tests_app = typer.Typer(help="A test's history, and linking a renamed test to its old name.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Set tests aside (they keep running and recording).", no_args_is_help=True)
+#: `testledger analytics ...`: the rollups themselves.
+app = typer.Typer(help="The analytics rollups: fold finished runs into them.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -292,3 +295,20 @@ def quarantine_remove(
 
     ctx.write(remove_quarantine, workspace=ctx.resolve_workspace(workspace), test=name)
     typer.echo(f"{name} is no longer quarantined")
+
+
+@app.command("fold")
+def fold(as_json: bool = _json()) -> None:
+    """Fold the finished runs queued since the last fold into the analytics rollups, now.
+
+    A run that ends only queues its id; every analytics answer folds the queue first, so this is never
+    needed for correct answers. Run it from cron or a worker (e.g. every minute) so the first question
+    after many ingests does not wait for their fold. Safe to run in several processes at once."""
+    from testledger.services.analytics.rollups import fold_queued_runs
+
+    report = ctx.read(fold_queued_runs)
+    if as_json:
+        ctx.print_json(report)
+        return
+    typer.echo(f"Folded {report.runs} queued runs in {report.batches} batches ({report.seconds:.2f} s); "
+               f"{report.pending} queued since.")

@@ -51,6 +51,7 @@ COMMANDS: dict[str, Callable[[typer.Typer, str], None]] = {
     "ingest": _command("ingest"), "export": _command("ingest"),
     "serve": _command("serve"), "tokens": _group("tokens"),
     **dict.fromkeys(("health", "flaky", "slow", "clusters", "compare", "tests", "quarantine"), _analytics),
+    "analytics": _group("analytics"),
     "mcp": _command("mcp"),
 }
 

@@ -37,6 +37,7 @@ class _Statements:
     insert_run: str
     insert_report: str
     complete_run: str
+    enqueue: str
 
 
 def _statements(mark: str, json_mark: str) -> _Statements:
@@ -62,8 +63,10 @@ def _statements(mark: str, json_mark: str) -> _Statements:
             "SELECT CAST(round(coalesce(sum(r.duration_ms), 0)) AS BIGINT) FROM case_results r "
             f"WHERE r.run_id = {mark} AND r.parent_idx IS NULL), "
             + ", ".join(f"{c} = {c} + {mark}" for c in _COUNTERS)
-            + f" WHERE id = {mark} RETURNING duration_ms"
+            + f" WHERE id = {mark}"
         ),
+        # A finished run queued for the analytics fold (`testledger.analytics.fold`).
+        enqueue=f"INSERT INTO analytics_queue (run_id) VALUES ({mark})",
     )
 
 
@@ -75,13 +78,13 @@ _POSTGRESQL = _statements("%s", "%s::jsonb")
 class DriverSql:
     """The statements for the session's dialect, run on its driver connection (in its transaction)."""
 
-    __slots__ = ("complete_run", "conn", "insert_report", "insert_run", "next_run", "sqlite")
+    __slots__ = ("complete_run", "conn", "enqueue", "insert_report", "insert_run", "next_run", "sqlite")
 
     def __init__(self, conn: Any, *, sqlite: bool) -> None:
         self.conn, self.sqlite = conn, sqlite
         s = _SQLITE if sqlite else _POSTGRESQL
-        self.next_run, self.insert_run, self.insert_report, self.complete_run = (
-            s.next_run, s.insert_run, s.insert_report, s.complete_run)
+        self.next_run, self.insert_run, self.insert_report, self.complete_run, self.enqueue = (
+            s.next_run, s.insert_run, s.insert_report, s.complete_run, s.enqueue)
 
     @classmethod
     def of(cls, db: Session) -> DriverSql:

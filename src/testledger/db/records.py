@@ -6,7 +6,6 @@ adapters get the Pydantic schemas the public service functions build from them.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import uuid
 from collections.abc import Sequence
@@ -103,7 +102,7 @@ class RunRef:
     key: str
     workspace_id: int
     status: str
-    #: The columns the run was inserted with, when this transaction made it (the completion hook's run).
+    #: The columns the run was inserted with, when this transaction made it (`complete_reported_run` needs them).
     row: dict[str, Any] | None = None
 
 
@@ -217,18 +216,13 @@ def complete_reported_run(db: Session, *, run: RunRef, counted: lifecycle.Totals
     result = lifecycle.derive_result(counted)
     sql = DriverSql.of(db)
     completed_at = utcnow()
-    duration_ms = sql.execute(sql.complete_run, (
+    sql.execute(sql.complete_run, (
         lifecycle.COMPLETED, result, sql.datetime_in(completed_at), sql.uuid_in(run.id), counted.tests,
         counted.passed, counted.failed, counted.errors, counted.skipped, counted.flaky, counted.infra_faults,
         sql.uuid_in(run.id),
-    )).fetchone()[0]
-    # The analytics rollups, as `transition` keeps them for every other run that ends. The hook reads
-    # the run's columns: they are all known here, so it gets the run as built, not loaded again.
-    from testledger.analytics.rollup import record_run
-
-    ended = Run(**{**run.row, **dataclasses.asdict(counted), "status": lifecycle.COMPLETED, "result": result,
-                   "completed_at": completed_at, "duration_ms": duration_ms})
-    record_run(db, run=ended)
+    ))
+    if counted.tests:  # the analytics rollups fold it later (`testledger.analytics.fold`): only queued here
+        sql.execute(sql.enqueue, (sql.uuid_in(run.id),))
     logger.info("run %s %s (%s)", run.key, lifecycle.COMPLETED, result)
 
 
@@ -289,11 +283,10 @@ def transition(
             run.result = result or derived
     run.status = to
     db.flush()
-    if to in lifecycle.TERMINAL:
-        # The analytics rollups, once per finished run, in the same transaction as its end.
-        from testledger.analytics.rollup import record_run
-
-        record_run(db, run=run)
+    if to in lifecycle.TERMINAL and run.tests:
+        # Queued for the analytics rollups in the transaction that ends it; folded later, in batches.
+        sql = DriverSql.of(db)
+        sql.execute(sql.enqueue, (sql.uuid_in(run.id),))
     logger.info("run %s %s%s", run.key, to, f" ({run.result})" if to == lifecycle.COMPLETED else "")
     return run
 

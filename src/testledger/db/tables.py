@@ -274,7 +274,7 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-# -- analytics: rollups kept at run completion, and what people set by hand ---------------------
+# -- analytics: rollups of finished runs (folded off the ingest path), and what people set by hand --
 
 #: Duration histogram buckets of `test_days`: 0 is under 1 ms; bucket k >= 1 holds [2^((k-1)/2), 2^(k/2)) ms,
 #: half an octave each; the last one is open-ended (over ~9 min). Percentiles come from these sums, since
@@ -286,6 +286,12 @@ class TestDay(Base):
     """One test's outcomes and duration histogram on one day (the day its run was created)."""
 
     __tablename__ = "test_days"
+    __table_args__ = (
+        # Covers the slowest-tests ranking (each test's maximum in a window) and the duration regressions
+        # (today's maxima, the baseline sums), which read only these columns of the wide rows.
+        Index("test_days_durations_idx", "workspace_id", "day", "case_id", "duration_max", "timed", "duration_sum",
+              "pipeline_id"),
+    )
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     case_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -324,7 +330,7 @@ class FailureCluster(Base):
 
 
 class CaseFailure(Base):
-    """One failed case result with its cluster, copied out at run completion so failure questions never
+    """One failed case result with its cluster, copied out when its run is folded so failure questions never
     scan `case_results` (failures are a few percent of results)."""
 
     __tablename__ = "case_failures"
@@ -381,6 +387,26 @@ class TestBranchState(Base):
     recent: Mapped[str] = mapped_column(String(100))
     alarm: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AnalyticsQueue(Base):
+    """A finished run not yet folded into the rollups: written in the transaction that ends the run (one
+    insert, the whole analytics cost of ingest), taken off by the fold (`testledger.analytics.fold`)."""
+
+    __tablename__ = "analytics_queue"
+
+    #: Folding follows this order, the order the runs ended in.
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+
+
+class AnalyticsFold(Base):
+    """One row (id 1): the fold locks it first, so one process folds at a time on either store."""
+
+    __tablename__ = "analytics_fold"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    folded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Quarantine(Base):

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from testledger import lifecycle
+from testledger.analytics.fold import catch_up
 from testledger.db.tables import CaseFailure, FailureCluster, Run
 from testledger.errors import Invalid, NotFound
 from testledger.services.analytics import scope
@@ -23,6 +24,7 @@ def failure_clusters(
     now: datetime | None = None,
 ) -> ClusterReport:
     """The clusters with failures in the window, most failures first, and the categories per day."""
+    catch_up(db)  # every queued finished run folded first: the answer is never stale
     ws = scope.workspace_id(db, workspace)
     since = scope.window_start(days, now)
     query = (select(CaseFailure.cluster_id, CaseFailure.case_id, CaseFailure.category, CaseFailure.created_at)
@@ -67,6 +69,7 @@ def failure_clusters(
 
 def set_cluster_category(db: Session, *, workspace: str, cluster: int, category: str | None) -> ClusterOut:
     """Override the category of every failure in a cluster (None returns to the evidence's own)."""
+    catch_up(db)  # every queued finished run folded first: the answer is never stale
     if category is not None and category not in lifecycle.FAILURE_CATEGORIES:
         raise Invalid(f"unknown category '{category}' (expected one of {', '.join(lifecycle.FAILURE_CATEGORIES)})")
     ws = scope.workspace_id(db, workspace)

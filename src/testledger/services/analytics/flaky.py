@@ -1,4 +1,4 @@
-"""Flaky tests from three signals, each kept as evidence at run completion: pass and fail on one revision,
+"""Flaky tests from three signals, each kept as evidence when a finished run is folded: pass and fail on one revision,
 pass on a retry within a run, and a flip rate on one branch in alarm. Outage runs never count."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from testledger.analytics.fold import catch_up
 from testledger.analytics.rollup import flip_rate
 from testledger.db.tables import FlakyEvidence, Run, TestBranchState
 from testledger.services.analytics import scope
@@ -24,6 +25,7 @@ def flaky_tests(
     limit: int = 50, now: datetime | None = None,
 ) -> FlakyReport:
     """Tests with flakiness evidence in the window, highest score first."""
+    catch_up(db)  # every queued finished run folded first: the answer is never stale
     ws = scope.workspace_id(db, workspace)
     since = scope.window_start(days, now)
     query = (select(FlakyEvidence.case_id, FlakyEvidence.signal, FlakyEvidence.run_id, FlakyEvidence.created_at)

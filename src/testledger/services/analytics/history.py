@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from testledger.analytics.fold import catch_up
 from testledger.db.tables import CaseResult, Pipeline, Run, TestAlias, TestDay
 from testledger.db.types import utcnow
 from testledger.errors import Invalid
@@ -25,6 +26,7 @@ def test_history(
     db: Session, *, workspace: str, test: str, limit: int = 50, now: datetime | None = None
 ) -> TestHistory:
     """The newest `limit` results of a test, under its current and old names."""
+    catch_up(db)  # every queued finished run folded first: the answer is never stale
     if not 1 <= limit <= MAX_RESULTS:
         raise Invalid(f"--limit must be between 1 and {MAX_RESULTS}, got {limit}")
     ws = scope.workspace_id(db, workspace)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from testledger.analytics.fold import catch_up
 from testledger.db.tables import Quarantine, TestAlias, TestBranchState
 from testledger.db.types import utcnow
 from testledger.errors import Conflict
@@ -14,6 +15,7 @@ from testledger.services.analytics.schemas import AliasOut, TestRef
 
 def link_renamed_test(db: Session, *, workspace: str, old: str, new: str, actor: str) -> AliasOut:
     """Record that `old` is now called `new`: its results count as `new`'s from now on."""
+    catch_up(db)  # every queued finished run folded first: the answer is never stale
     ws = scope.workspace_id(db, workspace)
     before, after = scope.find_test(db, ws, old), scope.find_test(db, ws, new)
     if before.case_id == after.case_id:

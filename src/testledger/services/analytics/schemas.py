@@ -169,3 +169,12 @@ class TestHistory(TestRef):
 class AliasOut(BaseModel):
     old: TestRef
     new: TestRef
+
+
+class FoldReport(BaseModel):
+    """What `testledger analytics fold` did: finished runs folded into the rollups, and what is still queued."""
+
+    runs: int = Field(description="Queued runs taken off the queue (deleted runs included: nothing left to fold).")
+    batches: int
+    seconds: float
+    pending: int = Field(description="Runs queued since (by ingests that ended meanwhile).")

@@ -3,13 +3,13 @@ regressions (a test now far slower than its own baseline)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from testledger.analytics.fold import catch_up
 from testledger.analytics.rollup import bucket_bounds
 from testledger.db.tables import DURATION_BUCKETS, TestDay
 from testledger.db.types import utcnow
@@ -49,6 +49,7 @@ def slow_tests(
     now: datetime | None = None,
 ) -> SlowReport:
     """The `limit` tests with the highest p95 duration over the window, and the duration regressions."""
+    catch_up(db)  # every queued finished run folded first: the answer is never stale
     ws = scope.workspace_id(db, workspace)
     now = now or utcnow()
     since = scope.window_start(days, now)
@@ -108,18 +109,19 @@ def duration_regressions(
     if pipeline_id is not None:
         query = query.where(TestDay.pipeline_id == pipeline_id)
     recent = {int(c): float(m or 0.0) for c, m in db.execute(query)}
-    baseline: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    # Summed per test in SQL, from the covering (workspace, day, test, durations) index: reading the
+    # 30 days' rows one by one for ~2,000 tests cost 0.3-0.5 s at 10M results.
+    baseline: dict[int, list[float]] = {}
     ids = list(recent)
+    before = days_between(today - timedelta(days=BASELINE_DAYS), today - timedelta(days=1))
     for start in range(0, len(ids), 500):
-        for c, n, total, top in db.execute(
-            select(TestDay.case_id, TestDay.timed, TestDay.duration_sum, TestDay.duration_max)
-            .where(TestDay.day.in_(days_between(today - timedelta(days=BASELINE_DAYS), today - timedelta(days=1))),
-                   TestDay.case_id.in_(ids[start:start + 500]))
+        for c, n, total, top in db.connection().execute(
+            select(TestDay.case_id, func.sum(TestDay.timed), func.sum(TestDay.duration_sum),
+                   func.max(TestDay.duration_max))
+            .where(TestDay.workspace_id == ws, TestDay.day.in_(before), TestDay.case_id.in_(ids[start:start + 500]))
+            .group_by(TestDay.case_id)
         ):
-            b = baseline[int(c)]
-            b[0] += n
-            b[1] += total
-            b[2] = max(b[2], top or 0.0)
+            baseline[int(c)] = [n or 0, total or 0.0, top or 0.0]
     found = [
         DurationRegression(case_id=c, test=str(c), recent_max_ms=m, baseline_mean_ms=round(b[1] / b[0], 1),
                            baseline_max_ms=b[2])
