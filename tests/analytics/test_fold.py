@@ -166,6 +166,8 @@ def test_analytics_fold_command_folds_the_queue(store: Store, cli: Callable[...,
     assert {k: v for k, v in json.loads(out.stdout).items() if k != "seconds"} == {"runs": 2, "batches": 1,
                                                                                    "pending": 0}
     again = cli("analytics", "fold")
-    assert again.code == 0 and again.stdout.startswith("Folded 0 queued runs")
+    assert again.code == 0 and again.stdout.startswith("Folded 0 queued runs in 0 batches")
     assert _rows(store, f"SELECT results, failed FROM test_days WHERE case_id = {case_id_of('test_a')}") == [
         ("2", "1")]
+    h.run([Outcome("test_a")])
+    assert cli("analytics", "fold").stdout.startswith("Folded 1 queued run in 1 batch (")

@@ -310,5 +310,7 @@ def fold(as_json: bool = _json()) -> None:
     if as_json:
         ctx.print_json(report)
         return
-    typer.echo(f"Folded {report.runs} queued runs in {report.batches} batches ({report.seconds:.2f} s); "
-               f"{report.pending} queued since.")
+    from testledger.cli.render import count_of
+
+    typer.echo(f"Folded {count_of(report.runs, 'queued run')} in {count_of(report.batches, 'batch', 'batches')} "
+               f"({report.seconds:.2f} s); {report.pending} queued since.")
