@@ -63,7 +63,7 @@ def _history(h: History) -> None:
           revision="r9")
 
 
-def _refold_in_batches(store: Store, monkeypatch: pytest.MonkeyPatch, batch_runs: int) -> None:
+def _refold_in_batches(store: Store, monkeypatch: pytest.MonkeyPatch, batch_runs: int, runs: int = 14) -> None:
     """Empty the rollups, queue every finished run again in the order they ended, fold in batches."""
     with store.write() as db:
         for table in ROLLUPS:
@@ -72,7 +72,7 @@ def _refold_in_batches(store: Store, monkeypatch: pytest.MonkeyPatch, batch_runs
     monkeypatch.setattr(fold, "BATCH_RUNS", batch_runs)
     with store.read() as db:
         done = catch_up(db)
-    assert done.runs == 14 and done.batches == -(-14 // batch_runs)
+    assert done.runs == runs and done.batches == -(-runs // batch_runs)
 
 
 @pytest.mark.parametrize("batch_runs", [500, 3])
@@ -124,6 +124,40 @@ def test_a_run_deleted_while_queued_is_dropped_from_the_queue(store: Store) -> N
     # The deleted run's pass of test_a on revision x is no evidence, and its failure forms no cluster.
     assert report.tests == [] and [c.pattern for c in clusters] == ["boom"]
     assert _queued(store) == 0 and kept
+
+
+def test_a_folded_run_that_is_deleted_leaves_the_rollups_as_if_it_had_never_been_recorded(
+    store: Store, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = History(store)
+    _history(h)
+    with store.read() as db:
+        assert catch_up(db).runs == 14
+    gone = [h.keys[3], h.keys[-1]]  # test_rev's first failure and the outage, the only run of its cluster
+    with store.write() as db:
+        assert delete_runs(db, workspace="WKS", keys=gone) == gone
+    after = _rollups(store)
+    _refold_in_batches(store, monkeypatch, 500, runs=12)  # the rollups of the 12 runs that stay, from nothing
+    refolded = _rollups(store)
+    for part in ("days", "failures", "clusters"):
+        assert after[part] == refolded[part], part
+    assert "connection refused" not in str(after["clusters"])
+    kept = [str(run_id) for (run_id,) in _rows(store, "SELECT id FROM test_runs")]
+    assert len(kept) == 12 and after["evidence"] and all(
+        row[2] in kept and row[3] in (*kept, "None") for row in after["evidence"])
+
+
+def test_deleting_a_run_takes_its_slowest_result_out_of_the_slow_tests(store: Store) -> None:
+    h = History(store)
+    h.run([Outcome("test_x", duration_ms=10.0)])
+    spike = h.run([Outcome("test_x", duration_ms=5000.0)])
+    with store.read() as db:
+        assert slow_tests(db, workspace="WKS").tests[0].max_ms == 5000.0
+    with store.write() as db:
+        delete_runs(db, workspace="WKS", keys=[spike])
+    with store.read() as db:
+        test = slow_tests(db, workspace="WKS").tests[0]
+    assert (test.results, test.max_ms, test.p95_ms) == (1, 10.0, 10.0)
 
 
 def test_racing_folders_fold_each_run_once(store: Store) -> None:

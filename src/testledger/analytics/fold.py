@@ -1,6 +1,7 @@
 """The fold off the ingest path: a run that ends only queues its id (`enqueue`, one insert in the transaction
 that ends it); queued runs are folded into the rollups in batches, in the order they ended, before any
-analytics answer (`catch_up`) and by `testledger analytics fold` (a cron job or worker).
+analytics answer (`catch_up`) and by `testledger analytics fold` (a cron job or worker). A run that is deleted
+leaves the queue or the rollups with it (`forget`).
 
 One process folds at a time: a batch's transaction first updates the single `analytics_fold` row, which
 takes SQLite's write lock and PostgreSQL's row lock, then reads the queue. A second folder waits for the
@@ -10,13 +11,15 @@ first to commit and then finds its runs gone from the queue, so racing folders n
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from testledger import lifecycle
-from testledger.analytics.rollup import FoldRun, fold_runs
+from testledger.analytics.rollup import FoldRun, fold_runs, unfold_runs
 from testledger.db.tables import AnalyticsFold, AnalyticsQueue, Run
 from testledger.db.types import utcnow
 
@@ -77,6 +80,31 @@ def fold_queued(conn: Connection, *, commit: bool, max_runs: int | None = None) 
     return Folded(runs, batches, time.perf_counter() - start)
 
 
+def forget(conn: Connection, run_ids: Sequence[uuid.UUID]) -> None:
+    """Take runs that are about to be deleted (in this transaction) out of the analytics: a queued run just
+    leaves the queue, a folded one leaves the rollups (`rollup.unfold_runs`). The fold's lock comes first, so
+    a batch that is folding one of them commits before and the run is then found folded."""
+    _lock(conn)
+    queued = {q for (q,) in conn.execute(select(AnalyticsQueue.run_id))}
+    runs: list[FoldRun] = []
+    for start in range(0, len(run_ids), 500):
+        chunk = list(run_ids[start:start + 500])
+        conn.execute(delete(AnalyticsQueue).where(AnalyticsQueue.run_id.in_(chunk)))
+        runs += [_fold_run(row) for row in conn.execute(_RUNS.where(Run.id.in_(chunk)))
+                 if row.id not in queued and row.status in lifecycle.TERMINAL]
+    unfold_runs(conn, runs, queued=queued - set(run_ids))
+
+
+_RUNS = select(Run.id, Run.workspace_id, Run.test_definition_id, Run.revision, Run.branch, Run.created_at,
+               Run.completed_at, Run.status, Run.tests, Run.failed, Run.errors)
+
+
+def _fold_run(row: Any, seq: int = 0) -> FoldRun:
+    return FoldRun(seq=seq, id=row.id, workspace_id=row.workspace_id, pipeline_id=row.test_definition_id,
+                   revision=row.revision, branch=row.branch, created_at=row.created_at, completed_at=row.completed_at,
+                   tests=row.tests or 0, failed=row.failed or 0, errors=row.errors or 0)
+
+
 def _lock(conn: Connection) -> None:
     """Take the fold's lock (the first write of the transaction, so SQLite takes its write lock here)."""
     taking = update(AnalyticsFold).where(AnalyticsFold.id == 1).values(folded_at=utcnow())
@@ -88,10 +116,8 @@ def _fold_batch(conn: Connection) -> int:
     """Fold the next batch of queued runs; returns how many queue entries it took (0: none left)."""
     _lock(conn)
     rows = conn.execute(
-        select(AnalyticsQueue.seq, Run.id, Run.workspace_id, Run.test_definition_id, Run.revision, Run.branch,
-               Run.created_at, Run.completed_at, Run.status, Run.tests, Run.failed, Run.errors)
-        .select_from(AnalyticsQueue).outerjoin(Run, Run.id == AnalyticsQueue.run_id)
-        .order_by(AnalyticsQueue.seq).limit(BATCH_RUNS)
+        _RUNS.add_columns(AnalyticsQueue.seq).select_from(AnalyticsQueue)
+        .outerjoin(Run, Run.id == AnalyticsQueue.run_id).order_by(AnalyticsQueue.seq).limit(BATCH_RUNS)
     ).all()
     if not rows:
         return 0
@@ -108,10 +134,7 @@ def _fold_batch(conn: Connection) -> int:
             continue
         seen.add(row.id)
         results += row.tests or 0
-        runs.append(FoldRun(seq=row.seq, id=row.id, workspace_id=row.workspace_id, pipeline_id=row.test_definition_id,
-                            revision=row.revision, branch=row.branch, created_at=row.created_at,
-                            completed_at=row.completed_at, tests=row.tests or 0, failed=row.failed or 0,
-                            errors=row.errors or 0))
+        runs.append(_fold_run(row, row.seq))
     fold_runs(conn, runs)
     for start in range(0, len(taken), 500):
         conn.execute(delete(AnalyticsQueue).where(AnalyticsQueue.seq.in_(taken[start:start + 500])))

@@ -10,7 +10,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -231,6 +231,82 @@ def fold_runs(conn: Connection, runs: Sequence[FoldRun]) -> None:
         batch.run_sql(_EVIDENCE, batch.evidence)
 
 
+def unfold_runs(conn: Connection, runs: Sequence[FoldRun], *, queued: set[uuid.UUID]) -> None:
+    """Take folded runs that are about to be deleted out of the rollups: their failures, the flaky evidence
+    they gave or were cited in, clusters left with no failure (unless categorised by hand; the others get
+    their first and last seen again from the failures that stay), and each (day, test) row they counted in is
+    counted again from the results that stay (a subtraction could not undo a maximum). `queued`: runs still
+    waiting for the fold, left out of the recount (the fold adds them later).
+
+    The branch flip states keep the deleted runs' outcomes among a test's last `FLIP_WINDOW` results on the
+    branch until newer results push them out: the order of those results is not kept anywhere else."""
+    runs = [r for r in runs if r.tests]
+    if not runs:
+        return
+    batch = _Batch(conn, runs)
+    ids = [batch.value(r.id) for r in runs]
+    clusters: set[int] = set()
+    for chunk in _chunks(ids):
+        params = {f"r{i}": v for i, v in enumerate(chunk)}
+        marks = _marks("r", len(chunk))
+        clusters.update(int(c) for (c,) in batch.query(
+            f"SELECT DISTINCT cluster_id FROM case_failures WHERE run_id IN ({marks})", params))
+        batch.query(f"DELETE FROM case_failures WHERE run_id IN ({marks})", params)
+        batch.query(f"DELETE FROM flaky_evidence WHERE run_id IN ({marks}) OR other_run_id IN ({marks})", params)
+    _recount_clusters(batch, sorted(clusters))
+    _recount_days(batch, runs, {batch.value(q) for q in queued})
+
+
+def _recount_clusters(batch: _Batch, clusters: list[int]) -> None:
+    for chunk in _chunks(clusters):
+        params = {f"c{i}": c for i, c in enumerate(chunk)}
+        marks = _marks("c", len(chunk))
+        seen = batch.query(
+            "SELECT f.cluster_id, min(coalesce(r.completed_at, r.created_at)), "
+            "max(coalesce(r.completed_at, r.created_at)) FROM case_failures f JOIN test_runs r ON r.id = f.run_id "
+            f"WHERE f.cluster_id IN ({marks}) GROUP BY f.cluster_id", params).all()
+        if seen:
+            batch.run_sql(_Sql("UPDATE failure_clusters SET first_seen = :first, last_seen = :last WHERE id = :id"),
+                          [{"id": c, "first": first, "last": last} for c, first, last in seen])
+        batch.query(f"DELETE FROM failure_clusters WHERE id IN ({marks}) AND category IS NULL "
+                    "AND NOT EXISTS (SELECT 1 FROM case_failures f WHERE f.cluster_id = failure_clusters.id)", params)
+
+
+def _recount_days(batch: _Batch, runs: Sequence[FoldRun], queued: set[Any]) -> None:
+    """Count each (day, test) row the runs touched again from the other finished, folded runs of that day
+    (one read of the day's top-level results per workspace and day, in the order the runs ended)."""
+    gone = {batch.value(r.id) for r in runs}
+    touched: dict[tuple[int, date], set[int]] = defaultdict(set)
+    for run in runs:
+        cases = touched[(run.workspace_id, run.created_at.date())]
+        cases.update(int(c) for c, parent, *_ in batch.stream(_OUTCOMES, {"run": batch.value(run.id)})
+                     if parent is None)
+    days = _Days(batch)
+    for (ws, day), cases in sorted(touched.items()):
+        day_param = day.isoformat() if batch.sqlite else day
+        for chunk in _chunks(sorted(cases)):
+            params = {"ws": ws, "day": day_param, **{f"c{i}": c for i, c in enumerate(chunk)}}
+            batch.query(f"DELETE FROM test_days WHERE day = :day AND case_id IN ({_marks('c', len(chunk))})", params)
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        for run_id, pipeline, case_id, status, is_flaky, duration_ms in batch.stream(_DAY_RESULTS, {
+            "ws": ws, "start": batch.value(start), "end": batch.value(start + timedelta(days=1)),
+        }):
+            if run_id in gone or run_id in queued or case_id not in cases:
+                continue
+            days.start_day(day, ws, pipeline)
+            days.add(case_id, status, is_flaky, duration_ms)
+    days.write()
+
+
+#: A day's top-level results of one workspace's finished runs, in the order the runs ended (the fold's order).
+_DAY_RESULTS = _Sql(
+    "SELECT r.id, r.test_definition_id, cr.case_id, cr.status, cr.flaky, cr.duration_ms "
+    "FROM test_runs r JOIN case_results cr ON cr.run_id = r.id "
+    f"WHERE r.workspace_id = :ws AND r.created_at >= :start AND r.created_at < :end AND r.status IN {_TERMINAL_SQL} "
+    "AND cr.parent_idx IS NULL ORDER BY coalesce(r.completed_at, r.created_at), r.id, cr.idx"
+)
+
+
 class _Days:
     """Each test's outcomes and durations, added to its row of its run's day (written in chunks of
     DAY_ROWS_PER_WRITE rows; the upsert adds, so a row met in two chunks still sums right)."""
@@ -243,9 +319,10 @@ class _Days:
 
     def start(self, run: FoldRun) -> None:
         """The run whose results `add` takes next: its day, workspace and pipeline in the driver's form."""
-        day = run.created_at.date()
-        self.head = (day.isoformat() if self.batch.sqlite else day, run.workspace_id,
-                     self.batch.value(run.pipeline_id))
+        self.start_day(run.created_at.date(), run.workspace_id, self.batch.value(run.pipeline_id))
+
+    def start_day(self, day: date, workspace_id: int, pipeline: Any) -> None:
+        self.head = (day.isoformat() if self.batch.sqlite else day, workspace_id, pipeline)
 
     def add(self, case_id: int, status: str, flaky: bool, duration_ms: float | None) -> None:
         day, ws, pipeline = self.head

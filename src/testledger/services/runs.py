@@ -379,11 +379,13 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 def delete_runs(db: Session, *, workspace: str, keys: Sequence[str]) -> list[str]:
-    """Delete finished runs with their results and report files; returns the keys deleted. An
+    """Delete finished runs with their results, report files and their share of the analytics rollups;
+    returns the keys deleted. An
     unfinished run is refused (cancel it first): its executor would write into a run that is gone.
     Files the runs left on disk (logs, attachments) are the caller's to remove afterwards."""
     from sqlalchemy import delete
 
+    from testledger.analytics.fold import forget
     from testledger.db import records
     from testledger.db.tables import Run
 
@@ -392,6 +394,8 @@ def delete_runs(db: Session, *, workspace: str, keys: Sequence[str]) -> list[str
         if run.status not in lifecycle.TERMINAL:
             raise Conflict(f"run '{run.key}' is {run.status}: cancel it first (`testledger cancel {run.key}`); "
                            "nothing was deleted")
-    # Results and report files go with their run (ON DELETE CASCADE).
+    # Their rollups first (they are counted again from the runs that stay), then results and report files go
+    # with their run (ON DELETE CASCADE).
+    forget(db.connection(), [run.id for run in runs])
     db.execute(delete(Run).where(Run.id.in_([run.id for run in runs])))
     return [run.key for run in runs]
