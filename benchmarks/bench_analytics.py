@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import random
 import resource
-import shutil
+import sqlite3
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -241,6 +241,8 @@ def catch_up(store: Store, tests: Tests, runs: int, rng: random.Random) -> dict[
     """The fold's cost per run, one run per transaction against batches, and the first answer (flaky,
     14 days) after `runs` runs were queued, beside the same answer with nothing queued."""
     out: dict[str, float] = {}
+    if not runs:
+        return out
     for label, batch_runs in (("one at a time", 1), ("in batches", folding.BATCH_RUNS)):
         ingest_queued(store, tests, runs, rng)
         folding.BATCH_RUNS, kept = batch_runs, folding.BATCH_RUNS
@@ -372,7 +374,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--existing", default=None,
                         help="only time the questions on a store this script built before (its URL; migrated first)")
-    parser.add_argument("--keep-sqlite", default=None, help="copy the SQLite store built here to this path")
+    parser.add_argument("--keep-sqlite", default=None, help="copy the SQLite store, as filled, to this path")
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     args.runs = max(args.pipelines, int(100_000 * args.scale))
@@ -396,12 +398,13 @@ def main() -> None:
             store = Store(backend.url, auto_migrate=True)
             log(f"{backend.name}: filling")
             tests, raw_sw, rollup_sw = fill(store, args, rng)
+            if args.keep_sqlite and isinstance(backend, SqliteBackend):  # as filled (`--existing` reads it)
+                with closing(sqlite3.connect(backend.path)) as copying:
+                    copying.execute("VACUUM INTO ?", (args.keep_sqlite,))
             asked, baseline = questions(store, args.calls), naive(store)
             speeds = ingest(store, tests, args.ingest_runs, rng)
             caught = catch_up(store, tests, args.catch_up_runs, rng)
             store.dispose()
-            if args.keep_sqlite and isinstance(backend, SqliteBackend):
-                shutil.copy(backend.path, args.keep_sqlite)
         finally:
             backend.close()
         rows: list[list[object]] = []
@@ -418,14 +421,16 @@ def main() -> None:
         print(f"\nFill: raw inserts {rate(args.runs * 100, raw_sw.seconds):,.0f} results/s ({raw_sw.seconds:.0f} s); "
               f"the fold, in batches of up to {folding.BATCH_RUNS} queued runs, {rollup_sw.seconds:.0f} s "
               f"({args.runs / rollup_sw.seconds:,.0f} runs/s, {rollup_sw.seconds * 1000 / args.runs:.2f} ms a run).")
-        none = speeds["no analytics"]
-        print(f"\nIngest through the product ({args.ingest_runs} runs of 100 results, the modes in turn), results/s "
-              "by wall time and by this process's CPU time:\n")
-        print(markdown_table(("mode", "wall", "vs no analytics", "CPU", "vs no analytics"), [
-            [mode, fmt_rate(v["wall"]), f"{(v['wall'] / none['wall'] - 1) * 100:+.0f}%", fmt_rate(v["cpu"]),
-             f"{(v['cpu'] / none['cpu'] - 1) * 100:+.0f}%"] for mode, v in speeds.items()]))
-        print("\nCatch-up fold and the first answer after it:\n")
-        print(markdown_table(("measurement", "value"), [[k, f"{v:.2f}"] for k, v in caught.items()]))
+        if args.ingest_runs:
+            none = speeds["no analytics"]
+            print(f"\nIngest through the product ({args.ingest_runs} runs of 100 results, the modes in turn), "
+                  "results/s by wall time and by this process's CPU time:\n")
+            print(markdown_table(("mode", "wall", "vs no analytics", "CPU", "vs no analytics"), [
+                [mode, fmt_rate(v["wall"]), f"{(v['wall'] / none['wall'] - 1) * 100:+.0f}%", fmt_rate(v["cpu"]),
+                 f"{(v['cpu'] / none['cpu'] - 1) * 100:+.0f}%"] for mode, v in speeds.items()]))
+        if caught:
+            print("\nCatch-up fold and the first answer after it:\n")
+            print(markdown_table(("measurement", "value"), [[k, f"{v:.2f}"] for k, v in caught.items()]))
         print()
 
 
