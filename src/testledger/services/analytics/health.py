@@ -4,17 +4,19 @@ and red run, and the daily trend. Reads `test_runs` only (its counters and index
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime
-from typing import Any
+from datetime import datetime
+from operator import itemgetter
+from typing import Any, cast
 
-from sqlalchemy import String, select, type_coerce
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from testledger import lifecycle
 from testledger.analytics.fold import catch_up
-from testledger.db.tables import CaseFailure, Pipeline, Run
+from testledger.db.run_pages import runs_since, utc_day, utc_time
+from testledger.db.tables import CaseFailure, Run
 from testledger.services.analytics import scope
 from testledger.services.analytics.quarantine import quarantined_ids
 from testledger.services.analytics.schemas import HealthDay, HealthGroup, HealthReport, RunRef
@@ -40,44 +42,57 @@ def pipeline_health(
     catch_up(db)  # every queued finished run folded first: the answer is never stale
     ws = scope.workspace_id(db, workspace)
     since = scope.window_start(days, now)
-    # Ids come raw (hex text on SQLite): making a UUID of each of ~9,000 runs cost a fifth of the answer;
-    # the few that are used again are converted there (`_uuid`).
-    query = (
-        select(type_coerce(Run.id, String).label("id"), Run.key,
-               type_coerce(Run.test_definition_id, String).label("test_definition_id"),
-               Pipeline.key.label("pipeline"), Run.environment, Run.branch, Run.status, Run.result, Run.created_at,
-               Run.duration_ms)
-        .outerjoin(Pipeline, Pipeline.id == Run.test_definition_id)
-        .where(Run.workspace_id == ws, Run.created_at >= since)
-        .order_by(Run.created_at)
+    # On the driver's cursor, oldest first; unfinished runs are dropped here, not in SQL: a status filter
+    # made SQLite walk the status index over every completed run of the workspace instead of the
+    # (workspace, created_at) range (266 ms at 10M).
+    found = runs_since(
+        db.connection(), workspace_id=ws, since=since,
+        pipeline_id=None if pipeline is None else cast(uuid.UUID, scope.pipeline_id(db, ws, pipeline)),
+        environment=None if environment is None else lifecycle.ENVIRONMENT_ALIASES.get(environment, environment),
+        branch=branch,
     )
-    if pipeline is not None:
-        query = query.where(Run.test_definition_id == scope.pipeline_id(db, ws, pipeline))
-    if environment is not None:
-        query = query.where(Run.environment == lifecycle.ENVIRONMENT_ALIASES.get(environment, environment))
-    if branch is not None:
-        query = query.where(Run.branch == branch)
-    # Unfinished runs are dropped here, not in SQL: a status filter made SQLite walk the status index over
-    # every completed run of the workspace instead of the (workspace, created_at) range (266 ms at 10M).
-    # Core, not the ORM's row loading (which cost as much again for thousands of plain rows).
-    rows = [r for r in db.connection().execute(query) if r.status in lifecycle.TERMINAL]
-    forgiven = _runs_red_only_by_quarantine(db, ws, rows) if exclude_quarantined else set()
-    groups: dict[tuple[Any, str, str | None], list[tuple[Any, str | None]]] = defaultdict(list)
-    trend: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for r in rows:
-        outcome = GREEN if r.id in forgiven else _outcome(r.status, r.result)
-        groups[(r.pipeline, r.environment, r.branch)].append((r, outcome))
-        day = trend[r.created_at.date()]
-        day[0] += 1
-        day[1] += outcome == GREEN
-        day[2] += outcome == RED
+    terminal = lifecycle.TERMINAL
+    groups: dict[tuple[Any, ...], list[tuple[Any, ...]]] = defaultdict(list)
+    for r in found.rows:
+        if r[_STATUS] in terminal:
+            groups[r[_GROUP]].append(r)  # (pipeline id, environment, branch)
+    forgiven = _runs_red_only_by_quarantine(db, ws, found.rows) if exclude_quarantined else set()
+    outcome_of = _Outcomes()
+    named = [((found.pipeline_keys.get(key[0]), *key[1:]), runs) for key, runs in groups.items()]
+    report: list[HealthGroup] = []
+    every_day: list[Any] = []
+    every_outcome: list[str | None] = []
+    for key, runs in sorted(named, key=lambda g: [str(k) for k in g[0]]):
+        outcomes = list(map(outcome_of.__getitem__, map(_status_of, runs)))
+        if forgiven:
+            outcomes = [GREEN if r[_ID] in forgiven else o for r, o in zip(runs, outcomes, strict=True)]
+        every_day += map(_day_of, runs)
+        every_outcome += outcomes
+        report.append(_group(db, key, runs, outcomes, look_back=len(groups) <= LOOK_BACK_GROUPS))
+    trend: dict[Any, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for (day, outcome), count in Counter(zip(every_day, every_outcome, strict=True)).items():
+        trend[day][0] += count
+        if outcome is not None:
+            trend[day][1 if outcome == GREEN else 2] += count
     return HealthReport(
-        since=since, days=days, excluded_quarantined=exclude_quarantined,
-        groups=[_group(db, key, runs, look_back=len(groups) <= LOOK_BACK_GROUPS)
-                for key, runs in sorted(groups.items(), key=lambda g: [str(k) for k in g[0]])],
-        trend=[HealthDay(day=d, runs=v[0], passed=v[1], failed=v[2], pass_rate=_rate(v[1], v[1] + v[2]))
+        since=since, days=days, excluded_quarantined=exclude_quarantined, groups=report,
+        trend=[HealthDay(day=utc_day(d), runs=v[0], passed=v[1], failed=v[2], pass_rate=_rate(v[1], v[1] + v[2]))
                for d, v in sorted(trend.items())],
     )
+
+
+# The columns of `db.run_pages.runs_since`.
+_ID, _KEY, _PIPELINE_ID, _ENVIRONMENT, _BRANCH, _STATUS, _RESULT, _CREATED, _DAY, _DURATION = range(10)
+_GROUP = slice(_PIPELINE_ID, _BRANCH + 1)
+_status_of, _day_of, _duration_of = itemgetter(slice(_STATUS, _RESULT + 1)), itemgetter(_DAY), itemgetter(_DURATION)
+
+
+class _Outcomes(dict[tuple[str, str | None], str | None]):
+    """GREEN, RED or None for each (status, result), worked out once each."""
+
+    def __missing__(self, key: tuple[str, str | None]) -> str | None:
+        self[key] = found = _outcome(*key)
+        return found
 
 
 def _outcome(status: str, result: str | None) -> str | None:
@@ -98,24 +113,25 @@ def p95(values: Sequence[float]) -> float | None:
 
 
 def _group(
-    db: Session, key: tuple[Any, str, str | None], runs: list[tuple[Any, str | None]], *, look_back: bool
+    db: Session, key: tuple[Any, ...], runs: list[tuple[Any, ...]], outcomes: list[str | None], *, look_back: bool
 ) -> HealthGroup:
-    passed = sum(o == GREEN for _, o in runs)
-    failed = sum(o == RED for _, o in runs)
-    durations = [float(r.duration_ms) for r, _ in runs if r.duration_ms is not None]
-    decided = [(r, o) for r, o in runs if o is not None]
-    streak, streak_outcome = 0, decided[-1][1] if decided else None
-    for _, o in reversed(decided):
+    passed, failed = outcomes.count(GREEN), outcomes.count(RED)
+    durations = [d for d in map(_duration_of, runs) if d is not None]
+    # From the newest run back: the streak of its outcome, ended by the newest run of the other outcome;
+    # a RunRef only for those two (one per run cost 20 ms).
+    streak, streak_outcome = 0, None
+    last: dict[str, RunRef] = {}
+    for r, o in zip(reversed(runs), reversed(outcomes), strict=True):
+        if o is None:
+            continue
+        if streak_outcome is None:
+            streak_outcome = o
+            last[o] = RunRef(execution_id=r[_KEY], created_at=utc_time(r[_CREATED]))
         if o != streak_outcome:
+            last[o] = RunRef(execution_id=r[_KEY], created_at=utc_time(r[_CREATED]))
             break
         streak += 1
-    last: dict[str | None, RunRef] = {}
-    for r, o in reversed(decided):  # the newest green and red runs only (a RunRef per run cost 20 ms)
-        if o not in last:
-            last[o] = RunRef(execution_id=r.key, created_at=r.created_at)
-            if len(last) == 2:
-                break
-    first = runs[0][0]
+    first = runs[0]
     return HealthGroup(
         pipeline_key=key[0], environment=key[1], branch=key[2], runs=len(runs), passed=passed, failed=failed,
         pass_rate=_rate(passed, passed + failed), failure_rate=_rate(failed, passed + failed),
@@ -127,17 +143,18 @@ def _group(
 
 
 def _last_before(db: Session, run: Any, *, green: bool) -> RunRef | None:
-    """The newest green (or red) run of the group before the window, found on the pipeline's status index."""
-    if run.test_definition_id is None:
+    """The newest green (or red) run of the group before the window, found on the pipeline's status index
+    (`run`: a row of `runs_since`)."""
+    if run[_PIPELINE_ID] is None:
         return None
     outcome = Run.result == "passed" if green else Run.result.in_(("failed", "error"))
     query = (
         select(Run.key, Run.created_at)
-        .where(Run.test_definition_id == _uuid(run.test_definition_id), Run.status == lifecycle.COMPLETED, outcome,
-               Run.created_at < run.created_at, Run.environment == run.environment)
+        .where(Run.test_definition_id == _uuid(run[_PIPELINE_ID]), Run.status == lifecycle.COMPLETED, outcome,
+               Run.created_at < utc_time(run[_CREATED]), Run.environment == run[_ENVIRONMENT])
         .order_by(Run.created_at.desc()).limit(1)
     )
-    query = query.where(Run.branch.is_(None) if run.branch is None else Run.branch == run.branch)
+    query = query.where(Run.branch.is_(None) if run[_BRANCH] is None else Run.branch == run[_BRANCH])
     found = db.execute(query).first()
     return RunRef(execution_id=found.key, created_at=found.created_at) if found else None
 
@@ -145,7 +162,7 @@ def _last_before(db: Session, run: Any, *, green: bool) -> RunRef | None:
 def _runs_red_only_by_quarantine(db: Session, ws: int, rows: Sequence[Any]) -> set[Any]:
     """Failed runs whose every failure is a quarantined test: green once quarantined tests are left out."""
     quarantined = quarantined_ids(db, ws)
-    red = [_uuid(r.id) for r in rows if r.status == lifecycle.COMPLETED and r.result == "failed"]
+    red = [_uuid(r[_ID]) for r in rows if r[_STATUS] == lifecycle.COMPLETED and r[_RESULT] == "failed"]
     if not quarantined or not red:
         return set()
     failing: dict[Any, set[int]] = defaultdict(set)
@@ -154,7 +171,7 @@ def _runs_red_only_by_quarantine(db: Session, ws: int, rows: Sequence[Any]) -> s
         for run_id, case_id in db.execute(select(CaseFailure.run_id, CaseFailure.case_id)
                                           .where(CaseFailure.run_id.in_(chunk))):
             failing[run_id].add(int(case_id))
-    return {run_id.hex if isinstance(rows[0].id, str) else run_id
+    return {run_id.hex if isinstance(rows[0][_ID], str) else run_id
             for run_id, cases in failing.items() if cases <= quarantined}
 
 
