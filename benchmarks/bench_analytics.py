@@ -319,6 +319,11 @@ def questions(store: Store, calls: int) -> dict[str, tuple[float, float]]:
         "health (all pipelines)": lambda db: pipeline_health(db, workspace=WORKSPACE),
         "flaky, 14 days": lambda db: flaky_tests(db, workspace=WORKSPACE, days=14),
         "slowest 20 by p95, 7 days": lambda db: slow_tests(db, workspace=WORKSPACE, days=7, limit=20),
+        # Filtered by environment or branch, from the raw results of the matching runs (no rollup has them).
+        "slowest 20 by p95, 7 days, staging": lambda db: slow_tests(db, workspace=WORKSPACE, environment="staging",
+                                                                    days=7, limit=20),
+        "slowest 20 by p95, 7 days, one branch": lambda db: slow_tests(db, workspace=WORKSPACE,
+                                                                       branch="feature/login", days=7, limit=20),
         "compare with last green": lambda db: compare_runs(db, workspace=WORKSPACE, run=newest),
         "failure clusters, 7 days": lambda db: failure_clusters(db, workspace=WORKSPACE, days=7),
         "test history, 50 results": lambda db: test_history(db, workspace=WORKSPACE, test=some_test),

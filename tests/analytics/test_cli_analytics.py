@@ -35,6 +35,29 @@ def test_analytics_commands_print_tables_and_json(store: Store, cli: Callable[..
     assert history.code == 0 and run in history.stdout and "FAILED" in history.stdout
 
 
+def test_slow_filters_by_environment_and_branch(store: Store, cli: Callable[..., Any]) -> None:
+    h = History(store)
+    h.run([Outcome("test_migrate", duration_ms=8000.0), Outcome("test_ping", duration_ms=20.0)], env="staging",
+          branch="release/2.4")
+    h.run([Outcome("test_migrate", duration_ms=90.0), Outcome("test_ping", duration_ms=25.0)], env="prod")
+
+    def slowest(*args: str) -> list[tuple[str, float]]:
+        answer = cli("slow", *args, "--json")
+        assert answer.code == 0, answer.stderr
+        return [(t["test"], t["max_ms"]) for t in json.loads(answer.stdout)["tests"]]
+
+    assert slowest("--env", "staging") == [("app.Tests::test_migrate", 8000.0), ("app.Tests::test_ping", 20.0)]
+    assert slowest("--env", "production") == [("app.Tests::test_migrate", 90.0), ("app.Tests::test_ping", 25.0)]
+    assert slowest("-b", "release/2.4", "-n", "1") == [("app.Tests::test_migrate", 8000.0)]
+    assert slowest("--env", "prod", "--branch", "release/2.4") == []
+    table = cli("slow", "-e", "staging", "--branch", "release/2.4").stdout
+    assert "test_migrate" in table and "8.0s" in table
+    assert "No timed results in the last 7 days." in cli("slow", "--env", "dev").stdout
+    bad = cli("slow", "--env", "stage")
+    assert bad.code == 3 and "unknown environment 'stage'" in bad.stderr
+    assert "raw results" in cli("slow", "--help").stdout
+
+
 def test_quarantine_commands(store: Store, cli: Callable[..., Any]) -> None:
     History(store).run([Outcome("test_token", "failed", classname="api.Login")])
     added = cli("quarantine", "add", "api.Login::test_token", "--pipeline", "api", "--owner", "qa@example.com",

@@ -31,7 +31,8 @@ SAME = [
     "runs show {key} --all", "runs case {key} 1", "runs case {key} 1 --json", "runs case {key} 9",
     "logs {key} --case 1", "logs {key} --case 2", "export {key}", "export {key} --format ctrf",
     "export {key} --format nope", "pipelines list", "pipelines list --json", "pipelines show unit --json",
-    "pipelines show nope", "flaky", "slow", "clusters", "quarantine list --json",
+    "pipelines show nope", "flaky", "slow", "slow --env ci --branch main", "slow --env staging",
+    "clusters", "quarantine list --json",
     "tests history app.Cart::adds --json", "compare {key}", "runs show WKS-0101-99",
 ]
 

@@ -114,16 +114,23 @@ def flaky(
 
 def slow(
     pipeline: str | None = _pipeline(),
+    env: str | None = typer.Option(None, "--env", "-e", help="Only runs in this environment (reads raw results)."),
+    branch: str | None = typer.Option(None, "--branch", "-b", help="Only runs on this branch (reads raw results)."),
     days: int = _days(7),
     limit: int = typer.Option(20, "--limit", "-n", help="Tests to list."),
     workspace: str | None = ctx.workspace_option(),
     as_json: bool = _json(),
 ) -> None:
-    """Slowest tests by p95 duration, and tests that got much slower than their own baseline today."""
+    """Slowest tests by p95 duration, and tests that got much slower than their own baseline today.
+
+    With --env or --branch the answer is computed from the raw results of the matching runs (the daily
+    rollup has neither), so it is slower on large stores.
+    """
     from testledger.cli.render import format_duration
     from testledger.services.analytics.slow import slow_tests
 
-    report = ctx.read(slow_tests, workspace=ctx.resolve_workspace(workspace), pipeline=pipeline, days=days, limit=limit)
+    report = ctx.read(slow_tests, workspace=ctx.resolve_workspace(workspace), pipeline=pipeline,
+                      environment=ctx.environment(env) if env else None, branch=branch, days=days, limit=limit)
     if as_json:
         ctx.print_json(report)
         return

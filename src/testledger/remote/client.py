@@ -268,11 +268,13 @@ class Remote:
         return FlakyReport.model_validate(self.http.json("GET", f"{API}/analytics/flaky", params=params))
 
     def slow_tests(
-        self, *, workspace: str | None, pipeline: str | None = None, days: int = 7, limit: int = 20,
+        self, *, workspace: str | None, pipeline: str | None = None, environment: str | None = None,
+        branch: str | None = None, days: int = 7, limit: int = 20,
     ) -> SlowReport:
         from testledger.services.analytics.schemas import SlowReport
 
-        params = _params(workspace=self._ws(workspace), pipeline=pipeline, days=days, limit=limit)
+        params = _params(workspace=self._ws(workspace), pipeline=pipeline, environment=environment, branch=branch,
+                         days=days, limit=limit)
         return SlowReport.model_validate(self.http.json("GET", f"{API}/analytics/slow", params=params))
 
     def failure_clusters(

@@ -53,10 +53,15 @@ def get_flaky(
 @router.get("/slow", response_model=SlowReport, summary="Slowest tests by p95 and duration regressions")
 def get_slow(
     principal: Viewer, state: State, db: ReadDb, workspace: Workspace = None, pipeline: Pipeline = None,
+    environment: Annotated[str | None, Query(max_length=50, description=(
+        "Only runs in this environment (`production` and `development` name `prod` and `dev`). Filtered by "
+        "environment or branch, the answer is computed from the raw results: slower on large stores."))] = None,
+    branch: Annotated[str | None, Query(max_length=255, description=(
+        "Only runs on this branch (computed from the raw results, as with `environment`)."))] = None,
     days: Days = 7, limit: Limit = 20,
 ) -> SlowReport:
     return slow.slow_tests(db, workspace=acting_workspace(principal, workspace, state), pipeline=pipeline,
-                           days=days, limit=limit)
+                           environment=environment, branch=branch, days=days, limit=limit)
 
 
 @router.get("/clusters", response_model=ClusterReport, summary="Failures grouped by normalised signature")
