@@ -134,3 +134,25 @@ def test_a_postgresql_connection_dropped_in_steady_use_fails_once_then_is_replac
             assert db.scalar(text("SELECT 1")) == 1
     finally:
         store.dispose()
+
+
+@pytest.mark.parametrize("cleanup_error", [
+    Unavailable("the store at postgresql://h/db is unavailable: another command is already in progress"),
+    RuntimeError("another command is already in progress"),  # a driver's error SQLAlchemy did not wrap
+])
+def test_an_interrupt_whose_cleanup_fails_is_still_reported_as_interrupted(
+    cli: Any, monkeypatch: pytest.MonkeyPatch, cleanup_error: Exception,
+) -> None:
+    """Ctrl-C or SIGTERM during a PostgreSQL COPY: rolling back on the way out fails because the COPY is
+    still open. The user stopped the command; that is what they are told, with the interrupt's exit code."""
+    from testledger.services import runs
+
+    def interrupted_mid_copy(*_args: Any, **_kwargs: Any) -> None:
+        try:
+            raise KeyboardInterrupt
+        finally:
+            raise cleanup_error
+
+    monkeypatch.setattr(runs, "list_executions", interrupted_mid_copy)
+    result = cli("runs", "list")
+    assert (result.code, result.stderr) == (130, "error: interrupted\n")

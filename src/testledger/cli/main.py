@@ -117,7 +117,14 @@ def run() -> None:
 
     _interrupt_on_sigterm()
     try:
-        build_app(sys.argv[1:])(standalone_mode=True)
+        try:
+            build_app(sys.argv[1:])(standalone_mode=True)
+        except Exception as exc:
+            if _after_interrupt(exc):
+                # Cleanup on the way out of an interrupt failed (e.g. a rollback sent while a PostgreSQL
+                # COPY was still open: "another command is already in progress"): the interrupt is the news.
+                raise KeyboardInterrupt from exc
+            raise
     except NotFound as exc:
         _fail(str(exc), EXIT_NOT_FOUND)
     except Unavailable as exc:
@@ -125,7 +132,24 @@ def run() -> None:
     except DomainError as exc:
         _fail(str(exc), EXIT_INVALID)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        if not _sigterm_said:  # the SIGTERM handler has already said so
+            _fail("interrupted", 130)
+        sys.exit(130)
+
+
+def _after_interrupt(exc: BaseException) -> bool:
+    """Whether `exc` was raised while an interrupt (Ctrl-C, SIGTERM) was being handled."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__context__ or cause.__cause__
+    return False
+
+
+_sigterm_said = False
 
 
 def _interrupt_on_sigterm() -> None:
@@ -134,7 +158,9 @@ def _interrupt_on_sigterm() -> None:
     import signal
 
     def interrupt(_signum: int, _frame: object) -> None:
+        global _sigterm_said
         sys.stderr.write("error: interrupted\n")  # typer turns the interrupt into a silent exit 130
+        _sigterm_said = True
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
