@@ -229,6 +229,7 @@ def delete(
 ) -> None:
     """Delete finished runs with their results, report files, logs and attachments.
 
+    Their results leave the analytics too (health, flaky, slow, clusters).
     Asks first on a terminal; elsewhere it refuses without --yes. A run still open is refused:
     cancel it first.
     """
