@@ -27,10 +27,11 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import psycopg
-from common import analytics_queue_off, fmt_rate, machine_info, markdown_table, rate
+from common import analytics_queue_off, byte_compile, fmt_rate, machine_info, markdown_table, rate
 from lxml import etree
 from sqlalchemy.engine import make_url
 
+import testledger
 from testledger.caseid import case_id, reported_identity
 from testledger.db import records as runs
 from testledger.db.bulk import CASE_COLUMNS, RESULT_COLUMNS, sqlite_datetime
@@ -920,6 +921,7 @@ def run_all(ctx: Context, backends: Sequence[str]) -> tuple[list[Row], list[str]
 def main() -> None:
     args = parse_args()
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
+    byte_compile(Path(testledger.__file__).parent)  # the CLI rows start processes as an installed copy does
     with tempfile.TemporaryDirectory(prefix="bench-ingest-", dir=args.workdir) as tmp:
         ctx = Context(args, Path(tmp))
         ctx.stores = Stores(ctx.work, args.pg_url)

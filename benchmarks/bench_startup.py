@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import machine_info, markdown_table
+from common import byte_compile, machine_info, markdown_table
 
 CASES = 100
 
@@ -55,8 +55,7 @@ def main() -> None:
     tl = [sys.executable, "-m", "testledger"]
     import testledger
 
-    for tree in (Path(testledger.__file__).parent, *([Path(args.before) / "testledger"] if args.before else [])):
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree)], check=True)
+    byte_compile(Path(testledger.__file__).parent, *([Path(args.before) / "testledger"] if args.before else []))
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)

@@ -7,11 +7,14 @@ import os
 import platform
 import sqlite3
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 
@@ -99,3 +102,11 @@ def analytics_queue_off() -> Iterator[None]:
         yield
     finally:
         DriverSql.execute = real  # type: ignore[method-assign]
+
+
+def byte_compile(*trees: Path) -> None:
+    """Byte-compile source trees, as `pip install` of a wheel does: with PYTHONDONTWRITEBYTECODE set
+    (the development machine sets it), an editable install compiles every module of ours in every
+    command's process, ~0.3-0.5 s that no installed copy pays."""
+    for tree in trees:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree)], check=True)

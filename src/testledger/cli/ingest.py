@@ -52,9 +52,6 @@ def ingest(
     Ingesting the same file twice into one run does not duplicate its results.
     """
     from testledger.cli.render import printable
-    from testledger.schemas import IngestOptions
-    from testledger.services.ingest import ingest_files
-    from testledger.services.runs import get_execution
 
     if not run_key and not pipeline:
         from testledger.errors import Invalid
@@ -66,6 +63,17 @@ def ingest(
     paths = _report_paths(reports, skipped=skipped, max_bytes=settings.max_report_bytes)
     for note in skipped:
         sys.stderr.write(f"note: skipped {printable(note)}\n")
+    server = ctx.remote()
+    if server is None and 0 <= settings.parse_process_min_bytes <= sum(path.stat().st_size for path in paths):
+        # Large enough to be parsed in a second process: its fork server boots while this one imports
+        # the services and opens the store (a third of a second off a 100k-case ingest).
+        from testledger.ingest.parse_process import start_server
+
+        start_server()
+    from testledger.schemas import IngestOptions
+    from testledger.services.ingest import ingest_files
+    from testledger.services.runs import get_execution
+
     defaults = ctx.ci_defaults()
     options = IngestOptions(
         actor=ctx.actor(), pipeline_key=pipeline, environment=ctx.environment(env),
@@ -79,7 +87,6 @@ def ingest(
     )
     # The summary names at most 20 failing cases: no model for each of 100k passed results.
     statuses, case_limit = (None, None) if as_json else (("failed", "error"), SUMMARY_FAILURES + 1)
-    server = ctx.remote()
     if server is not None:  # uploaded, gzip-compressed as it streams; the server parses and stores
         with _partial_hint(len(paths) > 1 and not partial):
             outcome = server.ingest_files(workspace=ws, sources=paths, options=options)
