@@ -380,9 +380,9 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 def delete_runs(db: Session, *, workspace: str, keys: Sequence[str]) -> list[str]:
     """Delete finished runs with their results, report files and their share of the analytics rollups;
-    returns the keys deleted. An
-    unfinished run is refused (cancel it first): its executor would write into a run that is gone.
-    Files the runs left on disk (logs, attachments) are the caller's to remove afterwards."""
+    returns the keys deleted. An unfinished run is refused (cancel it first): its executor would write
+    into a run that is gone. Files the runs left on disk (logs, attachments) are the caller's to remove
+    afterwards."""
     from sqlalchemy import delete
 
     from testledger.analytics.fold import forget
