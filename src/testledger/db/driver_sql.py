@@ -38,9 +38,11 @@ class _Statements:
     insert_report: str
     complete_run: str
     enqueue: str
+    #: The completion and the queue insert in one statement (PostgreSQL: one round trip less a run).
+    complete_and_enqueue: str | None
 
 
-def _statements(mark: str, json_mark: str) -> _Statements:
+def _statements(mark: str, json_mark: str, *, data_modifying_ctes: bool) -> _Statements:
     def marks(columns: tuple[str, ...], json: frozenset[str]) -> str:
         return ", ".join(json_mark if c in json else mark for c in columns)
 
@@ -48,6 +50,13 @@ def _statements(mark: str, json_mark: str) -> _Statements:
         return ", ".join(f'"{c}"' for c in columns)  # `key`, `trigger`: words some SQL reserves
 
     pipeline = f"FROM pipelines p WHERE p.workspace_id = workspaces.id AND p.key = {mark}"
+    complete_run = (
+        f"UPDATE test_runs SET status = {mark}, result = {mark}, completed_at = {mark}, duration_ms = ("
+        "SELECT CAST(round(coalesce(sum(r.duration_ms), 0)) AS BIGINT) FROM case_results r "
+        f"WHERE r.run_id = {mark} AND r.parent_idx IS NULL), "
+        + ", ".join(f"{c} = {c} + {mark}" for c in _COUNTERS)
+        + f" WHERE id = {mark}"
+    )
     return _Statements(
         # The run number, with the workspace and pipeline it needs: one statement, one round trip.
         next_run=(
@@ -58,33 +67,33 @@ def _statements(mark: str, json_mark: str) -> _Statements:
         insert_report=(
             f"INSERT INTO report_files ({quoted(REPORT_COLUMNS)}) VALUES ({marks(REPORT_COLUMNS, _REPORT_JSON)})"
         ),
-        complete_run=(
-            f"UPDATE test_runs SET status = {mark}, result = {mark}, completed_at = {mark}, duration_ms = ("
-            "SELECT CAST(round(coalesce(sum(r.duration_ms), 0)) AS BIGINT) FROM case_results r "
-            f"WHERE r.run_id = {mark} AND r.parent_idx IS NULL), "
-            + ", ".join(f"{c} = {c} + {mark}" for c in _COUNTERS)
-            + f" WHERE id = {mark}"
-        ),
+        complete_run=complete_run,
         # A finished run queued for the analytics fold (`testledger.analytics.fold`).
         enqueue=f"INSERT INTO analytics_queue (run_id) VALUES ({mark})",
+        complete_and_enqueue=(
+            f"WITH done AS ({complete_run} RETURNING id) INSERT INTO analytics_queue (run_id) SELECT id FROM done"
+            if data_modifying_ctes else None
+        ),
     )
 
 
-_SQLITE = _statements("?", "?")
+_SQLITE = _statements("?", "?", data_modifying_ctes=False)
 _KEPT = "testledger.driver_sql"
-_POSTGRESQL = _statements("%s", "%s::jsonb")
+_POSTGRESQL = _statements("%s", "%s::jsonb", data_modifying_ctes=True)
 
 
 class DriverSql:
     """The statements for the session's dialect, run on its driver connection (in its transaction)."""
 
-    __slots__ = ("complete_run", "conn", "enqueue", "insert_report", "insert_run", "next_run", "sqlite")
+    __slots__ = ("complete_and_enqueue", "complete_run", "conn", "enqueue", "insert_report", "insert_run",
+                 "next_run", "sqlite")
 
     def __init__(self, conn: Any, *, sqlite: bool) -> None:
         self.conn, self.sqlite = conn, sqlite
         s = _SQLITE if sqlite else _POSTGRESQL
         self.next_run, self.insert_run, self.insert_report, self.complete_run, self.enqueue = (
             s.next_run, s.insert_run, s.insert_report, s.complete_run, s.enqueue)
+        self.complete_and_enqueue = s.complete_and_enqueue
 
     @classmethod
     def of(cls, db: Session) -> DriverSql:
