@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+
+from testledger.db.engine import Store
 
 PASSING = '<testsuite name="api"><testcase classname="api.Login" name="test_login" time="1"/></testsuite>'
 PIPELINE = """\
@@ -139,21 +142,30 @@ def test_runs_list_filters_and_a_next_page_hint_to_paste(cli: Any, tmp_path: Pat
     assert "Branch: main" in shown and "Labels: team=pay" in shown and "Trigger: manual by tester" in shown
 
 
-def test_runs_delete_removes_the_run_and_its_files(cli: Any, home: Path, tmp_path: Path) -> None:
+def test_runs_delete_removes_the_run_and_its_files(cli: Any, home: Path, tmp_path: Path, store: Store) -> None:
     report = tmp_path / "r.xml"
     report.write_text(PASSING)
+    kept = json.loads(cli("ingest", str(report), "-p", "unit", "--json").stdout)["execution_id"]
+    report.write_text(PASSING.replace("<testsuite", "<testsuite hostname='again'"))
     key = json.loads(cli("ingest", str(report), "-p", "unit", "--json").stdout)["execution_id"]
     (home / "logs" / key).mkdir(parents=True)
     (home / "logs" / key / "0.log").write_text("out")
     refused = cli("runs", "delete", key)  # not a terminal and no --yes
-    assert refused.code == 3 and "--yes" in refused.stderr and len(_runs(cli)) == 1
+    assert refused.code == 3 and "--yes" in refused.stderr and len(_runs(cli)) == 2
     open_key = cli("runs", "start", "-p", "unit").stdout.strip()
     assert cli("runs", "delete", open_key, "--yes").code == 3
     deleted = cli("runs", "delete", key, "--yes")
     assert deleted.code == 0, deleted.stderr
-    assert [r["execution_id"] for r in _runs(cli)] == [open_key]
+    assert [r["execution_id"] for r in _runs(cli)] == [open_key, kept]
     assert not (home / "logs" / key).exists()
     assert cli("runs", "show", key).code == 4
+    # Its results and report files went with it; the other run's stayed.
+    with store.read() as db:
+        left = db.execute(text(
+            "SELECT r.key, count(DISTINCT c.id), count(DISTINCT f.id) FROM case_results c "
+            "LEFT JOIN test_runs r ON r.id = c.run_id LEFT JOIN report_files f ON f.run_id = c.run_id GROUP BY r.key"
+        )).all()
+    assert [tuple(row) for row in left] == [(kept, 1, 1)]
 
 
 def test_report_sources_are_shown_as_such_and_can_be_deleted(cli: Any, tmp_path: Path) -> None:

@@ -191,11 +191,13 @@ class CaseResult(Base):
     __table_args__ = (UniqueConstraint("run_id", "idx"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("test_runs.id", ondelete="CASCADE"))
+    #: No foreign keys on this hottest table (migration 0010): the writer makes the run and each case in
+    #: the transaction that writes the results, and `services.runs.delete_runs` deletes them with their run.
+    run_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     idx: Mapped[int] = mapped_column(Integer)
     #: Index of the pipeline case this is a sub-result of (one pytest test inside a pytest case).
     parent_idx: Mapped[int | None] = mapped_column(Integer)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    case_id: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(20))
     duration_ms: Mapped[float | None] = mapped_column(Float)
     message: Mapped[str | None] = mapped_column(Text)

@@ -387,15 +387,17 @@ def delete_runs(db: Session, *, workspace: str, keys: Sequence[str]) -> list[str
 
     from testledger.analytics.fold import forget
     from testledger.db import records
-    from testledger.db.tables import Run
+    from testledger.db.tables import CaseResult, Run
 
     runs = [records.find_run(db, workspace=workspace, key=key, for_update=True) for key in dict.fromkeys(keys)]
     for run in runs:
         if run.status not in lifecycle.TERMINAL:
             raise Conflict(f"run '{run.key}' is {run.status}: cancel it first (`testledger cancel {run.key}`); "
                            "nothing was deleted")
-    # Their rollups first (they are counted again from the runs that stay), then results and report files go
-    # with their run (ON DELETE CASCADE).
-    forget(db.connection(), [run.id for run in runs])
-    db.execute(delete(Run).where(Run.id.in_([run.id for run in runs])))
+    ids = [run.id for run in runs]
+    # Their rollups first (they are counted again from the runs that stay), then their results (no foreign
+    # key on that table: migration 0010), then the runs with their report files (ON DELETE CASCADE).
+    forget(db.connection(), ids)
+    db.execute(delete(CaseResult).where(CaseResult.run_id.in_(ids)))
+    db.execute(delete(Run).where(Run.id.in_(ids)))
     return [run.key for run in runs]
