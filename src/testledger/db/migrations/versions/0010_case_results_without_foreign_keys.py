@@ -20,19 +20,20 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
-_KEYS: tuple[tuple[str, str, list[str], dict[str, str]], ...] = (
-    ("fk_case_results_case_id_cases", "cases", ["case_id"], {}),
-    ("fk_case_results_run_id_test_runs", "test_runs", ["run_id"], {"ondelete": "CASCADE"}),
+#: (name, referred table, column, ON DELETE)
+_KEYS: tuple[tuple[str, str, str, str | None], ...] = (
+    ("fk_case_results_case_id_cases", "cases", "case_id", None),
+    ("fk_case_results_run_id_test_runs", "test_runs", "run_id", "CASCADE"),
 )
 
 
 def upgrade() -> None:
     with op.batch_alter_table("case_results", schema=None) as batch_op:
-        for name, _table, _columns, _options in _KEYS:
+        for name, _table, _column, _on_delete in _KEYS:
             batch_op.drop_constraint(name, type_="foreignkey")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("case_results", schema=None) as batch_op:
-        for name, table, columns, options in _KEYS:
-            batch_op.create_foreign_key(name, table, columns, ["id"], **options)
+        for name, table, column, on_delete in _KEYS:
+            batch_op.create_foreign_key(name, table, [column], ["id"], ondelete=on_delete)
