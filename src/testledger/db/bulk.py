@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,14 @@ CASE_COLUMNS = ("id", "workspace_id", "identity", "kind", "key", "name", "suite"
 
 _SQLITE_RESULTS = (
     f"INSERT INTO case_results ({', '.join(RESULT_COLUMNS)}) VALUES ({', '.join('?' * len(RESULT_COLUMNS))})"
+)
+# Most results are a plain pass: no text, no JSON, no times, no parent. sqlite3 binds each parameter in turn
+# (~0.3 us each), so those go by a statement that names 6 columns instead of 21: 0.39 against 1.05 ms
+# for 100 rows here. The columns left out are NULL or take the value written in the statement.
+LEAN_COLUMNS = ("run_id", "idx", "case_id", "status", "duration_ms", "flaky")
+_SQLITE_LEAN_RESULTS = (
+    f"INSERT INTO case_results ({', '.join(LEAN_COLUMNS)}, attempt_count) "
+    f"VALUES ({', '.join('?' * len(LEAN_COLUMNS))}, 1)"
 )
 _SQLITE_CASES = (
     f"INSERT OR IGNORE INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join('?' * len(CASE_COLUMNS))})"
@@ -131,16 +139,21 @@ class RowBuilder:
     def rows(self, results: list[NewResult]) -> Batch:
         cases: list[tuple[Any, ...]] = []
         rows: list[tuple[Any, ...]] = []
+        lean: list[tuple[Any, ...]] = []
         counts = Totals()
         known, stored = self._known, self._stored
         case_row, result_row = self._case_row, self._result_row
+        run, sqlite = self.run, self.sqlite
         for r in results:
             case = r.case
             if case.id not in known:
                 known.add(case.id)
                 if case.id not in stored:
                     cases.append(case_row(case))
-            rows.append(result_row(r))
+            if sqlite and _plain(r):
+                lean.append((run, r.idx, case.id, r.status, r.duration_ms, 1 if r.flaky else 0))
+            else:
+                rows.append(result_row(r))
             if not r.group:  # leaf results are the tests, top-level or sub-results
                 if r.status == "passed" and not r.flaky:  # most results: two counters
                     counts.tests += 1
@@ -149,7 +162,7 @@ class RowBuilder:
                     counts.count(r.status, flaky=r.flaky, category=r.failure_category)
             elif r.status == "error" and r.failure_category == "infrastructure":
                 counts.infra_faults += 1  # a group that could not finish still errors its run
-        return Batch(cases, rows, counts)
+        return Batch(cases, rows, counts, lean)
 
     def forget_known(self) -> None:
         """Send every case again from now on (after a rollback took some of them away)."""
@@ -187,13 +200,26 @@ class RowBuilder:
         )
 
 
+def _plain(r: NewResult) -> bool:
+    """Whether the result has only the `LEAN_COLUMNS` (the rest NULL, one attempt)."""
+    return (r.message is None and r.stack_trace is None and r.stdout is None and r.stderr is None
+            and r.error_type is None and r.failure_category is None and r.properties is None and not r.attempts
+            and r.attempt_count is None and r.parent_idx is None and r.worker is None and r.started_at is None
+            and r.completed_at is None and r.log_ref is None and r.attachments is None)
+
+
 @dataclass(slots=True)
 class Batch:
-    """Rows ready for the store: new cases, results, and what they add to the run's counters."""
+    """Rows ready for the store: new cases, results, and what they add to the run's counters.
+
+    On SQLite, plain results travel apart in `lean` (`LEAN_COLUMNS`), the others in `rows`
+    (`RESULT_COLUMNS`); on PostgreSQL every result is in `rows` (COPY sends a NULL as cheaply).
+    Within each list the results keep their order."""
 
     cases: list[tuple[Any, ...]]
     rows: list[tuple[Any, ...]]
     counts: Totals
+    lean: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 class ResultBuffer:
@@ -269,7 +295,10 @@ class ResultWriter(ResultBuffer):
             raw: Any = conn.connection.driver_connection
             if cases:
                 raw.executemany(_SQLITE_CASES, cases)
-            raw.executemany(_SQLITE_RESULTS, batch.rows)
+            if batch.lean:
+                raw.executemany(_SQLITE_LEAN_RESULTS, batch.lean)
+            if batch.rows:
+                raw.executemany(_SQLITE_RESULTS, batch.rows)
         else:
             _copy_postgresql(conn, cases, batch.rows)
         self.count(batch.counts)
