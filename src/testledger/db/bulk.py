@@ -17,7 +17,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from testledger.db.types import sqlite_datetime as sqlite_datetime  # where its writers import it from
+from testledger.db.driver_sql import execute_after_pending, send_pending
+from testledger.db.types import json_text as json_text  # where its writers import it from
+from testledger.db.types import sqlite_datetime as sqlite_datetime
 from testledger.lifecycle import Totals
 from testledger.textlimits import TextLimits
 
@@ -66,11 +68,6 @@ _COUNTERS = text(
     "errors = errors + :errors, skipped = skipped + :skipped, flaky = flaky + :flaky, "
     "infra_faults = infra_faults + :infra WHERE id = :run_id"
 )
-
-def json_text(value: Any) -> str | None:
-    """A JSON column's value as the text the drivers store (compact, UTF-8 kept)."""
-    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
 
 @dataclass(slots=True)
 class NewCase:
@@ -330,13 +327,14 @@ def unstored_cases(conn: Any, cases: list[tuple[Any, ...]], *, sqlite: bool) -> 
     raw: Any = conn.connection.driver_connection
     if sqlite:
         found = raw.execute(_SQLITE_STORED_IDS, (json.dumps(ids),)).fetchall()
-    else:
-        found = raw.execute(_PG_STORED_IDS, (ids,)).fetchall()
+    else:  # with the statements waiting on the connection (the run's row): one round trip
+        found = execute_after_pending(conn, _PG_STORED_IDS, (ids,)).fetchall()
     stored = {case_id for (case_id,) in found}
     return [case for case in cases if case[0] not in stored] if stored else cases
 
 
 def _copy_postgresql(conn: Any, cases: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> None:
+    send_pending(conn)
     raw = conn.connection.driver_connection
     with raw.cursor() as cur:
         if 0 < len(cases) <= _PG_CASES_BY_INSERT:
@@ -387,6 +385,7 @@ def update_results(session: Session, *, run_id: uuid.UUID, results: Sequence[New
     if sqlite:
         conn.exec_driver_sql(_SQLITE_MERGED, rows)
         return
+    send_pending(conn)
     raw: Any = conn.connection.driver_connection
     with raw.cursor() as cur:
         cur.execute(_PG_MERGED_STAGE)

@@ -169,7 +169,7 @@ def start_reported_run(
         pipeline_version=version, started=True, environment=env, triggered_by=actor, trigger=trigger, parameters=None,
         revision=revision, branch=branch, build_url=build_url, labels=labels, executor=executor,
     )
-    sql.execute(sql.insert_run, sql.run_row(values))
+    sql.later(sql.insert_run, sql.run_row(values))  # goes with the next statement (PostgreSQL)
     logger.info("run %s created (pipeline %s, %s, by %s)", values["key"], pipeline_key, env, actor)
     return RunRef(values["id"], values["key"], workspace_id, values["status"], values)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +35,11 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
+
+
+def json_text(value: Any) -> str | None:
+    """A JSON column's value as the text the drivers store (compact, UTF-8 kept)."""
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 def __getattr__(name: str) -> Any:
     """`JSONType`: JSON everywhere, JSONB on PostgreSQL so later analytics can index into it.

@@ -252,7 +252,7 @@ class _RunSink:
         self.next_idx = next_idx
         if self.partial:
             self.reruns.apply()  # this report's rows and merges belong inside its savepoint
-        self.sql.execute(self.sql.insert_report, self.sql.report_row({
+        self.sql.later(self.sql.insert_report, self.sql.report_row({
             "run_id": self.run.id, "name": report.source.name, "format": info.format, "dialect": info.dialect,
             "sha256": report.source.sha256, "bytes": report.source.size, "cases": out.cases,
             "entries": counts, "ingested_at": utcnow(),
