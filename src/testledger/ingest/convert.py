@@ -30,22 +30,28 @@ def attempt_dict(a: Attempt | ParsedCase | NewResult) -> dict[str, Any]:
     return data
 
 
-def to_result(case: ParsedCase, *, idx: int, workspace_id: int) -> NewResult:
-    """The result to store for a parsed case (once per ingested case: kept to plain steps)."""
-    identity = reported_identity(case.suite, case.classname, case.name)
-    new_case = NewCase(id=case_id(workspace_id, identity), identity=identity, kind="reported", name=case.name,
-                       suite=case.suite, classname=case.classname)
+def to_result(case: ParsedCase, idx: int, workspace_id: int) -> NewResult:
+    """The result to store for a parsed case (once per ingested case: kept to plain steps).
+
+    The records are built with positional arguments, in their fields' order: keywords cost 3x as much
+    to pass (0.58 against 1.75 us for a NewResult here), about a tenth of a case's whole conversion."""
+    suite, classname, name = case.suite, case.classname, case.name
+    identity = reported_identity(suite, classname, name)
+    # NewCase(id, identity, kind, name, key, suite, classname)
+    new_case = NewCase(case_id(workspace_id, identity), identity, "reported", name, None, suite, classname)
     status, message = case.status, case.message
     category = None
     if status == "failed" or status == "error":  # only a failure has a category
         category = categorise(status, message=message[:CATEGORY_TEXT_CHARS] if message else None,
                               error_type=case.error_type, stack_trace=case.stack_trace)
+    attempts = case.attempts
+    # NewResult(idx, case, status, parent_idx, duration_ms, message, error_type, failure_category, stack_trace,
+    #           stdout, stderr, properties, attempts, attempt_count, flaky, worker, started_at, completed_at,
+    #           log_ref, attachments)
     return NewResult(
-        idx=idx, case=new_case, status=status, duration_ms=case.duration_ms, message=message,
-        error_type=case.error_type, failure_category=category, stack_trace=case.stack_trace, stdout=case.stdout,
-        stderr=case.stderr, properties=case.properties,
-        attempts=[attempt_dict(a) for a in case.attempts] if case.attempts else None, flaky=case.flaky,
-        attachments=case.attachments or None,
+        idx, new_case, status, None, case.duration_ms, message, case.error_type, category, case.stack_trace,
+        case.stdout, case.stderr, case.properties, [attempt_dict(a) for a in attempts] if attempts else None, None,
+        case.flaky, None, None, None, None, case.attachments or None,
     )
 
 
@@ -109,8 +115,12 @@ def stream_results(
     retryable: dict[int, int] = {}  # case id -> index of its result while that result is failing
     idx = first_idx
     for case in cases:
-        result = to_result(case, idx=idx, workspace_id=workspace_id)
-        entries.count(result.status, flaky=result.flaky, category=result.failure_category)
+        result = to_result(case, idx, workspace_id)
+        if result.status == "passed" and not result.flaky:  # most cases: two counters
+            entries.tests += 1
+            entries.passed += 1
+        else:
+            entries.count(result.status, flaky=result.flaky, category=result.failure_category)
         earlier_idx = retryable.pop(result.case.id, None)
         if earlier_idx is None:
             buffer.add(result)

@@ -73,7 +73,12 @@ class _JUnitReader:
                 if self.info.dialect is None and (case.attempts or not self.sniffed_case):
                     self._sniff_case(elem, case)
                 yield case
-                release(elem)
+                # release(elem), inline: once per case
+                elem.clear()
+                parent = elem.getparent()
+                if parent is not None:
+                    while elem.getprevious() is not None:
+                        del parent[0]
             elif tag == "testsuite":
                 self.suites.pop()
                 suite = self.suites[-1].name if self.suites else ""

@@ -62,6 +62,8 @@ def seconds_to_ms(raw: str | None, *, nanos: bool = False) -> float | None:
             value = float(raw.replace(",", ""))
         except ValueError:
             return None
+    if 0 <= value < NANOSECOND_THRESHOLD and not nanos:  # nearly every value: plainly seconds (NaN fails here)
+        return value * 1000.0
     if (nanos or value >= NANOSECOND_THRESHOLD) and raw.strip().isdigit():
         return duration_ms(value / 1_000_000.0)
     return duration_ms(value * 1000.0)
