@@ -136,6 +136,34 @@ def test_a_postgresql_connection_dropped_in_steady_use_fails_once_then_is_replac
         store.dispose()
 
 
+def test_a_lock_timeout_under_an_ingest_is_busy_and_stores_nothing(pg_url: str, tmp_path: Any) -> None:
+    """The ingest's first statements run on the driver connection itself (no SQLAlchemy on that path): a
+    driver error there (here PostgreSQL's lock_timeout, while another writer holds the workspace's run
+    counter) is still the store's fault, said the same way, never a driver's traceback."""
+    from testledger.schemas import IngestOptions
+    from testledger.services.ingest import ingest_files
+
+    report = tmp_path / "TEST-a.xml"
+    report.write_text('<testsuite name="s"><testcase classname="c" name="t" time="0.1"/></testsuite>')
+    options = IngestOptions(actor="ci", max_report_bytes=1 << 20, pipeline_key="unit", environment="ci",
+                            allowed_environments=("ci",), trigger="api")
+    store = Store(pg_url.replace("?options=", "?options=-clock_timeout%3D200%20"))
+    holder = create_engine(pg_url)
+    try:
+        with store.write() as db:
+            ingest_files(db, workspace="WKS", sources=[report], options=options)
+            before = db.scalar(text("SELECT count(*) FROM test_runs"))  # the store is shared with other tests
+        with holder.begin() as conn:
+            conn.execute(text("UPDATE workspaces SET run_seq = run_seq WHERE key = 'WKS'"))  # held until the end
+            with pytest.raises(Busy, match="is busy"), store.write() as db:
+                ingest_files(db, workspace="WKS", sources=[report], options=options)
+        with store.read() as db:
+            assert db.scalar(text("SELECT count(*) FROM test_runs")) == before
+    finally:
+        holder.dispose()
+        store.dispose()
+
+
 @pytest.mark.parametrize("cleanup_error", [
     Unavailable("the store at postgresql://h/db is unavailable: another command is already in progress"),
     RuntimeError("another command is already in progress"),  # a driver's error SQLAlchemy did not wrap

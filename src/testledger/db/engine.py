@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     DatabaseError,
     DataError,
+    DBAPIError,
     DisconnectionError,
     IntegrityError,
     OperationalError,
@@ -226,23 +228,34 @@ class Store:
     @contextmanager
     def _domain_errors(self) -> Iterator[None]:
         """Map the store's faults once: unreachable or locked -> `Unavailable` (`Busy` when another
-        writer holds the lock), a lost race for a new row -> `Conflict`."""
+        writer holds the lock), a lost race for a new row -> `Conflict`. The driver's own errors (from
+        the statements the hot paths run on the driver connection) are mapped as SQLAlchemy's are."""
         try:
             yield
-        except (ProgrammingError, DataError):
-            raise  # a bug in our SQL, not a fault of the store
-        except IntegrityError as exc:
+        except DBAPIError as exc:
+            self._raise_domain_error(exc)
+        except Exception as exc:
+            wrapped = _from_driver(exc)
+            if wrapped is None:
+                raise
+            self._raise_domain_error(wrapped)
+
+    def _raise_domain_error(self, exc: DBAPIError) -> NoReturn:
+        if isinstance(exc, ProgrammingError | DataError):
+            raise exc  # a bug in our SQL, not a fault of the store
+        if isinstance(exc, IntegrityError):
             # Two writers raced for the same new row (on PostgreSQL, e.g. two applies of one pipeline).
             logger.info("store %s: integrity error: %s", self.safe_url, self._reason(exc))
             raise Conflict("another command changed the same data at the same time; nothing was stored: "
                            "run it again") from exc
-        except DatabaseError as exc:  # unreachable, locked, corrupt, out of disk
-            reason = self._reason(exc)
-            logger.info("store %s: %s", self.safe_url, reason)
-            if _is_busy(exc):
-                raise Busy(f"the store at {self.safe_url} is busy ({reason}): another command is writing; "
-                           "run it again in a moment") from exc
-            raise Unavailable(f"the store at {self.safe_url} is unavailable: {reason}") from exc
+        if not isinstance(exc, DatabaseError):
+            raise exc
+        reason = self._reason(exc)  # unreachable, locked, corrupt, out of disk
+        logger.info("store %s: %s", self.safe_url, reason)
+        if _is_busy(exc):
+            raise Busy(f"the store at {self.safe_url} is busy ({reason}): another command is writing; "
+                       "run it again in a moment") from exc
+        raise Unavailable(f"the store at {self.safe_url} is unavailable: {reason}") from exc
 
     def _reason(self, exc: DatabaseError) -> str:
         """The driver's first line, with the URL's password (should a driver echo it) hidden."""
@@ -255,6 +268,16 @@ class Store:
         if "engine" in self.__dict__:
             self.engine.dispose()
         self._read_engine.dispose()
+
+
+def _from_driver(exc: Exception) -> DBAPIError | None:
+    """A driver's own error (sqlite3's, psycopg's) as SQLAlchemy wraps it, or None for any other error."""
+    driver = sys.modules.get(type(exc).__module__.partition(".")[0])
+    base = getattr(driver, "Error", None) if driver is not None and driver.__name__ in ("sqlite3", "psycopg") else None
+    if not isinstance(base, type) or not isinstance(exc, base):
+        return None
+    wrapped = DBAPIError.instance(None, None, exc, base)
+    return wrapped if isinstance(wrapped, DBAPIError) else None
 
 
 def _is_busy(exc: DatabaseError) -> bool:
