@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from testledger.db.driver_sql import DriverSql
 from testledger.db.engine import Store
+from testledger.errors import Conflict
 
 
 @pytest.fixture
@@ -62,3 +63,20 @@ def test_what_was_queued_before_a_savepoint_survives_its_rollback(pg_store: Stor
         _queue(db, dropped)
         savepoint.rollback()
     assert (_queued(pg_store, kept), _queued(pg_store, dropped)) == (1, 0)
+
+
+def test_a_queued_statement_that_fails_with_the_commit_stores_nothing(pg_store: Store) -> None:
+    """The queue goes with the COMMIT: a statement of it that fails there fails the transaction as a whole,
+    said as the store's fault, and the connection serves the next transaction."""
+    first, clash = uuid.uuid4(), uuid.uuid4()
+    seq = 2**62  # far above the sequence: no other test's row has it
+    with pytest.raises(Conflict), pg_store.write() as db:
+        _queue(db, first)
+        sql = DriverSql.of(db)
+        for run_id in (clash, clash):  # the same primary key twice
+            sql.later("INSERT INTO analytics_queue (seq, run_id) VALUES (%s, %s)", (seq, run_id))
+    assert (_queued(pg_store, first), _queued(pg_store, clash)) == (0, 0)
+    after = uuid.uuid4()
+    with pg_store.write() as db:
+        _queue(db, after)
+    assert _queued(pg_store, after) == 1

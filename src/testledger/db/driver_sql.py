@@ -86,6 +86,8 @@ _POSTGRESQL = _statements("%s", "%s::jsonb", data_modifying_ctes=True)
 
 #: Where a PostgreSQL connection keeps the statements `DriverSql.later` queued (`Connection.info`).
 _PENDING = "testledger.pending"
+#: A queued statement: its SQL, its parameters, and whether they are many rows (an executemany).
+Queued = tuple[str, Any, bool]
 
 
 class DriverSql:
@@ -95,7 +97,7 @@ class DriverSql:
     this machine's loopback), so each one that needs no answer (an insert) waits, queued by `later`,
     and goes with the next statement that does, in one pipeline; the transaction's BEGIN goes with
     its first statement. Nothing queued is lost or reordered: a statement that SQLAlchemy runs on the
-    connection, its commit and its savepoints send the queue first (`_send_first`), a rollback drops what
+    connection, its savepoints and its commit send the queue first (`_send_first`), a rollback drops what
     it undoes, and code that uses the driver connection itself calls `send_pending` (bulk writes) or
     `execute_after_pending` (look-ups).
     """
@@ -103,7 +105,7 @@ class DriverSql:
     __slots__ = ("complete_and_enqueue", "complete_run", "conn", "enqueue", "insert_report", "insert_run",
                  "next_run", "pending", "sqlite")
 
-    def __init__(self, conn: Any, *, sqlite: bool, pending: list[tuple[str, tuple[Any, ...]]] | None = None) -> None:
+    def __init__(self, conn: Any, *, sqlite: bool, pending: list[Queued] | None = None) -> None:
         self.conn, self.sqlite = conn, sqlite
         self.pending = pending if pending is not None else []
         s = _SQLITE if sqlite else _POSTGRESQL
@@ -139,7 +141,7 @@ class DriverSql:
         if self.sqlite:  # in process: nothing to save
             self.conn.execute(statement, params)
         else:
-            self.pending.append((statement, params))
+            self.pending.append((statement, params, False))
 
     # -- values as the ORM's column types store them -----------------------------------------
     def uuid_in(self, value: uuid.UUID | None) -> Any:
@@ -178,19 +180,34 @@ class DriverSql:
         )
 
 
-def _pipelined(driver: Any, pending: list[tuple[str, tuple[Any, ...]]], statement: str | None,
-               params: tuple[Any, ...] = ()) -> Any:
-    """Send what is queued, then `statement` (if any), in one PostgreSQL pipeline: one round trip.
+def _pipelined(driver: Any, pending: list[Queued], statement: str | None, params: tuple[Any, ...] = (), *,
+               commit: bool = False) -> Any:
+    """Send what is queued, then `statement` (if any) or the COMMIT, in one PostgreSQL pipeline: one
+    round trip.
 
     A pipeline costs ~0.1 ms more than a plain statement (entering and leaving its mode), so it is
     used only when something waits in the queue."""
     if not pending:
         return driver.execute(statement, params) if statement is not None else None
     with driver.pipeline():
-        for queued, queued_params in pending:
-            driver.execute(queued, queued_params)
+        for queued, queued_params, many in pending:
+            if many:
+                with driver.cursor() as cursor:
+                    cursor.executemany(queued, queued_params)
+            else:
+                driver.execute(queued, queued_params)
         pending.clear()
+        if commit:
+            # As a statement: `driver.commit()` would add a Sync of its own (a round trip) before the pipeline's.
+            # The server's answer ends the transaction for psycopg too (its own commit then sends nothing).
+            driver.execute("COMMIT")
+            return None
         return driver.execute(statement, params) if statement is not None else None
+
+
+def later_many(connection: Connection, statement: str, rows: list[tuple[Any, ...]]) -> None:
+    """Queue `statement` for each of `rows` (PostgreSQL), for the connection's next round trip."""
+    connection.info.setdefault(_PENDING, []).append((statement, rows, True))
 
 
 def send_pending(connection: Connection) -> None:
@@ -207,7 +224,7 @@ def execute_after_pending(connection: Connection, statement: str, params: tuple[
                       params)
 
 
-def _queue(conn: Connection) -> list[tuple[str, tuple[Any, ...]]] | None:
+def _queue(conn: Connection) -> list[Queued] | None:
     """The statements waiting on `conn`; none on a connection that was invalidated (the pool cleared them with
     it, and asking an invalidated connection for its `info` would try to reconnect)."""
     if conn.invalidated or conn.closed:
@@ -223,9 +240,12 @@ def _send_first(conn: Connection, *_: Any) -> None:
 
 
 @event.listens_for(Engine, "commit")
-def _send_before_commit(conn: Connection) -> None:
-    if _queue(conn):
-        send_pending(conn)
+def _send_with_commit(conn: Connection) -> None:
+    """What is queued goes with the COMMIT itself, in one round trip (SQLAlchemy's own commit then finds the
+    transaction ended: psycopg sends nothing for it). A failed COMMIT raises here, as the driver's error."""
+    pending = _queue(conn)
+    if pending:
+        _pipelined(conn.connection.driver_connection, pending, None, commit=True)
 
 
 @event.listens_for(Engine, "savepoint")

@@ -223,12 +223,13 @@ def complete_reported_run(db: Session, *, run: RunRef, counted: lifecycle.Totals
     )
     # A run with results is queued for the analytics rollups, folded later (`testledger.analytics.fold`): on
     # PostgreSQL in the completing statement itself (a round trip less a run).
+    # Nothing reads its answer: on PostgreSQL it goes with the COMMIT (`DriverSql.later`).
     if counted.tests and sql.complete_and_enqueue:
-        sql.execute(sql.complete_and_enqueue, params)
+        sql.later(sql.complete_and_enqueue, params)
     else:
-        sql.execute(sql.complete_run, params)
+        sql.later(sql.complete_run, params)
         if counted.tests:
-            sql.execute(sql.enqueue, (sql.uuid_in(run.id),))
+            sql.later(sql.enqueue, (sql.uuid_in(run.id),))
     logger.info("run %s %s (%s)", run.key, lifecycle.COMPLETED, result)
 
 
