@@ -205,9 +205,9 @@ def _pipelined(driver: Any, pending: list[Queued], statement: str | None, params
         return driver.execute(statement, params) if statement is not None else None
 
 
-def later_many(connection: Connection, statement: str, rows: list[tuple[Any, ...]]) -> None:
-    """Queue `statement` for each of `rows` (PostgreSQL), for the connection's next round trip."""
-    connection.info.setdefault(_PENDING, []).append((statement, rows, True))
+def later_on(connection: Connection, statement: str, params: tuple[Any, ...]) -> None:
+    """`DriverSql.later` for code that holds the SQLAlchemy connection (PostgreSQL)."""
+    connection.info.setdefault(_PENDING, []).append((statement, params, False))
 
 
 def send_pending(connection: Connection) -> None:
