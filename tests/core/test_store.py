@@ -77,3 +77,22 @@ def test_several_processes_write_one_store(store_url: str) -> None:
         keys = [e.execution_id for e in runs.list_executions(db, workspace="WKS", limit=500).items]
     assert len(keys) == len(set(keys)) == 100  # every run got its own number, none was lost
     assert sorted(int(k.rsplit("-", 1)[1]) for k in keys) == list(range(1, 101))
+
+
+def test_the_binary_copy_of_results_names_each_column_s_type(pg_url: str) -> None:
+    """Results reach PostgreSQL by binary COPY, which sends each column as the type `PG_RESULT_TYPES` names:
+    a column whose type changes in a migration must change there too."""
+    from testledger.db.bulk import PG_RESULT_TYPES, RESULT_COLUMNS
+
+    store = Store(pg_url)
+    try:
+        with store.read() as db:
+            types = dict(db.execute(text(
+                "SELECT a.attname, a.atttypid::regtype::text FROM pg_attribute a "
+                "WHERE a.attrelid = 'case_results'::regclass AND a.attnum > 0 AND NOT a.attisdropped")).all())
+    finally:
+        store.dispose()
+    names = {"integer": "int4", "bigint": "int8", "character varying": "varchar", "double precision": "float8",
+             "boolean": "bool", "timestamp with time zone": "timestamptz"}
+    assert {column: names.get(types[column], types[column]) for column in RESULT_COLUMNS} == dict(
+        zip(RESULT_COLUMNS, PG_RESULT_TYPES, strict=True))

@@ -60,6 +60,14 @@ _SQLITE_STORED_IDS = "SELECT id FROM cases WHERE id IN (SELECT value FROM json_e
 # plan for ANY chose a sequential scan of `cases` while its statistics still said it was small (9 ms a
 # 100-case run at 20k tests, growing with the table); the join probes the primary key for each id.
 _PG_STORED_IDS = "SELECT c.id FROM unnest(%s::int8[]) AS u(id) JOIN cases c ON c.id = u.id"
+# Results go by binary COPY: against text, 100 rows took 0.3-0.6 ms less client CPU and 0.8-2 ms less
+# wall (the server parses no text). Binary needs each column's type: built-in types, whose oids never change
+# (tests/core/test_store.py checks them against the table).
+PG_RESULT_TYPES = (
+    "uuid", "int4", "int4", "int8", "varchar", "float8", "text", "varchar", "varchar", "text", "text", "text",
+    "jsonb", "int4", "jsonb", "bool", "varchar", "timestamptz", "timestamptz", "text", "jsonb",
+)
+_PG_RESULTS_COPY = f"COPY case_results ({', '.join(RESULT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 # Up to this many new cases go as one JSON document in one statement: 0.8-1.1 ms of client CPU for 100
 # cases against 3.5 ms for a pipelined executemany (psycopg's cost per statement), and no staging table.
 # As jsonb, parsed once: 2.1 ms of server time for 100 cases against 3.6 ms as json (whose ->> parses
@@ -133,7 +141,7 @@ class RowBuilder:
                  stored: Collection[int] = (), limits: TextLimits | None = None) -> None:
         self.sqlite = sqlite
         self.workspace_id = workspace_id
-        self.run = run_id.hex if sqlite else str(run_id)
+        self.run: Any = run_id.hex if sqlite else run_id  # PostgreSQL's binary COPY takes the UUID itself
         self._created: Any = sqlite_datetime(now) if sqlite else now
         # Ids the caller knows are stored in this transaction; the inserts skip existing cases anyway.
         self._stored = stored
@@ -193,14 +201,19 @@ class RowBuilder:
                 completed = sqlite_datetime(completed)
         else:
             flaky = r.flaky
-        properties, attempts, attachments = r.properties, r.attempts, r.attachments
+        attempts = r.attempts
+        properties: Any = r.properties
+        attempts_value: Any = attempts
+        attachments: Any = r.attachments
+        if self.sqlite:  # JSON columns as text; PostgreSQL's binary COPY encodes the objects as jsonb itself
+            properties = None if properties is None else json_text(properties)
+            attempts_value = None if attempts is None else json_text(attempts)
+            attachments = None if attachments is None else json_text(attachments)
         return (
             self.run, r.idx, r.parent_idx, r.case.id, r.status, r.duration_ms, r.message, r.error_type,
-            r.failure_category, r.stack_trace, r.stdout, r.stderr,
-            None if properties is None else json_text(properties),
+            r.failure_category, r.stack_trace, r.stdout, r.stderr, properties,
             r.attempt_count or (len(attempts) if attempts else 1),
-            None if attempts is None else json_text(attempts), flaky, r.worker, started, completed,
-            r.log_ref, None if attachments is None else json_text(attachments),
+            attempts_value, flaky, r.worker, started, completed, r.log_ref, attachments,
         )
 
 
@@ -356,7 +369,8 @@ def _copy_postgresql(conn: Any, cases: list[tuple[Any, ...]], rows: list[tuple[A
                 for case in cases:
                     copy.write_row(case)
             cur.execute(_PG_CASES_MOVE)
-        with cur.copy(f"COPY case_results ({', '.join(RESULT_COLUMNS)}) FROM STDIN") as copy:
+        with cur.copy(_PG_RESULTS_COPY) as copy:
+            copy.set_types(PG_RESULT_TYPES)
             for row in rows:
                 copy.write_row(row)
 
