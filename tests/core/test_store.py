@@ -87,7 +87,7 @@ def test_the_binary_copy_of_results_names_each_column_s_type(pg_url: str) -> Non
     store = Store(pg_url)
     try:
         with store.read() as db:
-            types = dict(db.execute(text(
+            types: dict[str, str] = dict(db.execute(text(
                 "SELECT a.attname, a.atttypid::regtype::text FROM pg_attribute a "
                 "WHERE a.attrelid = 'case_results'::regclass AND a.attnum > 0 AND NOT a.attisdropped")).all())
     finally:
