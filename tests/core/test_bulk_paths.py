@@ -35,7 +35,7 @@ def _result(idx: int) -> NewResult:
     )
 
 
-def _stored(store: Store, count: int) -> list[Any]:
+def _stored(store: Store, count: int) -> list[tuple[Any, ...]]:
     with store.write() as db:
         run = records.start_reported_run(db, workspace="WKS", actor="ci", environment="ci",
                                          allowed_environments=("ci",), pipeline_key="unit", trigger="api",
@@ -46,8 +46,9 @@ def _stored(store: Store, count: int) -> list[Any]:
         writer.flush()
         run_id: uuid.UUID = run.id
     with store.read() as db:
-        return db.execute(text(f"SELECT {', '.join(COLUMNS)} FROM case_results WHERE run_id = :r AND idx < 4 "
+        rows = db.execute(text(f"SELECT {', '.join(COLUMNS)} FROM case_results WHERE run_id = :r AND idx < 4 "
                                "ORDER BY idx"), {"r": run_id}).all()
+    return [tuple(row) for row in rows]
 
 
 def test_a_small_batch_and_a_large_one_store_the_same_fields(pg_url: str) -> None:
