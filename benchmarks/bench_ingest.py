@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import cProfile
 import gc
+import itertools
 import json
 import os
 import pstats
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+import ingest_floor
 import psycopg
 from common import analytics_queue_off, byte_compile, fmt_rate, machine_info, markdown_table, rate
 from lxml import etree
@@ -399,17 +401,59 @@ def small_run_rows(ctx: Context, backend: str) -> list[Row]:
     cases = len(new_files) * args.per_file
     rows = []
     for tests, files in (("new", new_files), ("known", known_files)):
+        floor_s = floor_small_runs(ctx, files)
+        rows.append(Row(f"floor: the same {len(files)} files, lxml + sqlite3, one transaction each, tests {tests}",
+                        "sqlite", cases, floor_s, None, None, None, per_run_ms(floor_s, len(files))))
         for hook in ("on", "off"):
             with fresh_store(ctx, backend, f"small_{tests}_{hook}") as (_, store):
                 ingest_in_process(store, files[:1], run_per_file=True)  # store, pipeline and first cases made
                 with rollups_off() if hook == "off" else contextlib.nullcontext():
                     seconds = ingest_in_process(store, files, run_per_file=True)
-            log(f"{backend} 100-case runs, tests {tests}, rollups {hook}: {per_run_ms(seconds, len(files))}")
+                trips = f"; {round_trips(store, files[1:21]):.1f} round trips a run" if backend == "postgresql" else ""
+            log(f"{backend} 100-case runs, tests {tests}, rollups {hook}: {per_run_ms(seconds, len(files))}, "
+                f"floor {per_run_ms(floor_s, len(files))}{trips}")
+            of_floor = f"{floor_s / seconds:.2f}x of the floor{trips}"
             rows.append(Row(f"{len(files)} runs of a 100-case file, tests {tests}, rollup hook {hook}, fresh store",
                             backend, cases, seconds, None, 40_000 if hook == "on" else None, None,
-                            f"{per_run_ms(seconds, len(files))} (target ≤ 2.5 ms/run with the hook)"
-                            if hook == "on" else per_run_ms(seconds, len(files))))
+                            f"{per_run_ms(seconds, len(files))}, {of_floor} (target ≤ 2.5 ms/run with the hook)"
+                            if hook == "on" else f"{per_run_ms(seconds, len(files))}, {of_floor}"))
     return rows
+
+
+def floor_small_runs(ctx: Context, files: Sequence[Path]) -> float:
+    """The floor script's work for each file in turn, in this process, on one connection: one transaction a
+    file (a run), as the 100-case rows do; the first file stored before the clock starts, as theirs."""
+    path = ctx.work / "floor_small.sqlite"
+    path.unlink(missing_ok=True)
+    db = ingest_floor.connect(str(path))
+    try:
+        ingest_floor.ingest(db, str(files[0]))
+        gc.disable()
+        start = time.perf_counter()
+        for report in files:
+            ingest_floor.ingest(db, str(report))
+        return time.perf_counter() - start
+    finally:
+        gc.enable()
+        db.close()
+        path.unlink(missing_ok=True)
+
+
+def round_trips(store: Store, files: Sequence[Path]) -> float:
+    """Round trips to PostgreSQL a 100-case run takes (libpq's trace: each wait for an answer), over `files`."""
+    trace = Path(tempfile.mkstemp(prefix="bench-trace-")[1])
+    fd = os.open(trace, os.O_WRONLY | os.O_TRUNC)
+    try:
+        with store.engine.connect() as conn:  # the pool's one connection, which the runs then use
+            conn.connection.driver_connection.pgconn.trace(fd)  # type: ignore[union-attr]
+        ingest_in_process(store, files, run_per_file=True)
+        with store.engine.connect() as conn:
+            conn.connection.driver_connection.pgconn.untrace()  # type: ignore[union-attr]
+    finally:
+        os.close(fd)
+    sides = [line.split("\t")[1] for line in trace.read_text().splitlines() if line.count("\t") >= 2]
+    trace.unlink()
+    return sum(1 for a, b in itertools.pairwise(sides) if a == "F" and b == "B") / len(files)
 
 
 def product_rows(ctx: Context, backend: str) -> list[Row]:

@@ -1,6 +1,7 @@
 """The ingest floor: a plain script that stores a JUnit file's cases as fast as Python plainly can.
 
-Run as one whole process beside `testledger ingest` (bench_ingest.py): it streams the file with lxml
+Run as one whole process beside `testledger ingest` (bench_ingest.py), or in process for many small
+reports on one connection, one transaction each (`connect`, `ingest`): it streams the file with lxml
 iterparse, derives a hash key per test, and inserts cases (insert-or-ignore) and results (with an
 index on the case) by sqlite3 executemany in one transaction. No bounds, no formats, no run
 bookkeeping: what the product does beyond this is its own cost.
@@ -26,10 +27,22 @@ BATCH = 5000
 
 
 def main(report: str, store: str) -> None:
+    db = connect(store)
+    ingest(db, report)
+    db.close()
+
+
+def connect(store: str) -> sqlite3.Connection:
     db = sqlite3.connect(store, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")  # as the product's store: a commit does not wait for the disk
     for statement in SCHEMA:
         db.execute(statement)
+    return db
+
+
+def ingest(db: sqlite3.Connection, report: str) -> None:
+    """One report in one transaction (a run: the next number)."""
     db.execute("BEGIN")
     run = db.execute("SELECT coalesce(max(run), 0) + 1 FROM results").fetchone()[0]
     cases: list[tuple[object, ...]] = []
@@ -55,7 +68,6 @@ def main(report: str, store: str) -> None:
             _write(db, cases, results)
     _write(db, cases, results)
     db.execute("COMMIT")
-    db.close()
 
 
 def _write(db: sqlite3.Connection, cases: list[tuple[object, ...]], results: list[tuple[object, ...]]) -> None:
