@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 
 from testledger.analytics.signature import Signature, signature_of
 from testledger.db.bulk import sqlite_datetime
+from testledger.db.driver_sql import send_pending
 from testledger.db.tables import DURATION_BUCKETS
 
 #: A run where at least this share of at least `OUTAGE_MIN_TESTS` tests failed is an outage: its
@@ -170,6 +171,7 @@ class _Batch:
 
     def stream(self, sql: _Sql, params: dict[str, Any]) -> Any:
         """Rows straight from the driver's cursor (SQLAlchemy's row handling cost a fifth of the fold)."""
+        send_pending(self.conn)  # statements queued on this connection come first
         cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         cursor.execute(sql.text(self.sqlite), params)
         return cursor
@@ -349,6 +351,7 @@ class _Days:
         if self.batch.sqlite:
             self.batch.conn.exec_driver_sql(_DAYS_SQLITE, [tuple(d) for d in rows.values()])
             return
+        send_pending(self.batch.conn)
         with self.batch.conn.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
             cur.execute(_DAYS_PG_STAGE)
             with cur.copy(_DAYS_PG_COPY) as copy:

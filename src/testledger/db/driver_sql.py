@@ -11,11 +11,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:  # read paths (`runs list`) import this module without the ORM
+    from sqlalchemy.orm import Session
 
 from testledger.db.types import json_text, sqlite_datetime
 
@@ -86,8 +88,8 @@ _POSTGRESQL = _statements("%s", "%s::jsonb", data_modifying_ctes=True)
 
 #: Where a PostgreSQL connection keeps the statements `DriverSql.later` queued (`Connection.info`).
 _PENDING = "testledger.pending"
-#: A queued statement: its SQL, its parameters, and whether they are many rows (an executemany).
-Queued = tuple[str, Any, bool]
+#: A queued statement: its SQL and its parameters.
+Queued = tuple[str, tuple[Any, ...]]
 
 
 class DriverSql:
@@ -95,10 +97,10 @@ class DriverSql:
 
     On PostgreSQL a round trip to the server costs more than most of these statements (~0.4 ms on
     this machine's loopback), so each one that needs no answer (an insert) waits, queued by `later`,
-    and goes with the next statement that does, in one pipeline; the transaction's BEGIN goes with
-    its first statement. Nothing queued is lost or reordered: a statement that SQLAlchemy runs on the
-    connection, its savepoints and its commit send the queue first (`_send_first`), a rollback drops what
-    it undoes, and code that uses the driver connection itself calls `send_pending` (bulk writes) or
+    and goes with the next statement that does, in one pipeline (the last ones with the COMMIT).
+    Nothing queued is lost or reordered: a statement that SQLAlchemy runs on the connection, its
+    savepoints and its commit send the queue first (`_send_first`), a rollback drops what it undoes,
+    and code that uses the driver connection itself calls `send_pending` (bulk writes, raw reads) or
     `execute_after_pending` (look-ups).
     """
 
@@ -141,7 +143,7 @@ class DriverSql:
         if self.sqlite:  # in process: nothing to save
             self.conn.execute(statement, params)
         else:
-            self.pending.append((statement, params, False))
+            self.pending.append((statement, params))
 
     # -- values as the ORM's column types store them -----------------------------------------
     def uuid_in(self, value: uuid.UUID | None) -> Any:
@@ -190,12 +192,8 @@ def _pipelined(driver: Any, pending: list[Queued], statement: str | None, params
     if not pending:
         return driver.execute(statement, params) if statement is not None else None
     with driver.pipeline():
-        for queued, queued_params, many in pending:
-            if many:
-                with driver.cursor() as cursor:
-                    cursor.executemany(queued, queued_params)
-            else:
-                driver.execute(queued, queued_params)
+        for queued, queued_params in pending:
+            driver.execute(queued, queued_params)
         pending.clear()
         if commit:
             # As a statement: `driver.commit()` would add a Sync of its own (a round trip) before the pipeline's.
@@ -207,7 +205,7 @@ def _pipelined(driver: Any, pending: list[Queued], statement: str | None, params
 
 def later_on(connection: Connection, statement: str, params: tuple[Any, ...]) -> None:
     """`DriverSql.later` for code that holds the SQLAlchemy connection (PostgreSQL)."""
-    connection.info.setdefault(_PENDING, []).append((statement, params, False))
+    connection.info.setdefault(_PENDING, []).append((statement, params))
 
 
 def send_pending(connection: Connection) -> None:

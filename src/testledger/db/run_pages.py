@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection
 
 from testledger import lifecycle
+from testledger.db.driver_sql import send_pending
 from testledger.db.types import sqlite_datetime
 
 # The columns `services.runs._execution` unpacks, in its order (the same as `_RUN_QUERY`'s).
@@ -121,6 +122,7 @@ def newest_runs(
         params += (time(before[0]), before[1].hex if sqlite else before[1])
     params.append(limit)
     statement = " AND ".join(sql) + _ORDER
+    send_pending(conn)  # statements queued on this connection come first
     driver = conn.connection.driver_connection
     if sqlite:
         return [_sqlite_row(row) for row in driver.execute(statement, params).fetchall()]  # type: ignore[union-attr]
@@ -200,6 +202,7 @@ def runs_since(
             params.append(value.hex if sqlite and isinstance(value, uuid.UUID) else value)
     statement = " AND ".join(sql) + " ORDER BY r.created_at, r.id"
     pipelines = 'SELECT id, "key" FROM pipelines WHERE workspace_id = ?'
+    send_pending(conn)  # statements queued on this connection come first
     driver: Any = conn.connection.driver_connection
     if not sqlite:
         statement, pipelines = statement.replace("?", "%s"), pipelines.replace("?", "%s")

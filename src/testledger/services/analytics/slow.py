@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from testledger import lifecycle
 from testledger.analytics.fold import catch_up
 from testledger.analytics.rollup import bucket_bounds, bucket_of
+from testledger.db.driver_sql import send_pending
 from testledger.db.tables import DURATION_BUCKETS, Run, TestDay
 from testledger.db.types import utcnow
 from testledger.services.analytics import scope
@@ -280,6 +281,7 @@ def _timed_results(db: Session, runs: Sequence[tuple[Any, int]],
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
     marks = ", ".join([mark] * len(tests))
     only = f" AND case_id IN ({marks})" if tests else ""
+    send_pending(conn)  # statements queued on this connection come first
     with closing(conn.connection.driver_connection.cursor()) as cursor:  # type: ignore[union-attr]
         for chunk in _run_chunks(runs):
             runs_in = ", ".join([mark] * len(chunk))
