@@ -1,4 +1,5 @@
-"""Fast bulk writes of case results: raw `executemany` on SQLite, COPY on PostgreSQL.
+"""Fast bulk writes of case results: raw `executemany` on SQLite; on PostgreSQL, a small batch as one jsonb
+document sent with the transaction's next round trip, a large one by binary COPY.
 
 This is the one module where SQL differs by dialect. The ORM costs 20x over raw inserts on this
 path (ORM `add_all` 17k rows/s against 330k for raw tuples on this machine), so rows travel as
@@ -242,7 +243,8 @@ class Batch:
     """Rows ready for the store: new cases, results, and what they add to the run's counters.
 
     On SQLite, plain results travel apart in `lean` (`LEAN_COLUMNS`), the others in `rows`
-    (`RESULT_COLUMNS`); on PostgreSQL every result is in `rows` (COPY sends a NULL as cheaply).
+    (`RESULT_COLUMNS`); on PostgreSQL every result is in `rows` (one jsonb document or a binary COPY
+    sends a NULL as cheaply as a value).
     Within each list the results keep their order."""
 
     cases: list[tuple[Any, ...]]
@@ -375,7 +377,7 @@ def _queue_postgresql(conn: Any, cases: list[tuple[Any, ...]], rows: list[tuple[
         # Each row but its run id (sent once); the times as ISO text. No NaN: JSON has none.
         results = json.dumps([row[1:] for row in rows], default=_iso, allow_nan=False, ensure_ascii=False,
                              separators=(",", ":"))
-    except ValueError:
+    except (ValueError, TypeError):  # a NaN or infinite duration, a value JSON cannot carry: COPY takes them
         return False
     if len(results) > _PG_JSON_MAX_CHARS:  # large texts stream better through COPY
         return False

@@ -222,8 +222,8 @@ def complete_reported_run(db: Session, *, run: RunRef, counted: lifecycle.Totals
         sql.uuid_in(run.id),
     )
     # A run with results is queued for the analytics rollups, folded later (`testledger.analytics.fold`): on
-    # PostgreSQL in the completing statement itself (a round trip less a run).
-    # Nothing reads its answer: on PostgreSQL it goes with the COMMIT (`DriverSql.later`).
+    # PostgreSQL in the completing statement itself, which nothing waits for: it goes with the COMMIT
+    # (`DriverSql.later`).
     if counted.tests and sql.complete_and_enqueue:
         sql.later(sql.complete_and_enqueue, params)
     else:

@@ -36,10 +36,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-
 def json_text(value: Any) -> str | None:
     """A JSON column's value as the text the drivers store (compact, UTF-8 kept)."""
     return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
 
 def __getattr__(name: str) -> Any:
     """`JSONType`: JSON everywhere, JSONB on PostgreSQL so later analytics can index into it.
