@@ -3,8 +3,11 @@ carried into another transaction: whatever runs next on the connection, or its c
 
 from __future__ import annotations
 
+import itertools
+import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -80,3 +83,36 @@ def test_a_queued_statement_that_fails_with_the_commit_stores_nothing(pg_store: 
     with pg_store.write() as db:
         _queue(db, after)
     assert _queued(pg_store, after) == 1
+
+
+def test_a_small_ingest_takes_three_round_trips(pg_url: str, tmp_path: Any) -> None:
+    """BEGIN, the run number (its key needs it), then everything else with the COMMIT: a CI fleet's many small
+    reports pay the network's latency three times each, not ten. Counted from libpq's trace of the protocol."""
+    from testledger.schemas import IngestOptions
+    from testledger.services.ingest import ingest_files
+
+    report = tmp_path / "TEST-a.xml"
+    cases = "".join(f'<testcase classname="pkg.C" name="t{n}" time="0.01"/>' for n in range(100))
+    report.write_text(f'<testsuite name="s">{cases}<testcase classname="pkg.C" name="f">'
+                      '<failure message="boom">trace</failure></testcase></testsuite>')
+    options = IngestOptions(actor="ci", max_report_bytes=1 << 20, pipeline_key="unit", environment="ci",
+                            allowed_environments=("ci",), trigger="api")
+    store = Store(pg_url, ping_after_idle_s=3600)  # no ping of the pooled connection in between
+    trace = tmp_path / "trace"
+    try:
+        with store.write() as db:  # the workspace, the pipeline and the tests exist from here on
+            ingest_files(db, workspace="WKS", sources=[report], options=options)
+        fd = os.open(trace, os.O_WRONLY | os.O_CREAT)
+        try:
+            with store.engine.connect() as conn:  # the pool's one connection, which the ingest then takes
+                conn.connection.driver_connection.pgconn.trace(fd)  # type: ignore[union-attr]
+            with store.write() as db:
+                ingest_files(db, workspace="WKS", sources=[report], options=options)
+            with store.engine.connect() as conn:
+                conn.connection.driver_connection.pgconn.untrace()  # type: ignore[union-attr]
+        finally:
+            os.close(fd)
+    finally:
+        store.dispose()
+    sides = [line.split("\t")[1] for line in trace.read_text().splitlines() if line.count("\t") >= 2]
+    assert sum(1 for a, b in itertools.pairwise(sides) if (a, b) == ("F", "B")) == 3
