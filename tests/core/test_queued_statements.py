@@ -22,6 +22,9 @@ from testledger.errors import Conflict
 def pg_store(pg_url: str) -> Iterator[Store]:
     store = Store(pg_url)
     yield store
+    with store.write() as db:  # the store is shared with this worker's other tests: no queued run without a run
+        db.execute(text("DELETE FROM analytics_queue q "
+                        "WHERE NOT EXISTS (SELECT 1 FROM test_runs r WHERE r.id = q.run_id)"))
     store.dispose()
 
 
