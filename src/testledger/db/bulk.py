@@ -382,9 +382,15 @@ def _queue_postgresql(conn: Any, cases: list[tuple[Any, ...]], rows: list[tuple[
     if len(results) > _PG_JSON_MAX_CHARS:  # large texts stream better through COPY
         return False
     if cases:  # every case of the batch: one the store has is skipped by the conflict, not looked up first
-        later_on(conn, _PG_CASES_FROM_JSON, (cases[0][-1], json_text([case[:-1] for case in cases])))
+        _queue_cases(conn, cases)
     later_on(conn, _PG_RESULTS_FROM_JSON, (rows[0][0], results))
     return True
+
+
+def _queue_cases(conn: Any, cases: list[tuple[Any, ...]]) -> None:
+    """Case rows as one jsonb document for the next round trip; they share their creation time (one
+    `RowBuilder`), sent once."""
+    later_on(conn, _PG_CASES_FROM_JSON, (cases[0][-1], json_text([case[:-1] for case in cases])))
 
 
 def _iso(value: Any) -> str:
@@ -399,9 +405,8 @@ def _copy_postgresql(conn: Any, cases: list[tuple[Any, ...]], rows: list[tuple[A
     with raw.cursor() as cur:
         if 0 < len(cases) <= _PG_CASES_BY_JSON:
             # With the next round trip (the run's completion): results have no foreign key to their case
-            # (migration 0010), so the cases may follow them within the transaction. The case rows share
-            # their creation time (`RowBuilder`), sent once.
-            later_on(conn, _PG_CASES_FROM_JSON, (cases[0][-1], json_text([case[:-1] for case in cases])))
+            # (migration 0010), so the cases may follow them within the transaction.
+            _queue_cases(conn, cases)
         elif cases:
             cur.execute(_PG_CASES_STAGE)
             with cur.copy(_PG_CASES_COPY) as copy:
