@@ -6,6 +6,7 @@ import json
 import re
 
 from testledger.ingest.model import ReportParseError
+from testledger.ingest.prolog import read_prolog
 
 #: How much of a report ``detect_format`` looks at; callers pass at most this many bytes.
 HEAD_SIZE = 64 * 1024
@@ -29,7 +30,6 @@ _XML_ROOTS = {
 _CHECK_NAMESPACE = b"check.sourceforge.net"
 _TRX_NAMESPACE = b"microsoft.com/schemas/VisualStudio/TeamTest"
 
-_ROOT_NAME = re.compile(r"<([A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)")
 _TAP_LINE = re.compile(r"^\s*(?:TAP version \d+|1\.\.\d+|(?:not )?ok\b|Bail out!)", re.IGNORECASE)
 
 
@@ -66,7 +66,7 @@ def _decode(head: bytes) -> str:
 
 
 def _detect_xml(text: str, head: bytes, *, name: str) -> str:
-    root = _xml_root(text)
+    root = read_prolog(text).root
     if root is None:
         raise ReportParseError(f"XML without a root element in its first 64 KiB (expected {EXPECTED})", file=name)
     if root == "TestRun":
@@ -83,42 +83,6 @@ def _detect_xml(text: str, head: bytes, *, name: str) -> str:
     if found is None:
         raise ReportParseError(f"not a test report: XML root element <{root}> (expected {EXPECTED})", file=name)
     return found
-
-
-def _xml_root(text: str) -> str | None:
-    """The first element name after the prolog (declaration, comments, PIs, DOCTYPE)."""
-    pos = 0
-    while True:
-        start = text.find("<", pos)
-        if start < 0:
-            return None
-        if text.startswith("<?", start):
-            pos = _after(text, "?>", start)
-        elif text.startswith("<!--", start):
-            pos = _after(text, "-->", start)
-        elif text.startswith("<!DOCTYPE", start):
-            pos = _after_doctype(text, start)
-        elif text.startswith("<!", start):
-            return None
-        else:
-            match = _ROOT_NAME.match(text, start)
-            return match.group(2) if match else None
-        if pos < 0:
-            return None
-
-
-def _after(text: str, end: str, start: int) -> int:
-    found = text.find(end, start)
-    return -1 if found < 0 else found + len(end)
-
-
-def _after_doctype(text: str, start: int) -> int:
-    bracket = text.find("[", start)
-    close = text.find(">", start)
-    if bracket >= 0 and (close < 0 or bracket < close):
-        end = text.find("]", bracket)
-        return -1 if end < 0 else _after(text, ">", end)
-    return -1 if close < 0 else close + 1
 
 
 def _detect_json(text: str, *, complete: bool, name: str) -> str | None:

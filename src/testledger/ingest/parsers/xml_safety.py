@@ -10,6 +10,7 @@ from lxml import etree
 
 from testledger.ingest.model import ReportParseError
 from testledger.ingest.parsers.stream import peek
+from testledger.ingest.prolog import read_prolog
 
 Element = etree._Element
 
@@ -37,6 +38,7 @@ def iter_xml(stream: IO[bytes], *, name: str, what: str) -> Iterator[tuple[str, 
     head, source = peek(stream, _FIRST_CHUNK)
     if not head.strip():
         raise ReportParseError(f"empty document (expected {what})", file=name)
+    has_doctype = _refuse_internal_subset(head, name=name)
     # lxml keeps a thread-wide error log; clearing it stops an earlier report's errors from
     # being quoted in this report's message.
     etree.clear_error_log()
@@ -56,70 +58,67 @@ def iter_xml(stream: IO[bytes], *, name: str, what: str) -> Iterator[tuple[str, 
         raise syntax_error(exc, name=name) from None
     except StopIteration:
         raise ReportParseError(f"no XML element found (expected {what})", file=name) from None
-    _refuse_internal_subset(first[1], head, name=name)
+    if not has_doctype:
+        _refuse_unseen_doctype(first[1], name=name)
     return itertools.chain((first,), events)
 
 
-def _refuse_internal_subset(root: Element, head: bytes, *, name: str) -> None:
-    """Refuse a DOCTYPE with an internal subset (``<!DOCTYPE r [ ... ]>``).
+def _refuse_internal_subset(head: bytes, *, name: str) -> bool:
+    """Refuse a DOCTYPE with an internal subset (``<!DOCTYPE r [ ... ]>``) before libxml2 reads it.
 
     No report needs one, and every kind of declaration in it is an attack: entities (XXE,
     "billion laughs") and also ``<!ATTLIST testcase classname CDATA "x">``, whose default value
     libxml2 applies to every element even with DTD loading off, rewriting stored test identities.
-    A bare ``<!DOCTYPE r SYSTEM "x.dtd">`` stays accepted: the external DTD is never loaded.
+    The prolog is read as text, so the refusal and its message do not depend on how a given
+    libxml2 version reacts to entities. A bare ``<!DOCTYPE r SYSTEM "x.dtd">`` stays accepted:
+    the external DTD is never loaded. Returns whether there is a (bare) DOCTYPE.
     """
-    dtd = root.getroottree().docinfo.internalDTD
-    if dtd is None:
-        return
-    line = source_line(root)
-    # lxml-stubs does not know DTD.iterentities() (lxml >= 2.3 has it).
-    declared = [entity.name for entity in dtd.iterentities()]  # type: ignore[attr-defined]
+    text = _head_text(head)
+    prolog = read_prolog(text)
+    if prolog.doctype < 0:
+        return False
+    line = text.count("\n", 0, prolog.doctype) + 1
+    declared = prolog.entities()
     if declared:
-        shown = ", ".join(str(entity) for entity in declared[:3])
         raise ReportParseError(
-            f"refused: the DOCTYPE declares entities ({shown}); reports must not use entity "
+            f"refused: the DOCTYPE declares entities ({', '.join(declared[:3])}); reports must not use entity "
             "declarations (external entities and entity expansion are never resolved)",
             file=name,
             line=line,
         )
-    subset = _doctype_has_subset(head)
-    if subset is None:
+    if not prolog.complete and len(head) >= _FIRST_CHUNK:
         raise ReportParseError(
             f"refused: the DOCTYPE does not end within the first {_FIRST_CHUNK // 1024} KiB of the report; "
             "remove the DOCTYPE (reports need none)",
             file=name,
             line=line,
         )
-    if subset:
+    if prolog.subset is not None:
         raise ReportParseError(
             "refused: the DOCTYPE has an internal subset ([...]); reports must not declare entities, "
             "elements or attribute defaults: remove the DOCTYPE (reports need none)",
             file=name,
             line=line,
         )
+    return True
 
 
-def _doctype_has_subset(head: bytes) -> bool | None:
-    """Whether the document's DOCTYPE in ``head`` has an internal subset; None when it is not there."""
+def _refuse_unseen_doctype(root: Element, *, name: str) -> None:
+    """Refuse a DOCTYPE the parser found where the text scan saw none (an encoding it cannot read)."""
+    if root.getroottree().docinfo.internalDTD is not None:
+        raise ReportParseError(
+            "refused: the report has a DOCTYPE in an encoding that cannot be checked for entity declarations "
+            "before parsing (UTF-16 needs a byte order mark); remove the DOCTYPE (reports need none)",
+            file=name,
+            line=source_line(root),
+        )
+
+
+def _head_text(head: bytes) -> str:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = head.decode("utf-16", errors="replace")
-    else:
-        # Byte for byte: the markup that matters is ASCII in every encoding libxml2 reads here.
-        text = head.decode("latin-1")
-    start = text.find("<!DOCTYPE")
-    if start < 0:
-        return None
-    quote = ""
-    for char in text[start + len("<!DOCTYPE") :]:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char == "[":
-            return True
-        elif char == ">":
-            return False
-    return None
+        return head.decode("utf-16", errors="replace")
+    # Byte for byte: the markup that matters is ASCII in every encoding libxml2 reads here.
+    return head.decode("latin-1")
 
 
 class ClosedElements:
