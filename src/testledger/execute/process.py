@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testledger.execute.logstore import CaseOutput
-from testledger.execute.reaper import start_time
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ class ProcessGroups:
     def add(self, pgid: int) -> None:
         with self._lock:
             self._groups.add(pgid)
-            self._tell_reaper(f"+{pgid} {start_time(pgid) or '-'}\n")
+            self._tell_reaper(f"+{pgid}\n")
 
     def _tell_reaper(self, line: str) -> None:
         if self._reaper is None:
