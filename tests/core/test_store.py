@@ -96,3 +96,56 @@ def test_the_binary_copy_of_results_names_each_column_s_type(pg_url: str) -> Non
              "boolean": "bool", "timestamp with time zone": "timestamptz"}
     assert {column: names.get(types[column], types[column]) for column in RESULT_COLUMNS} == dict(
         zip(RESULT_COLUMNS, PG_RESULT_TYPES, strict=True))
+
+
+def test_a_used_sqlite_store_upgrades_across_a_table_rebuild_and_keeps_its_foreign_keys_on(tmp_path: Path) -> None:
+    """Migration 0011 rebuilds `cases`, which `pipeline_cases` refers to: with SQLite's foreign keys on,
+    dropping its old copy failed ("FOREIGN KEY constraint failed"), so an older store could not open."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from testledger.db.migrate import alembic_config
+    from testledger.pipelinefile import parse_pipeline
+    from testledger.schemas import IngestOptions
+    from testledger.services.ingest import ingest_files
+    from testledger.services.pipelines import apply_pipeline
+
+    path = tmp_path / "old.db"
+    options = IngestOptions(actor="t", pipeline_key="p", environment="ci", allowed_environments=("ci",))
+    report = tmp_path / "junit.xml"
+    report.write_text('<testsuite name="s"><testcase classname="c" name="t1"/><testcase classname="c" name="t2"/>'
+                      "</testsuite>")
+    url = f"sqlite:///{path}"
+    store = Store(url)
+    with store.write() as db:
+        apply_pipeline(db, workspace="WKS", document=parse_pipeline("key: p\ncases:\n  - {key: a, command: 'true'}\n"),
+                       actor="t")
+        ingest_files(db, workspace="WKS", sources=[report], options=options)
+    store.dispose()
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0010")
+        conn.commit()
+    counts = ("SELECT (SELECT count(*) FROM cases), (SELECT count(*) FROM pipeline_cases), "
+              "(SELECT count(*) FROM case_results)")
+    with engine.connect() as conn:
+        before = tuple(conn.execute(text(counts)).one())
+        assert conn.execute(text("PRAGMA foreign_key_list(cases)")).all()  # 0010 still has the key
+    engine.dispose()
+    assert before == (3, 1, 2)
+
+    store = Store(url)  # migrates itself to the head
+    try:
+        assert store.revision() == HEAD_REVISION
+        with store.read() as db:
+            assert tuple(db.execute(text(counts)).one()) == before
+            assert db.execute(text("PRAGMA foreign_key_list(cases)")).all() == []
+            assert db.execute(text("PRAGMA foreign_keys")).scalar() == 1  # on again for the store's connections
+        with store.write() as db:
+            ingest_files(db, workspace="WKS", sources=[report], options=options)
+        with store.read() as db:
+            assert tuple(db.execute(text(counts)).one()) == (3, 1, 4)
+    finally:
+        store.dispose()

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # the ORM is imported when a session is first asked for: read
 logger = logging.getLogger(__name__)
 
 #: The newest migration; a store at any other revision needs `testledger db upgrade`.
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 
 
 def _sqlite_engine(url: str, *, busy_timeout_ms: int, immediate: bool) -> Engine:

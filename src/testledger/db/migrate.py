@@ -22,8 +22,28 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     config = alembic_config()
     with engine.connect() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, revision)
-        conn.commit()
+        if conn.dialect.name != "sqlite":
+            command.upgrade(config, revision)
+            conn.commit()
+            return
+        # SQLite changes a table by rebuilding it (Alembic's batch mode), and with foreign keys on,
+        # dropping the old copy of a table others refer to fails. SQLite's own procedure for this:
+        # foreign keys off for the migration (the pragma cannot change inside a transaction, so it
+        # is set before the migration's transaction begins), checked before the commit, on again.
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        dbapi.execute("PRAGMA foreign_keys=OFF")
+        try:
+            command.upgrade(config, revision)
+            broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"the migration left rows without the row they refer to: {broken[:5]}")
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            dbapi.execute("PRAGMA foreign_keys=ON")  # outside the transaction, which has ended
 
 
 def head_revision() -> str | None:
