@@ -14,8 +14,8 @@ A group is killed only if it is still the one the executor started: a process ID
 a group of that ID has members, so the group is ours unless its leader's ID now belongs to a process
 with another start time. A leader already gone when its line was read has no start time: its group is
 killed if members are left, and a process that later took its ID is spared. (A leader's ID reused
-within the quarter second before the read would need the kernel's 4M process IDs to wrap around
-in that time.) Standard library only, so it starts fast.
+before the read would need every process ID the kernel hands out, 32k to 4M, to be used within that
+quarter second.) Standard library only, so it starts fast.
 """
 
 from __future__ import annotations
