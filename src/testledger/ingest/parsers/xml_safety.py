@@ -104,11 +104,13 @@ def _refuse_internal_subset(head: bytes, *, name: str) -> bool:
 
 
 def _refuse_unseen_doctype(root: Element, *, name: str) -> None:
-    """Refuse a DOCTYPE the parser found where the text scan saw none (an encoding it cannot read)."""
+    """Refuse a DOCTYPE the parser found where the text scan saw none: after the first 64 KiB, or in an
+    encoding the scan cannot read (UTF-16 without a byte order mark)."""
     if root.getroottree().docinfo.internalDTD is not None:
         raise ReportParseError(
-            "refused: the report has a DOCTYPE in an encoding that cannot be checked for entity declarations "
-            "before parsing (UTF-16 needs a byte order mark); remove the DOCTYPE (reports need none)",
+            f"refused: the report has a DOCTYPE that cannot be checked for entity declarations before parsing "
+            f"(it is not within the first {_FIRST_CHUNK // 1024} KiB, or UTF-16 has no byte order mark); "
+            "remove the DOCTYPE (reports need none)",
             file=name,
             line=source_line(root),
         )
