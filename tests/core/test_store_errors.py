@@ -184,3 +184,60 @@ def test_an_interrupt_whose_cleanup_fails_is_still_reported_as_interrupted(
     monkeypatch.setattr(runs, "list_executions", interrupted_mid_copy)
     result = cli("runs", "list")
     assert (result.code, result.stderr) == (130, "error: interrupted\n")
+
+
+def test_an_interrupt_while_a_statement_is_in_flight_leaves_no_traceback_and_stores_nothing(
+    pg_url: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """SIGTERM or Ctrl-C can land while psycopg still has a statement on the wire. Rolling that
+    connection back fails ("another command is already in progress"), and the pool logged it with a
+    traceback when it reset the connection on its way out: the connection is dropped instead, which
+    ends the transaction on the server."""
+    import gc
+    import logging
+
+    store = Store(pg_url)
+    try:
+        with store.read() as db:
+            before = db.scalar(text("SELECT count(*) FROM workspaces"))
+        caplog.set_level(logging.WARNING)
+        with pytest.raises(KeyboardInterrupt), store.write() as db:
+            db.add(_workspace("HALFWAY"))
+            db.flush()
+            driver: Any = db.connection().connection.driver_connection
+            driver.pgconn.send_query(b"SELECT pg_sleep(2)")
+            raise KeyboardInterrupt
+        gc.collect()
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+        with store.write() as db:  # the pool hands out a working connection again
+            db.add(_workspace("AFTER"))
+        with store.read() as db:
+            keys = set(db.scalars(text("SELECT key FROM workspaces")))
+            assert "HALFWAY" not in keys and "AFTER" in keys
+            assert db.scalar(text("SELECT count(*) FROM workspaces")) == before + 1
+    finally:
+        store.dispose()
+
+
+@pytest.mark.parametrize("use", ["read", "read_connection"])
+def test_an_interrupt_during_a_read_with_a_statement_in_flight_leaves_no_traceback(
+    pg_url: str, caplog: pytest.LogCaptureFixture, use: str,
+) -> None:
+    import gc
+    import logging
+
+    store = Store(pg_url)
+    try:
+        caplog.set_level(logging.WARNING)
+        with pytest.raises(KeyboardInterrupt), getattr(store, use)() as db:
+            conn = db.connection() if use == "read" else db
+            conn.exec_driver_sql("SELECT 1")
+            driver: Any = conn.connection.driver_connection
+            driver.pgconn.send_query(b"SELECT pg_sleep(2)")
+            raise KeyboardInterrupt
+        gc.collect()
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+        with store.read() as db:  # the pool hands out a working connection again
+            assert db.scalar(text("SELECT 1")) == 1
+    finally:
+        store.dispose()

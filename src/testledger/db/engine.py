@@ -188,13 +188,19 @@ class Store:
     def _writer(self) -> sessionmaker[Session]:
         from sqlalchemy.orm import sessionmaker
 
-        return sessionmaker(self.engine, expire_on_commit=False)
+        maker = sessionmaker(self.engine, expire_on_commit=False)
+        if self.dialect != "sqlite":
+            event.listen(maker, "after_begin", _note_connection)
+        return maker
 
     @cached_property
     def _reader(self) -> sessionmaker[Session]:
         from sqlalchemy.orm import sessionmaker
 
-        return sessionmaker(self._read_engine, expire_on_commit=False)
+        maker = sessionmaker(self._read_engine, expire_on_commit=False)
+        if self.dialect != "sqlite":
+            event.listen(maker, "after_begin", _note_connection)
+        return maker
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -203,7 +209,11 @@ class Store:
         Database faults leave as domain errors, so every adapter answers them the same way.
         """
         with self._domain_errors(), self._writer() as session, session.begin():
-            yield session
+            try:
+                yield session
+            except (KeyboardInterrupt, SystemExit):
+                _drop_connections(session)
+                raise
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -211,6 +221,9 @@ class Store:
         with self._domain_errors(), self._reader() as session:
             try:
                 yield session
+            except (KeyboardInterrupt, SystemExit):
+                _drop_connections(session)
+                raise
             finally:
                 session.rollback()
 
@@ -222,6 +235,10 @@ class Store:
         with self._domain_errors(), self._read_engine.connect() as conn:
             try:
                 yield conn
+            except (KeyboardInterrupt, SystemExit):
+                if self.dialect != "sqlite":
+                    conn.invalidate()  # as `_drop_connections` does for sessions
+                raise
             finally:
                 conn.rollback()
 
@@ -268,6 +285,25 @@ class Store:
         if "engine" in self.__dict__:
             self.engine.dispose()
         self._read_engine.dispose()
+
+
+#: Where a PostgreSQL write session keeps the connections it began transactions on (`Session.info`).
+_CONNECTIONS = "testledger.connections"
+
+
+def _note_connection(session: Session, _transaction: Any, connection: Connection) -> None:
+    session.info.setdefault(_CONNECTIONS, []).append(connection)
+
+
+def _drop_connections(session: Session) -> None:
+    """After Ctrl-C or SIGTERM, close the session's PostgreSQL connections instead of rolling them
+    back: the interrupt may have landed while psycopg had a statement on the wire, and a ROLLBACK then
+    fails ("another command is already in progress"), replacing the interrupt with a store error and,
+    when the pool resets the connection later, logging a traceback. Closing the socket ends the
+    transaction on the server just as surely; the pool opens a new connection next time."""
+    for connection in session.info.pop(_CONNECTIONS, ()):
+        if not connection.invalidated and not connection.closed:
+            connection.invalidate()
 
 
 def _from_driver(exc: Exception) -> DBAPIError | None:
