@@ -32,6 +32,9 @@ KINDS: dict[str, Callable[[CaseContext, dict[str, Any]], AttemptResult]] = {
 }
 #: How long a halted run waits for in-flight cases to report after their processes were killed.
 _HALT_WAIT_S = 5.0
+#: How often the coordinator collects finished cases when nothing asks for it sooner. A wake-up per
+#: case (a thread switch and a GIL hand-over) cost a quick case more than its bookkeeping did.
+_COLLECT_S = 0.02
 
 
 @dataclass(slots=True)
@@ -47,7 +50,11 @@ class CaseReport:
 
 
 class LocalRun:
-    """Executes one run: worker threads run cases; this thread records results, beats and polls cancels."""
+    """Executes one run: worker threads run cases; this thread records results, beats and polls cancels.
+
+    The coordinator collects finished cases every `_COLLECT_S`, all at once, and is woken sooner only
+    when it has something to decide (a case others need, the end of the queue, a halt or a cancel).
+    """
 
     def __init__(
         self, plan: RunPlan, ledger: RunLedger, *, logs: LogStore, attachments_root: Path, worker: str,
@@ -64,6 +71,10 @@ class LocalRun:
         self._waiting = [case for case in plan.cases if case.needs]
         self._outcomes: dict[int, str] = {}
         self._done: queue.SimpleQueue[CaseReport] = queue.SimpleQueue()
+        #: Set by a worker when the coordinator must look now, not at its next collection: a case
+        #: that others need finished, the queue of cases ran dry, or the run halted.
+        self._wake = threading.Event()
+        self._needed = {index for case in plan.cases for index in case.needs}
         self._next_sub = len(plan.cases)
         self._base_env = {**os.environ, **plan.env}
         self._deadline = None if plan.timeout_s is None else time.monotonic() + plan.timeout_s
@@ -104,11 +115,9 @@ class LocalRun:
                 halted_at = time.monotonic()
             if halted_at is not None and time.monotonic() - halted_at > self.grace + _HALT_WAIT_S:
                 break
-            try:
-                report = self._done.get(timeout=min(self.ledger.next_due(), 0.1) or 0.001)
-            except queue.Empty:
-                pass
-            else:
+            self._wake.wait(min(self.ledger.next_due(), _COLLECT_S) or 0.001)
+            self._wake.clear()
+            for report in self._finished():
                 pending.discard(report.case.index)
                 self._record(report)
             if self._waiting:
@@ -118,6 +127,13 @@ class LocalRun:
         for index in sorted(pending):  # in-flight cases that did not report after their kill
             self._record(CaseReport(self.plan.cases[index], [self._not_run(self.plan.cases[index])]))
         self.ledger.sync()
+
+    def _finished(self) -> list[CaseReport]:
+        reports = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                reports.append(self._done.get_nowait())
+        return reports
 
     def _release(self) -> set[int]:
         """Queue waiting cases whose needs all passed; record the rest as not run. Returns those recorded."""
@@ -186,7 +202,7 @@ class LocalRun:
             if self.halt is None and self._deadline is not None and time.monotonic() >= self._deadline:
                 self._halt("timeout")  # here too: the coordinator may not have seen the limit pass yet
             if self.halt is not None:
-                self._done.put(CaseReport(case, [self._not_run(case)]))
+                self._report(CaseReport(case, [self._not_run(case)]))
                 continue
             self.on_event(CaseStarted(index=case.index, key=case.key, name=case.name))
             try:
@@ -198,7 +214,16 @@ class LocalRun:
                 report = CaseReport(case, [failed])
             if self.plan.fail_fast and report.attempts[-1].status in ("failed", "error") and self.halt is None:
                 self._halt("fail_fast")  # here, not in the coordinator, so this worker's next case sees it
-            self._done.put(report)
+            self._report(report)
+
+    def _report(self, report: CaseReport) -> None:
+        self._done.put(report)
+        if report.case.index in self._needed or self.halt is not None or self._todo.empty():
+            self.wake()
+
+    def wake(self) -> None:
+        """Have the coordinator look now (finished cases, cancel, limits) instead of at its next round."""
+        self._wake.set()
 
     def _run_case(self, case: CasePlan, scratch: Path) -> CaseReport:
         ref = self.logs.ref(self.plan.run_key, case.index)
@@ -328,7 +353,9 @@ class LocalExecutor:
         execution = write_with_retry(self.store, lambda db: request_cancel(db, workspace=workspace, key=run_key),
                                      what=f"cancelling run {run_key}")
         if run_key in self._runs:
-            self._runs[run_key][0].ledger.cancel_requested = True
+            local_run = self._runs[run_key][0]
+            local_run.ledger.cancel_requested = True
+            local_run.wake()
         return execution
 
     def status(self, run_key: str) -> ExecutionOut:
