@@ -402,9 +402,14 @@ def small_run_rows(ctx: Context, backend: str) -> list[Row]:
     cases = len(new_files) * args.per_file
     rows = []
     for tests, files in (("new", new_files), ("known", known_files)):
-        floor_s = floor_small_runs(ctx, files)
-        rows.append(Row(f"floor: the same {len(files)} files, lxml + sqlite3, one transaction each, tests {tests}",
-                        "sqlite", cases, floor_s, None, None, None, per_run_ms(floor_s, len(files))))
+        if backend == "postgresql":
+            floor_s = floor_small_runs_pg(ctx, files)
+            floor_what = "lxml + psycopg (cases executemany, results COPY)"
+        else:
+            floor_s = floor_small_runs(ctx, files)
+            floor_what = "lxml + sqlite3"
+        rows.append(Row(f"floor: the same {len(files)} files, {floor_what}, one transaction each, tests {tests}",
+                        backend, cases, floor_s, None, None, None, per_run_ms(floor_s, len(files))))
         for hook in ("on", "off"):
             with fresh_store(ctx, backend, f"small_{tests}_{hook}") as (_, store):
                 ingest_in_process(store, files[:1], run_per_file=True)  # store, pipeline and first cases made
@@ -438,6 +443,25 @@ def floor_small_runs(ctx: Context, files: Sequence[Path]) -> float:
         gc.enable()
         db.close()
         path.unlink(missing_ok=True)
+
+
+def floor_small_runs_pg(ctx: Context, files: Sequence[Path]) -> float:
+    """The floor's work on PostgreSQL (ingest_floor.ingest_pg) for each file in turn, in this process, on one
+    connection, one transaction a file, in a fresh schema; the first file stored before the clock starts."""
+    assert ctx.stores is not None
+    url = ctx.stores.fresh("postgresql", "floor_small")
+    conn = ingest_floor.connect_pg(ctx.stores.conninfo(url))
+    try:
+        ingest_floor.ingest_pg(conn, str(files[0]))
+        gc.disable()
+        start = time.perf_counter()
+        for report in files:
+            ingest_floor.ingest_pg(conn, str(report))
+        return time.perf_counter() - start
+    finally:
+        gc.enable()
+        conn.close()
+        ctx.stores.discard(url)
 
 
 def round_trips(store: Store, files: Sequence[Path]) -> float:

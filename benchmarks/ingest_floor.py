@@ -4,7 +4,9 @@ Run as one whole process beside `testledger ingest` (bench_ingest.py), or in pro
 reports on one connection, one transaction each (`connect`, `ingest`): it streams the file with lxml
 iterparse, derives a hash key per test, and inserts cases (insert-or-ignore) and results (with an
 index on the case) by sqlite3 executemany in one transaction. No bounds, no formats, no run
-bookkeeping: what the product does beyond this is its own cost.
+bookkeeping: what the product does beyond this is its own cost. `connect_pg` and `ingest_pg` do the
+same on PostgreSQL (cases by executemany with ON CONFLICT DO NOTHING, results by COPY), for the
+small-run rows of that store.
 
     python benchmarks/ingest_floor.py REPORT.xml STORE.sqlite
 """
@@ -14,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 from lxml import etree
 
@@ -23,6 +27,8 @@ SCHEMA = (
     "duration REAL, message TEXT, trace TEXT, stdout TEXT, PRIMARY KEY (run, idx))",
     "CREATE INDEX IF NOT EXISTS results_case ON results (case_id)",
 )
+#: The same tables on PostgreSQL, with 64-bit keys (the hash key is a signed 64-bit integer).
+PG_SCHEMA = tuple(s.replace("id INTEGER", "id BIGINT") for s in SCHEMA)
 BATCH = 5000
 
 
@@ -45,6 +51,36 @@ def ingest(db: sqlite3.Connection, report: str) -> None:
     """One report in one transaction (a run: the next number)."""
     db.execute("BEGIN")
     run = db.execute("SELECT coalesce(max(run), 0) + 1 FROM results").fetchone()[0]
+    for cases, results in _batches(report, run):
+        db.executemany("INSERT OR IGNORE INTO cases VALUES (?, ?, ?, ?)", cases)
+        db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)", results)
+    db.execute("COMMIT")
+
+
+def connect_pg(conninfo: str) -> Any:
+    """A psycopg connection with the floor's tables in its search path (give it an empty schema)."""
+    import psycopg  # here: the SQLite floor runs as a whole process and must not pay for it
+
+    conn = psycopg.connect(conninfo)
+    for statement in PG_SCHEMA:
+        conn.execute(statement)
+    conn.commit()
+    return conn
+
+
+def ingest_pg(conn: Any, report: str) -> None:
+    """One report in one transaction on PostgreSQL: cases insert-or-ignore, results by COPY."""
+    with conn.transaction(), conn.cursor() as cur:
+        run = cur.execute("SELECT coalesce(max(run), 0) + 1 FROM results").fetchone()[0]
+        for cases, results in _batches(report, run):
+            cur.executemany("INSERT INTO cases VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING", cases)
+            with cur.copy("COPY results FROM STDIN") as copy:
+                for row in results:
+                    copy.write_row(row)
+
+
+def _batches(report: str, run: int) -> Iterator[tuple[list[tuple[object, ...]], list[tuple[object, ...]]]]:
+    """The report's case and result rows, at most BATCH at a time."""
     cases: list[tuple[object, ...]] = []
     results: list[tuple[object, ...]] = []
     for idx, (_, case) in enumerate(etree.iterparse(report, tag="testcase")):
@@ -65,16 +101,9 @@ def ingest(db: sqlite3.Connection, report: str) -> None:
         while case.getprevious() is not None:
             del case.getparent()[0]
         if len(results) >= BATCH:
-            _write(db, cases, results)
-    _write(db, cases, results)
-    db.execute("COMMIT")
-
-
-def _write(db: sqlite3.Connection, cases: list[tuple[object, ...]], results: list[tuple[object, ...]]) -> None:
-    db.executemany("INSERT OR IGNORE INTO cases VALUES (?, ?, ?, ?)", cases)
-    db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)", results)
-    cases.clear()
-    results.clear()
+            yield cases, results
+            cases, results = [], []
+    yield cases, results
 
 
 if __name__ == "__main__":
