@@ -402,12 +402,8 @@ def small_run_rows(ctx: Context, backend: str) -> list[Row]:
     cases = len(new_files) * args.per_file
     rows = []
     for tests, files in (("new", new_files), ("known", known_files)):
-        if backend == "postgresql":
-            floor_s = floor_small_runs_pg(ctx, files)
-            floor_what = "lxml + psycopg (cases executemany, results COPY)"
-        else:
-            floor_s = floor_small_runs(ctx, files)
-            floor_what = "lxml + sqlite3"
+        floor_s = floor_small_runs(ctx, backend, files)
+        floor_what = "lxml + psycopg (cases executemany, results COPY)" if backend == "postgresql" else "lxml + sqlite3"
         rows.append(Row(f"floor: the same {len(files)} files, {floor_what}, one transaction each, tests {tests}",
                         backend, cases, floor_s, None, None, None, per_run_ms(floor_s, len(files))))
         for hook in ("on", "off"):
@@ -426,37 +422,24 @@ def small_run_rows(ctx: Context, backend: str) -> list[Row]:
     return rows
 
 
-def floor_small_runs(ctx: Context, files: Sequence[Path]) -> float:
-    """The floor script's work for each file in turn, in this process, on one connection: one transaction a
-    file (a run), as the 100-case rows do; the first file stored before the clock starts, as theirs."""
-    path = ctx.work / "floor_small.sqlite"
-    path.unlink(missing_ok=True)
-    db = ingest_floor.connect(str(path))
-    try:
-        ingest_floor.ingest(db, str(files[0]))
-        gc.disable()
-        start = time.perf_counter()
-        for report in files:
-            ingest_floor.ingest(db, str(report))
-        return time.perf_counter() - start
-    finally:
-        gc.enable()
-        db.close()
-        path.unlink(missing_ok=True)
-
-
-def floor_small_runs_pg(ctx: Context, files: Sequence[Path]) -> float:
-    """The floor's work on PostgreSQL (ingest_floor.ingest_pg) for each file in turn, in this process, on one
-    connection, one transaction a file, in a fresh schema; the first file stored before the clock starts."""
+def floor_small_runs(ctx: Context, backend: str, files: Sequence[Path]) -> float:
+    """The floor script's work (ingest_floor.py) for each file in turn, in this process, on one connection:
+    one transaction a file (a run), as the 100-case rows do; the first file stored before the clock starts,
+    as theirs. On PostgreSQL in a fresh schema, with `ingest_pg`."""
     assert ctx.stores is not None
-    url = ctx.stores.fresh("postgresql", "floor_small")
-    conn = ingest_floor.connect_pg(ctx.stores.conninfo(url))
+    if backend == "postgresql":
+        url = ctx.stores.fresh("postgresql", "floor_small")
+        conn, ingest = ingest_floor.connect_pg(ctx.stores.conninfo(url)), ingest_floor.ingest_pg
+    else:
+        url = f"sqlite:///{ctx.work / 'floor_small.sqlite'}"
+        ctx.stores.discard(url)
+        conn, ingest = ingest_floor.connect(str(ctx.work / "floor_small.sqlite")), ingest_floor.ingest
     try:
-        ingest_floor.ingest_pg(conn, str(files[0]))
+        ingest(conn, str(files[0]))
         gc.disable()
         start = time.perf_counter()
         for report in files:
-            ingest_floor.ingest_pg(conn, str(report))
+            ingest(conn, str(report))
         return time.perf_counter() - start
     finally:
         gc.enable()
