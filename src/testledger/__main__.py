@@ -1,5 +1,5 @@
 """Entry point for `python -m testledger`."""
 
-from testledger.cli.main import run
+from testledger.cli.main import console
 
-run()
+console()

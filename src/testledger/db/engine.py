@@ -7,6 +7,7 @@ import fcntl
 import logging
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -36,8 +37,13 @@ logger = logging.getLogger(__name__)
 HEAD_REVISION = "0011"
 
 
+#: Every engine of this process not yet garbage (see `close_stores`).
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
 def _sqlite_engine(url: str, *, busy_timeout_ms: int, immediate: bool) -> Engine:
     engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+    _ENGINES.add(engine)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -71,8 +77,10 @@ def _sqlite_engine(url: str, *, busy_timeout_ms: int, immediate: bool) -> Engine
 PING_AFTER_IDLE_S = 2.0
 
 
+
 def _postgresql_engine(url: str, *, ping_after_idle_s: float) -> Engine:
     engine = create_engine(url)
+    _ENGINES.add(engine)
 
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
@@ -285,6 +293,15 @@ class Store:
         if "engine" in self.__dict__:
             self.engine.dispose()
         self._read_engine.dispose()
+
+
+def close_stores() -> None:
+    """Close the pooled connections of every store this process opened, as the interpreter's teardown
+    would (the last SQLite connection folds the write-ahead log into the database file; a PostgreSQL
+    session ends with a goodbye rather than a dropped socket). For a process about to leave without
+    that teardown."""
+    for engine in list(_ENGINES):
+        engine.dispose()
 
 
 #: Where a PostgreSQL write session keeps the connections it began transactions on (`Session.info`).

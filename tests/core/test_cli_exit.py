@@ -1,0 +1,63 @@
+"""The `testledger` command leaves without the interpreter's teardown (cli/main.py `console`): what a
+user sees of the exit stays as an ordinary exit: the whole output, the exit code, the store closed,
+atexit handlers run, and a running thread waited for."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+CASES = 3_000
+
+
+def _testledger(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "testledger", *args], env=dict(os.environ), capture_output=True,
+                          text=True, timeout=120)
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], env=dict(os.environ), capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_the_whole_output_and_the_exit_code_arrive_and_the_store_is_closed(
+    home: Path, store_url: str, tmp_path: Path
+) -> None:
+    report = tmp_path / "TEST-many.xml"
+    cases = "".join(f'<testcase classname="pkg.Test{i % 7}" name="test_{i}" time="0.01"/>' for i in range(CASES))
+    failed = '<testcase classname="pkg.Odd" name="test_odd"><failure message="no"/></testcase>'
+    report.write_text(f'<testsuite name="many" tests="{CASES + 1}">{cases}{failed}</testsuite>')
+
+    ingested = _testledger("-v", "ingest", str(report), "--pipeline", "many", "--json")
+
+    assert ingested.returncode == 1, ingested.stderr  # the run failed: exit 1, as documented
+    run = json.loads(ingested.stdout)  # far more than a pipe's buffer, all of it
+    assert run["totals"]["tests"] == CASES + 1 and len(run["cases"]) == CASES + 1
+    assert "ingested 1 of 1 reports" in ingested.stderr  # the log reached stderr
+    if store_url.startswith("sqlite"):
+        database = Path(str(make_url(store_url).database))
+        # The last connection closed: SQLite folded its write-ahead log into the file and removed it.
+        assert database.exists() and not database.with_name(database.name + "-wal").exists()
+    listed = _testledger("runs", "list", "--json")
+    assert listed.returncode == 0 and [r["execution_id"] for r in json.loads(listed.stdout)] == [run["execution_id"]]
+    missing = _testledger("runs", "show", "NOPE-1")
+    assert missing.returncode == 4 and missing.stderr.startswith("error: run 'NOPE-1' not found")
+
+
+def test_atexit_handlers_run_and_a_running_thread_is_waited_for() -> None:
+    leave = "from testledger.cli.main import _leave\n"
+    handlers = _python("import atexit\natexit.register(print, 'atexit ran')\n" + leave +
+                       "print('output', end=' ')\n_leave(3)")
+    assert (handlers.returncode, handlers.stdout) == (3, "output atexit ran\n")
+
+    thread = _python("import threading, time\n" + leave +
+                     "threading.Thread(target=lambda: (time.sleep(0.5), print('thread done'))).start()\n_leave(None)")
+    assert (thread.returncode, thread.stdout) == (0, "thread done\n")
+
+    message = _python(leave + "_leave('fatal: no store')")  # sys.exit('text'): the text on stderr, exit 1
+    assert (message.returncode, message.stderr) == (1, "fatal: no store\n")
