@@ -25,10 +25,11 @@ from sqlalchemy import text
 from testledger.analytics import fold as folding
 from testledger.caseid import case_id, reported_identity
 from testledger.db import records
-from testledger.db.bulk import CASE_COLUMNS, RESULT_COLUMNS, NewCase, NewResult, ResultWriter, sqlite_datetime
+from testledger.db.bulk import ResultWriter
 from testledger.db.driver_sql import DriverSql
 from testledger.db.engine import Store
 from testledger.db.records import ensure_pipeline, ensure_workspace
+from testledger.db.rows import CASE_COLUMNS, RESULT_COLUMNS, NewCase, NewResult, sqlite_datetime
 from testledger.db.types import utcnow
 from testledger.services.analytics.clusters import failure_clusters
 from testledger.services.analytics.compare import compare_runs

@@ -36,9 +36,9 @@ from sqlalchemy.engine import make_url
 import testledger
 from testledger.caseid import case_id, reported_identity
 from testledger.db import records as runs
-from testledger.db.bulk import CASE_COLUMNS, RESULT_COLUMNS, sqlite_datetime
 from testledger.db.engine import Store
 from testledger.db.records import ensure_pipeline, ensure_workspace
+from testledger.db.rows import CASE_COLUMNS, RESULT_COLUMNS, sqlite_datetime
 from testledger.failures import categorise
 from testledger.ingest import parse_process
 from testledger.ingest.sources import expand_sources

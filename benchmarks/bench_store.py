@@ -22,9 +22,10 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 
 from testledger.caseid import case_id, reported_identity
-from testledger.db.bulk import RESULT_COLUMNS, NewCase, NewResult, ResultWriter, sqlite_datetime
+from testledger.db.bulk import ResultWriter
 from testledger.db.engine import Store
 from testledger.db.records import ensure_pipeline, ensure_workspace
+from testledger.db.rows import RESULT_COLUMNS, NewCase, NewResult, sqlite_datetime
 from testledger.services.runs import list_executions
 
 WORKSPACE = "BENCH"

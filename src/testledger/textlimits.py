@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from testledger.db.bulk import NewResult
+    from testledger.db.rows import NewResult
 
 #: `error_type` is a VARCHAR(255) column: longer text is a DataError on PostgreSQL.
 ERROR_TYPE_CHARS = 255

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from testledger.caseid import case_id, reported_identity
 from testledger.db import records as runs
-from testledger.db.bulk import NewCase, NewResult
 from testledger.db.engine import Store
+from testledger.db.rows import NewCase, NewResult
 
 ENVS = ["dev", "staging", "prod", "local", "ci"]
 

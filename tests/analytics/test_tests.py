@@ -8,8 +8,8 @@ import pytest
 from history_factory import ENVS, History, Outcome, case, case_id_of
 
 from testledger.db import records as runs_records
-from testledger.db.bulk import NewResult
 from testledger.db.engine import Store
+from testledger.db.rows import NewResult
 from testledger.errors import Conflict, Invalid, NotFound
 from testledger.services.analytics import slow
 from testledger.services.analytics.flaky import flaky_tests

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import text
 
 from testledger.db import records
-from testledger.db.bulk import NewCase, NewResult, ResultWriter
+from testledger.db.bulk import ResultWriter
 from testledger.db.engine import Store
+from testledger.db.rows import NewCase, NewResult
 from testledger.db.types import utcnow
 
 COLUMNS = ("idx", "parent_idx", "case_id", "status", "duration_ms", "message", "error_type", "failure_category",

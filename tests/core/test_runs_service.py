@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from testledger.caseid import case_id, reported_identity
 from testledger.db import records
-from testledger.db.bulk import NewCase, NewResult
 from testledger.db.engine import Store
+from testledger.db.rows import NewCase, NewResult
 from testledger.db.tables import Workspace
 from testledger.errors import Conflict, Invalid, NotFound
 from testledger.provenance import Provenance

@@ -82,7 +82,8 @@ def test_several_processes_write_one_store(store_url: str) -> None:
 def test_the_binary_copy_of_results_names_each_column_s_type(pg_url: str) -> None:
     """Results reach PostgreSQL by binary COPY, which sends each column as the type `PG_RESULT_TYPES` names:
     a column whose type changes in a migration must change there too."""
-    from testledger.db.bulk import PG_RESULT_TYPES, RESULT_COLUMNS
+    from testledger.db.bulk import PG_RESULT_TYPES
+    from testledger.db.rows import RESULT_COLUMNS
 
     store = Store(pg_url)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from testledger.caseid import case_id, reported_identity
-from testledger.db.bulk import NewCase, NewResult
+from testledger.db.rows import NewCase, NewResult
 from testledger.ingest.convert import to_result
 from testledger.ingest.model import Attempt, ParsedCase
 

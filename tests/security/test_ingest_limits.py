@@ -96,7 +96,7 @@ def test_partial_over_many_empty_files_says_none_could_be_read(cli: Cli, tmp_pat
 
 def test_results_recorded_by_executors_and_the_plugin_are_capped_too(store: Any) -> None:
     from testledger.db import records
-    from testledger.db.bulk import NewCase, NewResult
+    from testledger.db.rows import NewCase, NewResult
     from testledger.services import runs
 
     case = NewCase(id=42, identity="pytest::t", kind="reported", name="t")

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from testledger.analytics.signature import Signature, signature_of
-from testledger.db.bulk import sqlite_datetime
 from testledger.db.driver_sql import send_pending
+from testledger.db.rows import sqlite_datetime
 from testledger.db.tables import DURATION_BUCKETS
 
 #: A run where at least this share of at least `OUTAGE_MIN_TESTS` tests failed is an outage: its

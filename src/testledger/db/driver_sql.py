@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 if TYPE_CHECKING:  # read paths (`runs list`) import this module without the ORM
     from sqlalchemy.orm import Session
 
-from testledger.db.types import json_text, sqlite_datetime
+from testledger.db.rows import json_text, sqlite_datetime
 
 RUN_COLUMNS = (
     "id", "key", "workspace_id", "test_definition_id", "pipeline_version", "status", "created_at", "started_at",

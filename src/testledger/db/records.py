@@ -17,9 +17,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from testledger import keys, lifecycle
-from testledger.db.bulk import NewResult, insert_if_absent, write_results
+from testledger.db.bulk import insert_if_absent, write_results
 from testledger.db.driver_sql import DriverSql
 from testledger.db.ids import uuid7
+from testledger.db.rows import NewResult
 from testledger.db.tables import CaseResult, Pipeline, Run, Workspace
 from testledger.db.types import utcnow
 from testledger.errors import Conflict, Invalid, NotFound

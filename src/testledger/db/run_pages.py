@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 
 from testledger import lifecycle
 from testledger.db.driver_sql import send_pending
-from testledger.db.types import sqlite_datetime
+from testledger.db.rows import sqlite_datetime
 
 # The columns `services.runs._execution` unpacks, in its order (the same as `_RUN_QUERY`'s).
 _SELECT = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,11 +35,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def json_text(value: Any) -> str | None:
-    """A JSON column's value as the text the drivers store (compact, UTF-8 kept)."""
-    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def __getattr__(name: str) -> Any:
     """`JSONType`: JSON everywhere, JSONB on PostgreSQL so later analytics can index into it.
 
@@ -53,16 +47,6 @@ def __getattr__(name: str) -> Any:
         json_type = globals()["JSONType"] = JSON().with_variant(JSONB(), "postgresql")
         return json_type
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def sqlite_datetime(value: datetime | None) -> str | None:
-    """The text SQLAlchemy's SQLite dialect stores for a UTC datetime, so the driver-level paths agree with it."""
-    if value is None:
-        return None
-    if value.tzinfo is not UTC and value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    # isoformat is twice as fast as strftime on this hot path and gives the same text.
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def utcnow() -> datetime:

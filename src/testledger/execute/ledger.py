@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from testledger.db.bulk import NewResult
 from testledger.db.engine import Store
 from testledger.db.retry import write_with_retry
+from testledger.db.rows import NewResult
 from testledger.db.types import utcnow
 from testledger.services import execution
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from testledger.caseid import case_id, defined_identity
-from testledger.db.bulk import NewCase
+from testledger.db.rows import NewCase
 from testledger.errors import Invalid
 from testledger.execute.masking import MASK, Masker
 from testledger.execute.parameters import parameter_environment, shell_text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from testledger.caseid import case_id, reported_identity
-from testledger.db.bulk import NewCase, NewResult
+from testledger.db.rows import NewCase, NewResult
 from testledger.execute.masking import Masker
 from testledger.execute.plan import RunPlan
 from testledger.failures import categorise

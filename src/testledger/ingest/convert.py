@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from testledger.caseid import case_id, reported_identity
-from testledger.db.bulk import NewCase, NewResult, ResultBuffer, attempt_count
+from testledger.db.rows import NewCase, NewResult, ResultBuffer, attempt_count
 from testledger.failures import categorise
 from testledger.ingest.model import Attempt, ParsedCase
 from testledger.lifecycle import Totals

@@ -28,7 +28,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol
 
-from testledger.db.bulk import Batch, NewResult, ResultBuffer, RowBuilder
+from testledger.db.rows import Batch, NewResult, ResultBuffer, RowBuilder
 from testledger.errors import Invalid
 from testledger.ingest.convert import stream_results
 from testledger.ingest.model import ReportInfo, ReportParseError

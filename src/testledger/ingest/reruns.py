@@ -9,7 +9,8 @@ from typing import Any, cast
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from testledger.db.bulk import MERGED_COLUMNS, NewResult, ResultWriter, update_results
+from testledger.db.bulk import MERGED_COLUMNS, ResultWriter, update_results
+from testledger.db.rows import NewResult
 from testledger.db.tables import CaseResult
 from testledger.ingest.convert import merge_rerun
 from testledger.lifecycle import Totals

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from testledger import keys, lifecycle
 from testledger.db import records
-from testledger.db.bulk import NewResult
+from testledger.db.rows import NewResult
 from testledger.db.tables import CaseResult, Pipeline, PipelineVersion, Run
 from testledger.db.types import utcnow
 from testledger.errors import Conflict, Invalid, NotFound

@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 
 from testledger import lifecycle
 from testledger.db import records as runs
-from testledger.db.bulk import Batch, NewResult, ResultWriter
+from testledger.db.bulk import ResultWriter
 from testledger.db.driver_sql import DriverSql
+from testledger.db.rows import Batch, NewResult
 from testledger.db.tables import ReportFile
 from testledger.db.types import utcnow
 from testledger.errors import Conflict, Invalid

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from testledger import lifecycle
 from testledger.db import records
-from testledger.db.bulk import NewCase, NewResult
+from testledger.db.rows import NewCase, NewResult
 from testledger.schemas import TotalsOut
 
 #: Most results one call appends (the plugin sends about every half second, at most 500 at a time).
