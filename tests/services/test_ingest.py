@@ -6,10 +6,12 @@ import gzip
 import io
 import logging
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from sqlalchemy import func, select
 
@@ -256,6 +258,85 @@ def test_second_process_resends_cases_of_a_report_that_was_rolled_back(
     ]
     assert execution(store, outcome.run_key).totals.tests == 5200
     assert len(_children(caplog)) == 1
+
+
+def _ingest_early(store: Store, early: Sequence[Path], sources: Sequence[Path], *, wait: float, **kw: Any) -> str:
+    """Ingest `sources` as `testledger ingest` does: a parse process started on `early` before the run exists."""
+    process = parse_process.ParseProcess(early, max_bytes=1 << 24)
+    time.sleep(wait)  # the command imports, opens the store and creates the run meanwhile
+    try:
+        with store.write() as db:
+            return ingest_files(db, workspace="WKS", sources=sources, early_parse=process,
+                                options=options(max_report_bytes=1 << 24, parse_process_min_bytes=0, **kw)).run_key
+    finally:
+        process.close()
+
+
+def _read_ahead(caplog: pytest.LogCaptureFixture) -> list[int]:
+    return [int(r.getMessage().split()[-3]) for r in caplog.records if r.getMessage().endswith("case(s) ahead")]
+
+
+@pytest.mark.parametrize("wait", [0.0, 1.5], ids=["job-at-once", "job-later"])
+def test_a_parse_process_started_before_the_run_stores_the_same(
+    store: Store, tmp_path: Path, second_process: None, caplog: pytest.LogCaptureFixture, wait: float,
+) -> None:
+    report = write(tmp_path, "big.xml", _big_report(11_000))
+    here = execution(store, ingest(store, [report]))
+    there = execution(store, _ingest_early(store, [report], [report], wait=wait))
+    assert len(_children(caplog)) == 1
+    if wait:  # the whole report was parsed before the job came: 11,000 cases and the rerun
+        assert _read_ahead(caplog) == [11_001]
+    assert there.totals == here.totals and (here.totals.tests, here.totals.flaky) == (11_000, 1)
+    assert [c.model_dump(exclude={"runtime_id"}) for c in there.cases or []] == [
+        c.model_dump(exclude={"runtime_id"}) for c in here.cases or []
+    ]
+
+
+def test_a_parse_process_reads_ahead_a_bounded_number_of_cases(
+    store: Store, tmp_path: Path, second_process: None, caplog: pytest.LogCaptureFixture,
+) -> None:
+    cases = parse_process.READ_AHEAD + 5_000
+    report = write(tmp_path, "large.xml", "<testsuite>" + "".join(
+        f'<testcase classname="c" name="t{i}"/>' for i in range(cases)) + "</testsuite>")
+    key = _ingest_early(store, [report], [report], wait=3.0)
+    assert _read_ahead(caplog) == [parse_process.READ_AHEAD]  # then it waited for the job
+    assert execution(store, key).totals.tests == cases
+
+
+def test_a_parse_error_read_ahead_is_reported_in_its_turn(
+    store: Store, tmp_path: Path, second_process: None, caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken = write(tmp_path, "a_broken.xml", _big_report(200, broken=True))
+    good = write(tmp_path, "b_good.xml", PASSING)
+    with pytest.raises(Invalid) as here:
+        ingest(store, [broken, good])
+    with pytest.raises(Invalid) as there:
+        _ingest_early(store, [broken, good], [broken, good], wait=1.0)
+    assert str(there.value) == str(here.value) and "a_broken.xml" in str(there.value)
+    assert count(store, Run) == 0 and count(store, CaseResult) == 0
+    key = _ingest_early(store, [broken, good], [broken, good], wait=1.0, partial=True)
+    assert execution(store, key).totals.tests == 2
+    not_a_report = write(tmp_path, "notes.xml", "<html><body>not a test report</body></html>")
+    with pytest.raises(Invalid) as refused:
+        _ingest_early(store, [not_a_report], [not_a_report], wait=1.0)
+    assert "notes.xml" in str(refused.value) and "nothing was stored" in str(refused.value)
+
+
+def test_a_parse_process_started_on_other_files_drops_what_it_read(
+    store: Store, tmp_path: Path, second_process: None, caplog: pytest.LogCaptureFixture,
+) -> None:
+    other = write(tmp_path, "other.xml", _big_report(300))
+    key = _ingest_early(store, [other], [write(tmp_path, "passing.xml", PASSING)], wait=1.0)
+    assert _read_ahead(caplog) == [0]
+    assert execution(store, key).totals.tests == 2
+
+
+def test_a_parse_process_that_gets_no_job_ends(tmp_path: Path, second_process: None) -> None:
+    process = parse_process.ParseProcess([write(tmp_path, "big.xml", _big_report(11_000))], max_bytes=1 << 24)
+    pid = process.child.pid
+    assert pid is not None and psutil.pid_exists(pid)
+    process.close()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
 class _Upload(io.RawIOBase):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import sys
 from collections.abc import Iterator
@@ -64,37 +65,44 @@ def ingest(
     for note in skipped:
         sys.stderr.write(f"note: skipped {printable(note)}\n")
     server = ctx.remote()
-    if server is None and 0 <= settings.parse_process_min_bytes <= sum(path.stat().st_size for path in paths):
-        # Large enough to be parsed in a second process: its fork server boots while this one imports
-        # the services and opens the store (a third of a second off a 100k-case ingest).
-        from testledger.ingest.parse_process import start_server
+    with contextlib.ExitStack() as stack:
+        early_parse = None
+        if server is None and 0 <= settings.parse_process_min_bytes <= sum(path.stat().st_size for path in paths):
+            # Large enough to be parsed in a second process: it starts now and parses the first report while
+            # this one imports the services, opens the store and creates the run (half a second of a
+            # 100k-case ingest).
+            from testledger.ingest.parse_process import start_early
 
-        start_server()
-    from testledger.schemas import IngestOptions
-    from testledger.services.ingest import ingest_files
-    from testledger.services.runs import get_execution
+            early_parse = start_early(paths, max_bytes=settings.max_report_bytes)
+            if early_parse is not None:  # ended here if the ingest does not take it (an error, no new report)
+                stack.callback(early_parse.close)
+        from testledger.schemas import IngestOptions
+        from testledger.services.ingest import ingest_files
+        from testledger.services.runs import get_execution
 
-    defaults = ctx.ci_defaults()
-    options = IngestOptions(
-        actor=ctx.actor(), pipeline_key=pipeline, environment=ctx.environment(env),
-        allowed_environments=tuple(settings.environments),
-        trigger=trigger or ctx.default_trigger(), revision=revision or defaults["revision"],
-        branch=branch or defaults["branch"], build_url=build_url or defaults["build_url"],
-        labels=ctx.parse_pairs(label, flag="--label") or None, run_key=run_key, partial=partial,
-        max_report_bytes=settings.max_report_bytes,
-        # This command is a short-lived process of its own: it may fork a parser and pause the collector.
-        parse_process_min_bytes=None if settings.parse_process_min_bytes < 0 else settings.parse_process_min_bytes,
-    )
-    # The summary names at most 20 failing cases: no model for each of 100k passed results.
-    statuses, case_limit = (None, None) if as_json else (("failed", "error"), SUMMARY_FAILURES + 1)
-    if server is not None:  # uploaded, gzip-compressed as it streams; the server parses and stores
-        with _partial_hint(len(paths) > 1 and not partial):
-            outcome = server.ingest_files(workspace=ws, sources=paths, options=options)
-        execution = server.get_execution(workspace=ws, key=outcome.run_key, statuses=statuses, case_limit=case_limit)
-    else:
-        with ctx.store().write() as db, _collector_paused(), _partial_hint(len(paths) > 1 and not partial):
-            outcome = ingest_files(db, workspace=ws, sources=paths, options=options)
-            execution = get_execution(db, workspace=ws, key=outcome.run_key, statuses=statuses, case_limit=case_limit)
+        defaults = ctx.ci_defaults()
+        options = IngestOptions(
+            actor=ctx.actor(), pipeline_key=pipeline, environment=ctx.environment(env),
+            allowed_environments=tuple(settings.environments),
+            trigger=trigger or ctx.default_trigger(), revision=revision or defaults["revision"],
+            branch=branch or defaults["branch"], build_url=build_url or defaults["build_url"],
+            labels=ctx.parse_pairs(label, flag="--label") or None, run_key=run_key, partial=partial,
+            max_report_bytes=settings.max_report_bytes,
+            # This command is a short-lived process of its own: it may fork a parser and pause the collector.
+            parse_process_min_bytes=None if settings.parse_process_min_bytes < 0 else settings.parse_process_min_bytes,
+        )
+        # The summary names at most 20 failing cases: no model for each of 100k passed results.
+        statuses, case_limit = (None, None) if as_json else (("failed", "error"), SUMMARY_FAILURES + 1)
+        if server is not None:  # uploaded, gzip-compressed as it streams; the server parses and stores
+            with _partial_hint(len(paths) > 1 and not partial):
+                outcome = server.ingest_files(workspace=ws, sources=paths, options=options)
+            execution = server.get_execution(workspace=ws, key=outcome.run_key, statuses=statuses,
+                                             case_limit=case_limit)
+        else:
+            with ctx.store().write() as db, _collector_paused(), _partial_hint(len(paths) > 1 and not partial):
+                outcome = ingest_files(db, workspace=ws, sources=paths, options=options, early_parse=early_parse)
+                execution = get_execution(db, workspace=ws, key=outcome.run_key, statuses=statuses,
+                                          case_limit=case_limit)
     for failed in outcome.failed_files:
         sys.stderr.write(f"warning: skipped {printable(failed.error)}\n")
     if as_json:

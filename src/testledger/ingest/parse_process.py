@@ -6,8 +6,13 @@ pipe. A reader thread here keeps the pipe drained, so the child never waits whil
 written. The child comes from a fork server (a clean process started once, with the JUnit parser already
 imported), never from a fork of this process: a forked child would inherit this process's threads'
 state, its database sockets (keeping a killed parent's PostgreSQL transaction open) and both ends of
-its pipes (blocking for ever on a full pipe nobody reads). It dies with this process: it watches a
-lifeline pipe whose only writer is here, and ends when that pipe reaches end-of-file.
+its pipes (blocking for ever on a full pipe nobody reads). It dies with this process: it watches the
+control pipe its job came by, whose only writer is here, and ends when that pipe reaches end-of-file.
+
+The child may start before the job exists (`ParseProcess(early=...)`): `testledger ingest` starts it
+as soon as it knows the files, and it parses the first one while the command imports, opens the store
+and creates the run (half a second on a 100k-case report). Nothing the child reads ahead depends on
+the run: case ids, indexes and rows are made once the job has come.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import sys
 import threading
 import traceback
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -31,7 +38,7 @@ from typing import Any, Protocol
 from testledger.db.rows import Batch, NewResult, ResultBuffer, RowBuilder
 from testledger.errors import Invalid
 from testledger.ingest.convert import stream_results
-from testledger.ingest.model import ReportInfo, ReportParseError
+from testledger.ingest.model import ParsedCase, ReportInfo, ReportParseError
 from testledger.lifecycle import Totals
 
 log = logging.getLogger(__name__)
@@ -88,35 +95,72 @@ class ReportSink(Protocol):
     def file_failed(self, number: int, error: ReportParseError) -> None: ...
 
 
-def parse_elsewhere(job: ParseJob, sink: ReportSink) -> None:
-    """Parse `job.paths` in a child process, handing `sink` each event in order as it arrives."""
-    ctx = _context()
-    receiver, sender = ctx.Pipe(duplex=False)
-    lifeline_in, lifeline_out = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child_main, args=(sender, lifeline_in, job), name="testledger-parse", daemon=True)
-    try:
-        child.start()
-    finally:
-        sender.close()
-        lifeline_in.close()
-    log.info("report parser process %s started for %d file(s)", child.pid, len(job.paths))
-    inbox: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=2)
-    stop = threading.Event()
-    reader = threading.Thread(target=_drain, args=(receiver, inbox, stop), name="testledger-parse-reader", daemon=True)
-    reader.start()
-    try:
-        _dispatch(inbox, sink, child, job)
-        log.info("report parser process %s parsed %d file(s)", child.pid, len(job.paths))
-    finally:
-        stop.set()
-        if child.is_alive():
-            child.kill()
-        child.join()
-        lifeline_out.close()
-        # The child's end of the pipe is closed now, so the reader's recv() returns; only then may the
-        # pipe be closed here (closing it under a blocked recv() breaks the reader).
-        reader.join(5)
-        receiver.close()
+class ParseProcess:
+    """A child process that parses reports for one job.
+
+    It can start before the run its rows go to exists: given the report files early, it reads ahead in
+    the first one (up to `READ_AHEAD` parsed cases, held in its memory) while this process imports,
+    opens the store and creates the run; `run` then sends it the job and it goes on from where it is.
+    A job for other files makes it drop what it read. `close` (or leaving the `with`) ends the child,
+    whether it ran a job or not.
+    """
+
+    def __init__(self, early: Sequence[Path] = (), *, max_bytes: int = 0) -> None:
+        ctx = _context()
+        self._receiver, sender = ctx.Pipe(duplex=False)
+        # The job travels down `control`; after it, the child watches `control` to die with this process.
+        control_in, self._control = ctx.Pipe(duplex=False)
+        self.child = ctx.Process(target=_child_main, args=(sender, control_in, tuple(early[:1]), max_bytes),
+                                 name="testledger-parse", daemon=True)
+        try:
+            self.child.start()
+        finally:
+            sender.close()
+            control_in.close()
+        self._reader: threading.Thread | None = None
+        self._stop = threading.Event()
+        if early:
+            log.info("report parser process %s started early, reading ahead in %s", self.child.pid, early[0].name)
+
+    def __enter__(self) -> ParseProcess:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def run(self, job: ParseJob, sink: ReportSink) -> None:
+        """Parse `job.paths`, handing `sink` each event in order as it arrives; then end the child."""
+        if self._reader is not None:
+            raise RuntimeError("a parse process runs one job")
+        log.info("report parser process %s started for %d file(s)", self.child.pid, len(job.paths))
+        inbox: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=2)
+        self._reader = threading.Thread(target=_drain, args=(self._receiver, inbox, self._stop),
+                                        name="testledger-parse-reader", daemon=True)
+        self._reader.start()
+        try:
+            with contextlib.suppress(OSError):  # a child gone already: its end of the stream says how
+                self._control.send(job)
+            _dispatch(inbox, sink, self.child, job)
+            log.info("report parser process %s parsed %d file(s)", self.child.pid, len(job.paths))
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self.child.is_alive():
+            self.child.kill()
+        self.child.join()
+        self._control.close()
+        if self._reader is not None:
+            # The child's end of the pipe is closed now, so the reader's recv() returns; only then may the
+            # pipe be closed here (closing it under a blocked recv() breaks the reader).
+            self._reader.join(5)
+        self._receiver.close()
+
+
+def start_early(paths: Sequence[Path], *, max_bytes: int) -> ParseProcess | None:
+    """A parse process reading ahead in `paths` (see `ParseProcess`), or None without a second core."""
+    return ParseProcess(paths, max_bytes=max_bytes) if available() and paths else None
 
 
 def _dispatch(inbox: queue.Queue[tuple[Any, ...]], sink: ReportSink, child: Any, job: ParseJob) -> None:
@@ -125,6 +169,8 @@ def _dispatch(inbox: queue.Queue[tuple[Any, ...]], sink: ReportSink, child: Any,
         kind = message[0]
         if kind == "batch":
             sink.write(message[1])
+        elif kind == "ahead":
+            log.info("report parser process %s had read %d case(s) ahead", child.pid, message[1])
         elif kind == "rerun":
             sink.stored_rerun(message[1], message[2])
         elif kind == "file":
@@ -176,11 +222,20 @@ class _PipeBuffer(ResultBuffer):
         self.sender.send(("batch", self.builder.rows(results)))
 
 
-def _child_main(sender: Connection, lifeline: Connection, job: ParseJob) -> None:
+def _child_main(sender: Connection, control: Connection, early: tuple[Path, ...], max_bytes: int) -> None:
     gc.disable()  # short-lived acyclic objects only
-    threading.Thread(target=_die_with_parent, args=(lifeline,), name="testledger-lifeline", daemon=True).start()
     try:
-        _parse_all(sender, job)
+        ahead = _read_ahead(early[0], max_bytes, control) if early else None
+        job: ParseJob = control.recv()
+    except BaseException:  # the parent went away (or was interrupted) before sending a job
+        os._exit(1)
+    threading.Thread(target=_die_with_parent, args=(control,), name="testledger-lifeline", daemon=True).start()
+    try:
+        if ahead is not None and not (job.paths[:1] == early and job.max_bytes == max_bytes):
+            ahead.drop()
+            ahead = None
+        sender.send(("ahead", len(ahead.got) if ahead is not None else 0))
+        _parse_all(sender, job, ahead)
         sender.send(("all-done",))
     except BaseException:
         sender.send(("crash", traceback.format_exc(limit=8)))
@@ -190,13 +245,13 @@ def _child_main(sender: Connection, lifeline: Connection, job: ParseJob) -> None
 
 
 def _die_with_parent(lifeline: Connection) -> None:
-    """End this process as soon as the parent is gone (its end of the lifeline closes with it)."""
+    """End this process as soon as the parent is gone (its end of the control pipe closes with it)."""
     with contextlib.suppress(EOFError, OSError):
         lifeline.recv_bytes()
     os._exit(1)
 
 
-def _parse_all(sender: Connection, job: ParseJob) -> None:
+def _parse_all(sender: Connection, job: ParseJob, ahead: _Ahead | None) -> None:
     builder = RowBuilder(run_id=job.run_id, workspace_id=job.workspace_id, now=job.now, sqlite=job.sqlite,
                          stored=job.stored)
     buffer = _PipeBuffer(sender, builder, job.batch)
@@ -204,7 +259,13 @@ def _parse_all(sender: Connection, job: ParseJob) -> None:
     for number, path in enumerate(job.paths):
         sender.send(("file", number))
         try:
-            next_idx, entries, info = _parse(sender, buffer, path, job, first_idx=next_idx)
+            report = ahead.take() if ahead is not None and number == 0 else _Report.open(path, job.max_bytes)
+            with report.stack:
+                next_idx, entries = stream_results(report.cases, buffer, first_idx=next_idx,
+                                                   workspace_id=job.workspace_id,
+                                                   stored_rerun=lambda idx, later: sender.send(("rerun", idx, later)))
+            if job.partial:
+                buffer.flush()  # the receiver keeps each report in a savepoint: its rows must arrive before it ends
         except ReportParseError as exc:
             buffer.discard()
             builder.forget_known()  # the receiver rolls this report back, cases included
@@ -212,27 +273,80 @@ def _parse_all(sender: Connection, job: ParseJob) -> None:
             if not job.partial:
                 return
             continue
-        sender.send(("file-done", number, next_idx, entries, info))
+        sender.send(("file-done", number, next_idx, entries, report.info))
     buffer.flush()
 
 
-def _parse(
-    sender: Connection, buffer: _PipeBuffer, path: Path, job: ParseJob, *, first_idx: int
-) -> tuple[int, Totals, ReportInfo]:
-    from testledger.ingest.detect import HEAD_SIZE, detect_format
-    from testledger.ingest.parsers import get_parser
-    from testledger.ingest.parsers.stream import peek
-    from testledger.ingest.sources import open_report
+#: Parsed cases the child holds before its job arrives: ~0.3 s of parsing on this machine, ~25 MB.
+READ_AHEAD = 60_000
 
-    def stored_rerun(idx: int, later: NewResult) -> None:
-        sender.send(("rerun", idx, later))
 
-    with open_report(path, max_bytes=job.max_bytes) as stream:
-        head, replay = peek(stream, HEAD_SIZE)
-        info = ReportInfo(format=detect_format(head, name=path.name))
-        cases = get_parser(info.format).parse(replay, name=path.name, info=info)
-        next_idx, entries = stream_results(cases, buffer, first_idx=first_idx, workspace_id=job.workspace_id,
-                                           stored_rerun=stored_rerun)
-    if job.partial:
-        buffer.flush()  # the receiver keeps each report in a savepoint: its rows must arrive before it ends
-    return next_idx, entries, info
+@dataclass(slots=True)
+class _Report:
+    """A report open for parsing: its format and its cases as the parser yields them."""
+
+    info: ReportInfo
+    cases: Iterator[ParsedCase]
+    stack: ExitStack
+
+    @classmethod
+    def open(cls, path: Path, max_bytes: int) -> _Report:
+        from testledger.ingest.detect import HEAD_SIZE, detect_format
+        from testledger.ingest.parsers import get_parser
+        from testledger.ingest.parsers.stream import peek
+        from testledger.ingest.sources import open_report
+
+        stack = ExitStack()
+        try:
+            stream = stack.enter_context(open_report(path, max_bytes=max_bytes))
+            head, replay = peek(stream, HEAD_SIZE)
+            info = ReportInfo(format=detect_format(head, name=path.name))
+            return cls(info, get_parser(info.format).parse(replay, name=path.name, info=info), stack)
+        except BaseException:
+            stack.close()
+            raise
+
+
+@dataclass(slots=True)
+class _Ahead:
+    """What the child read of the first report before its job arrived: the report and its first cases,
+    or the error that stopped the reading (raised when the job reaches that report, as it would have been)."""
+
+    report: _Report | None
+    got: list[ParsedCase]
+    error: Exception | None
+
+    def take(self) -> _Report:
+        if self.report is None:
+            assert self.error is not None
+            raise self.error
+        self.report.cases = _replay(self.got, self.error, self.report.cases)
+        return self.report
+
+    def drop(self) -> None:
+        if self.report is not None:
+            self.report.stack.close()
+
+
+def _read_ahead(path: Path, max_bytes: int, control: Connection) -> _Ahead:
+    """Parse the start of `path` until the job arrives on `control` or `READ_AHEAD` cases are held."""
+    got: list[ParsedCase] = []
+    report = None
+    try:
+        report = _Report.open(path, max_bytes)
+        for case in report.cases:
+            got.append(case)
+            if len(got) >= READ_AHEAD or (not len(got) & 127 and control.poll()):  # a look every 128 cases
+                break
+    except Exception as exc:
+        return _Ahead(report, got, exc)
+    return _Ahead(report, got, None)
+
+
+def _replay(got: list[ParsedCase], error: Exception | None, rest: Iterator[ParsedCase]) -> Iterator[ParsedCase]:
+    got.reverse()
+    while got:
+        yield got.pop()  # each case freed as it is handed on
+    if error is not None:
+        raise error
+    yield from rest

@@ -62,7 +62,8 @@ ReportSource = Path | ReportStream
 
 
 def ingest_files(
-    db: Session, *, workspace: str, sources: Sequence[ReportSource], options: IngestOptions
+    db: Session, *, workspace: str, sources: Sequence[ReportSource], options: IngestOptions,
+    early_parse: parse_process.ParseProcess | None = None,
 ) -> IngestOut:
     """Ingest `sources` into one run: a new one (described by `options`) or the open run `options.run_key`.
 
@@ -70,6 +71,10 @@ def ingest_files(
     nothing, unless `options.partial` keeps the reports that parse (each is then its own savepoint).
     A report whose name and content are already in the run is skipped. A new run is completed when
     `options.finish` is set; a run named by `run_key` stays open for `runs finish`.
+
+    `early_parse` is a parse process the caller started on the same files before calling
+    (`parse_process.start_early`): it is used when the reports are parsed in a second process,
+    else left to the caller to close.
     """
     with _spooled(sources, max_bytes=options.max_report_bytes) as named:
         run = _open_run(db, workspace=workspace, options=options)
@@ -79,7 +84,8 @@ def ingest_files(
         # A run this ingest made gets its counters once, at the end (an open run's as each batch lands).
         writer = ResultWriter(db, run_id=run.id, workspace_id=run.workspace_id, now=utcnow(),
                               defer_counters=not options.run_key)
-        _ingest_all(db, run=run, named=named, writer=writer, first_idx=first_idx, options=options, outcome=outcome)
+        _ingest_all(db, run=run, named=named, writer=writer, first_idx=first_idx, options=options, outcome=outcome,
+                    early_parse=early_parse)
     failed = outcome.failed_files
     if options.partial and outcome.files and len(failed) == len(outcome.files):
         more = f"; and {len(failed) - 3:,} more" if len(failed) > 3 else ""  # one line, even for 10,000 reports
@@ -165,7 +171,7 @@ def _spool(source: ReportStream, folder: Path, *, max_bytes: int) -> _Named:
 
 def _ingest_all(
     db: Session, *, run: runs.RunRef, named: list[_Named], writer: ResultWriter, first_idx: int, options: IngestOptions,
-    outcome: IngestOut,
+    outcome: IngestOut, early_parse: parse_process.ParseProcess | None,
 ) -> None:
     """Each new report in turn; with `partial`, each in a savepoint of its own that a parse error rolls back."""
     reports = _new_reports(db, run=run, is_new=not options.run_key, named=named, outcome=outcome)
@@ -178,7 +184,8 @@ def _ingest_all(
             workspace_id=run.workspace_id, now=utcnow(), sqlite=writer.sqlite, stored=frozenset(),
             first_idx=first_idx, partial=options.partial, batch=writer.batch,
         )
-        parse_process.parse_elsewhere(job, sink)
+        with early_parse or parse_process.ParseProcess() as process:
+            process.run(job, sink)
     else:
         for number, report in enumerate(reports):
             sink.file_started(number)
