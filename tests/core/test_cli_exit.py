@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import pstats
 import subprocess
 import sys
 from pathlib import Path
@@ -61,3 +62,12 @@ def test_atexit_handlers_run_and_a_running_thread_is_waited_for() -> None:
 
     message = _python(leave + "_leave('fatal: no store')")  # sys.exit('text'): the text on stderr, exit 1
     assert (message.returncode, message.stderr) == (1, "fatal: no store\n")
+
+
+def test_a_profiler_still_writes_its_report(tmp_path: Path) -> None:
+    """cProfile (and coverage) write at the very end, after the program: the command exits the ordinary way."""
+    report = tmp_path / "version.prof"
+    profiled = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(report), "-m", "testledger", "--version"],
+                              env=dict(os.environ), capture_output=True, text=True, timeout=60)
+    assert profiled.returncode == 0 and profiled.stdout.startswith("testledger ")
+    assert pstats.Stats(str(report)).get_stats_profile().func_profiles  # the calls it saw

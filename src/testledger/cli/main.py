@@ -127,14 +127,16 @@ def _leave(code: object) -> NoReturn:
     module's objects one by one (SQLAlchemy, pydantic, rich) takes 0.1-0.2 s a command need not wait
     for. What reaches outside the process still happens: the stores are closed, atexit handlers run
     (logging is flushed, temporary files removed, child processes reaped) and stdout is flushed.
-    While a thread that is not a daemon still runs, the ordinary exit waits for it instead."""
+    While a thread that is not a daemon still runs, or a profiler or tracer (cProfile, coverage)
+    watches and writes its report at the very end, the ordinary exit happens instead."""
     import atexit
     import threading
 
     status = code if isinstance(code, int) else 0 if code is None else 1
     if not isinstance(code, int) and code is not None:
         sys.stderr.write(f"{code}\n")
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+    if sys.getprofile() is not None or sys.gettrace() is not None or any(
+            t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         sys.exit(status)
     engine = sys.modules.get("testledger.db.engine")
     if engine is not None:
