@@ -322,6 +322,28 @@ def test_a_parse_error_read_ahead_is_reported_in_its_turn(
     assert "notes.xml" in str(refused.value) and "nothing was stored" in str(refused.value)
 
 
+def test_a_parse_process_reads_ahead_across_a_folder_of_reports(
+    store: Store, tmp_path: Path, second_process: None, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A CI job's folder of small reports (one per test class), one of them broken: read ahead in turn."""
+    folder = tmp_path / "surefire"
+    folder.mkdir()
+    reports = [write(folder, f"TEST-{n:02}.xml", "<testsuite>" + "".join(
+        f'<testcase classname="pkg.C{n}" name="t{i}" time="0.01"/>' for i in range(50)) + "</testsuite>")
+        for n in range(30)]
+    reports[10] = write(folder, "TEST-10.xml", _big_report(200, broken=True))
+    here = ingest(store, reports, partial=True, max_report_bytes=1 << 24)
+    there = _ingest_early(store, reports, reports, wait=1.5, partial=True)
+    assert _read_ahead(caplog)[0] >= 29 * 50  # every report read before the job came
+    with store.read() as db:
+        stored = {key: sorted(tuple(row) for row in db.execute(
+            select(ReportFile.name, ReportFile.cases).join(Run, Run.id == ReportFile.run_id).where(Run.key == key)))
+            for key in (here, there)}
+    assert stored[here] == stored[there] and len(stored[there]) == 29  # all but the broken one
+    assert execution(store, there).totals == execution(store, here).totals
+    assert execution(store, there).totals.tests == 29 * 50
+
+
 def test_a_parse_process_started_on_other_files_drops_what_it_read(
     store: Store, tmp_path: Path, second_process: None, caplog: pytest.LogCaptureFixture,
 ) -> None:

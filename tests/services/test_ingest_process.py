@@ -79,17 +79,18 @@ def test_a_killed_ingest_leaves_no_process_and_no_lock_behind(
 ) -> None:
     monkeypatch.setenv("TESTLEDGER_PARSE_PROCESS_MIN_BYTES", "0")
     command = [sys.executable, "-m", "testledger", "ingest", "--pipeline", "big"]
-    started = time.monotonic()
     # Files, not pipes: a parse process left alive would hold a pipe open and hide the exit.
     errors = (tmp_path / "stderr").open("w+")
-    ingest = subprocess.Popen([*command, str(big_report)], env=dict(os.environ), stdout=subprocess.DEVNULL,
-                              stderr=errors, text=True)
+    ingest = subprocess.Popen([*command[:3], "-v", *command[3:], str(big_report)], env=dict(os.environ),
+                              stdout=subprocess.DEVNULL, stderr=errors, text=True)
     helpers: list[psutil.Process] = []
     try:
         root = psutil.Process(ingest.pid)
-        # The child only starts after interpreter start, the store and the file's digest.
+        # The parse process starts with the command, reading ahead; the run's transaction is open once
+        # it has its job (logged with -v), and a few 5,000-row batches are written half a second later.
         _wait(lambda: _parsers(root), 30, "the parse process")
-        time.sleep(max(0.5, 3 - (time.monotonic() - started)))
+        _wait(lambda: " started for 1 file(s)" in (tmp_path / "stderr").read_text(), 30, "the parse job")
+        time.sleep(0.5)
         helpers = _descendants(root)
         assert ingest.poll() is None, "the ingest finished before it could be killed: use a larger report"
         ingest.send_signal(sig)
