@@ -68,7 +68,7 @@ def ingest(
     with contextlib.ExitStack() as stack:
         early_parse = None
         if server is None and 0 <= settings.parse_process_min_bytes <= sum(path.stat().st_size for path in paths):
-            # Large enough to be parsed in a second process: it starts now and parses the first report while
+            # Large enough to be parsed in a second process: it starts now and parses the reports while
             # this one imports the services, opens the store and creates the run (half a second of a
             # 100k-case ingest).
             from testledger.ingest.parse_process import start_early

@@ -10,7 +10,7 @@ its pipes (blocking for ever on a full pipe nobody reads). It dies with this pro
 control pipe its job came by, whose only writer is here, and ends when that pipe reaches end-of-file.
 
 The child may start before the job exists (`ParseProcess(early=...)`): `testledger ingest` starts it
-as soon as it knows the files, and it parses the first one while the command imports, opens the store
+as soon as it knows the files, and it parses them in turn while the command imports, opens the store
 and creates the run (half a second on a 100k-case report). Nothing the child reads ahead depends on
 the run: case ids, indexes and rows are made once the job has come.
 """
