@@ -260,14 +260,16 @@ def test_second_process_resends_cases_of_a_report_that_was_rolled_back(
     assert len(_children(caplog)) == 1
 
 
-def _ingest_early(store: Store, early: Sequence[Path], sources: Sequence[Path], *, wait: float, **kw: Any) -> str:
+def _ingest_early(
+    store: Store, early: Sequence[Path], sources: Sequence[Path], *, wait: float, max_bytes: int = 1 << 24, **kw: Any,
+) -> str:
     """Ingest `sources` as `testledger ingest` does: a parse process started on `early` before the run exists."""
-    process = parse_process.ParseProcess(early, max_bytes=1 << 24)
+    process = parse_process.ParseProcess(early, max_bytes=max_bytes)
     time.sleep(wait)  # the command imports, opens the store and creates the run meanwhile
     try:
         with store.write() as db:
             return ingest_files(db, workspace="WKS", sources=sources, early_parse=process,
-                                options=options(max_report_bytes=1 << 24, parse_process_min_bytes=0, **kw)).run_key
+                                options=options(max_report_bytes=max_bytes, parse_process_min_bytes=0, **kw)).run_key
     finally:
         process.close()
 
@@ -301,6 +303,19 @@ def test_a_parse_process_reads_ahead_a_bounded_number_of_cases(
     key = _ingest_early(store, [report], [report], wait=3.0)
     assert _read_ahead(caplog) == [parse_process.READ_AHEAD]  # then it waited for the job
     assert execution(store, key).totals.tests == cases
+
+
+def test_a_parse_process_reads_ahead_a_bounded_amount_of_text(
+    store: Store, tmp_path: Path, second_process: None, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Few cases with long outputs: the text held, not the count of cases, stops the reading."""
+    per_case = 200_000
+    report = write(tmp_path, "loud.xml", "<testsuite>" + "".join(
+        f'<testcase classname="c" name="t{i}"><system-out>{"x" * per_case}</system-out></testcase>'
+        for i in range(120)) + "</testsuite>")
+    key = _ingest_early(store, [report], [report], wait=3.0, max_bytes=1 << 26)
+    assert _read_ahead(caplog) == [parse_process.READ_AHEAD_CHARS // per_case]
+    assert execution(store, key).totals.tests == 120
 
 
 def test_a_parse_error_read_ahead_is_reported_in_its_turn(

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 from testledger.db.rows import Batch, NewResult, ResultBuffer, RowBuilder
 from testledger.errors import Invalid
 from testledger.ingest.convert import stream_results
-from testledger.ingest.model import ParsedCase, ReportInfo, ReportParseError
+from testledger.ingest.model import Attempt, ParsedCase, ReportInfo, ReportParseError
 from testledger.lifecycle import Totals
 
 log = logging.getLogger(__name__)
@@ -282,6 +282,8 @@ def _parse_all(sender: Connection, job: ParseJob, ahead: dict[Path, _Ahead]) -> 
 
 #: Parsed cases the child holds before its job arrives: ~0.4 s of parsing on this machine, ~30 MB.
 READ_AHEAD = 60_000
+#: And the text they may hold (messages, traces, outputs; a report may be 512 MB of them): ~16-64 MB.
+READ_AHEAD_CHARS = 16_000_000
 
 
 @dataclass(slots=True)
@@ -334,9 +336,10 @@ class _Ahead:
 
 
 def _read_ahead(paths: tuple[Path, ...], max_bytes: int, control: Connection) -> dict[Path, _Ahead]:
-    """Parse `paths` in turn until the job arrives on `control` or `READ_AHEAD` cases are held."""
+    """Parse `paths` in turn until the job arrives on `control`, or `READ_AHEAD` cases (or
+    `READ_AHEAD_CHARS` of their text) are held."""
     ahead: dict[Path, _Ahead] = {}
-    held = 0
+    held = chars = 0
     for path in paths:
         if path in ahead:
             continue
@@ -346,8 +349,10 @@ def _read_ahead(paths: tuple[Path, ...], max_bytes: int, control: Connection) ->
             for case in read.report.cases:
                 read.got.append(case)
                 held += 1
-                if held >= READ_AHEAD or (not held & 127 and control.poll()):  # a look every 128 cases
-                    return ahead
+                if case.message or case.stack_trace or case.stdout or case.stderr or case.attempts:
+                    chars += _chars(case)
+                if held >= READ_AHEAD or chars >= READ_AHEAD_CHARS or (not held & 127 and control.poll()):
+                    return ahead  # (a look at the control pipe every 128 cases)
             read.done = True
             read.report.stack.close()  # read to its end: no file stays open for it
         except Exception as exc:
@@ -355,6 +360,13 @@ def _read_ahead(paths: tuple[Path, ...], max_bytes: int, control: Connection) ->
         if control.poll():
             break
     return ahead
+
+
+def _chars(case: ParsedCase | Attempt) -> int:
+    """The length of the text a parsed case holds, its attempts' included."""
+    texts = (case.message, case.stack_trace, case.stdout, case.stderr)
+    return sum(len(text) for text in texts if text) + (
+        sum(_chars(attempt) for attempt in case.attempts) if isinstance(case, ParsedCase) else 0)
 
 
 def _replay(got: list[ParsedCase], error: Exception | None, rest: Iterator[ParsedCase]) -> Iterator[ParsedCase]:
