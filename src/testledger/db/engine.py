@@ -77,7 +77,6 @@ def _sqlite_engine(url: str, *, busy_timeout_ms: int, immediate: bool) -> Engine
 PING_AFTER_IDLE_S = 2.0
 
 
-
 def _postgresql_engine(url: str, *, ping_after_idle_s: float) -> Engine:
     engine = create_engine(url)
     _ENGINES.add(engine)
