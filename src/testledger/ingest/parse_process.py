@@ -296,17 +296,13 @@ class _Report:
 
     @classmethod
     def open(cls, path: Path, max_bytes: int) -> _Report:
-        from testledger.ingest.detect import HEAD_SIZE, detect_format
-        from testledger.ingest.parsers import get_parser
-        from testledger.ingest.parsers.stream import peek
+        from testledger.ingest.parsers import stream_report
         from testledger.ingest.sources import open_report
 
         stack = ExitStack()
         try:
-            stream = stack.enter_context(open_report(path, max_bytes=max_bytes))
-            head, replay = peek(stream, HEAD_SIZE)
-            info = ReportInfo(format=detect_format(head, name=path.name))
-            return cls(info, get_parser(info.format).parse(replay, name=path.name, info=info), stack)
+            info, cases = stream_report(stack.enter_context(open_report(path, max_bytes=max_bytes)), name=path.name)
+            return cls(info, cases, stack)
         except BaseException:
             stack.close()
             raise

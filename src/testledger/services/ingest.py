@@ -290,14 +290,10 @@ def _fields(value: Any) -> dict[str, Any]:
 def _parse_here(
     path: Path, *, writer: ResultWriter, sink: _RunSink, max_bytes: int, workspace_id: int
 ) -> tuple[int, lifecycle.Totals, ReportInfo]:
-    from testledger.ingest.detect import HEAD_SIZE, detect_format
-    from testledger.ingest.parsers import get_parser
-    from testledger.ingest.parsers.stream import peek
+    from testledger.ingest.parsers import stream_report
 
     with open_report(path, max_bytes=max_bytes) as stream:
-        head, replay = peek(stream, HEAD_SIZE)
-        info = ReportInfo(format=detect_format(head, name=path.name))
-        cases = get_parser(info.format).parse(replay, name=path.name, info=info)
+        info, cases = stream_report(stream, name=path.name)
         next_idx, entries = stream_results(cases, writer, first_idx=sink.next_idx, workspace_id=workspace_id,
                                            stored_rerun=sink.stored_rerun)
     return next_idx, entries, info

@@ -70,15 +70,18 @@ def get_parser(format: str) -> Parser:
         raise ReportParseError(f"unknown report format {format!r} (expected one of {known})") from None
 
 
-def parse_report(stream: IO[bytes], *, name: str) -> tuple[ReportInfo, list[ParsedCase]]:
-    """Detect the format from the first 64 KiB and parse the whole report into memory.
+def stream_report(stream: IO[bytes], *, name: str) -> tuple[ReportInfo, Iterator[ParsedCase]]:
+    """Detect the format from the first 64 KiB and parse the report as a stream of cases.
 
     The head is replayed in front of the rest of the stream rather than seeking back, so
-    non-seekable inputs (gzip, sockets) work. Meant for tests and small reports; ingestion
-    streams ``get_parser(...).parse(...)`` instead.
+    non-seekable inputs (gzip, sockets) work. The report's `ReportInfo` fills in as its cases are read.
     """
     head, replay = peek(stream, HEAD_SIZE)
-    format_id = detect_format(head, name=name)
-    info = ReportInfo(format=format_id)
-    cases = list(get_parser(format_id).parse(replay, name=name, info=info))
-    return info, cases
+    info = ReportInfo(format=detect_format(head, name=name))
+    return info, get_parser(info.format).parse(replay, name=name, info=info)
+
+
+def parse_report(stream: IO[bytes], *, name: str) -> tuple[ReportInfo, list[ParsedCase]]:
+    """`stream_report` read whole into memory: for tests and small reports (ingestion streams)."""
+    info, cases = stream_report(stream, name=name)
+    return info, list(cases)
