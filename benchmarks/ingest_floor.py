@@ -5,10 +5,14 @@ reports on one connection, one transaction each (`connect`, `ingest`): it stream
 iterparse, derives a hash key per test, and inserts cases (insert-or-ignore) and results (with an
 index on the case) by sqlite3 executemany in one transaction. No bounds, no formats, no run
 bookkeeping: what the product does beyond this is its own cost. `connect_pg` and `ingest_pg` do the
-same on PostgreSQL (cases by executemany with ON CONFLICT DO NOTHING, results by COPY), for the
-small-run rows of that store.
+same on PostgreSQL (cases by executemany with ON CONFLICT DO NOTHING, results by COPY).
 
-    python benchmarks/ingest_floor.py REPORT.xml STORE.sqlite
+Several reports, or a folder of them (its `*.xml`, sorted), are one run in one transaction, their
+results numbered on from one file to the next, as `testledger ingest` stores a folder. STORE is a
+SQLite file, or a libpq conninfo (`host=... dbname=... options=-csearch_path=SCHEMA`: give it an
+empty schema) for PostgreSQL.
+
+    python benchmarks/ingest_floor.py REPORT.xml|FOLDER ... STORE
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import hashlib
 import sqlite3
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from lxml import etree
@@ -32,10 +37,15 @@ PG_SCHEMA = tuple(s.replace("id INTEGER", "id BIGINT") for s in SCHEMA)
 BATCH = 5000
 
 
-def main(report: str, store: str) -> None:
-    db = connect(store)
-    ingest(db, report)
-    db.close()
+def main(sources: list[str], store: str) -> None:
+    reports = [str(f) for s in sources for f in (sorted(Path(s).glob("*.xml")) if Path(s).is_dir() else [s])]
+    if store.startswith(("host=", "postgresql://")):
+        conn = connect_pg(store)
+        ingest_pg(conn, *reports)
+    else:
+        conn = connect(store)
+        ingest(conn, *reports)
+    conn.close()
 
 
 def connect(store: str) -> sqlite3.Connection:
@@ -47,11 +57,11 @@ def connect(store: str) -> sqlite3.Connection:
     return db
 
 
-def ingest(db: sqlite3.Connection, report: str) -> None:
-    """One report in one transaction (a run: the next number)."""
+def ingest(db: sqlite3.Connection, *reports: str) -> None:
+    """The reports in one transaction (a run: the next number)."""
     db.execute("BEGIN")
     run = db.execute("SELECT coalesce(max(run), 0) + 1 FROM results").fetchone()[0]
-    for cases, results in _batches(report, run):
+    for cases, results in _batches(reports, run):
         db.executemany("INSERT OR IGNORE INTO cases VALUES (?, ?, ?, ?)", cases)
         db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)", results)
     db.execute("COMMIT")
@@ -68,22 +78,23 @@ def connect_pg(conninfo: str) -> Any:
     return conn
 
 
-def ingest_pg(conn: Any, report: str) -> None:
-    """One report in one transaction on PostgreSQL: cases insert-or-ignore, results by COPY."""
+def ingest_pg(conn: Any, *reports: str) -> None:
+    """The reports in one transaction on PostgreSQL: cases insert-or-ignore, results by COPY."""
     with conn.transaction(), conn.cursor() as cur:
         run = cur.execute("SELECT coalesce(max(run), 0) + 1 FROM results").fetchone()[0]
-        for cases, results in _batches(report, run):
+        for cases, results in _batches(reports, run):
             cur.executemany("INSERT INTO cases VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING", cases)
             with cur.copy("COPY results FROM STDIN") as copy:
                 for row in results:
                     copy.write_row(row)
 
 
-def _batches(report: str, run: int) -> Iterator[tuple[list[tuple[object, ...]], list[tuple[object, ...]]]]:
-    """The report's case and result rows, at most BATCH at a time."""
+def _batches(reports: tuple[str, ...], run: int) -> Iterator[tuple[list[tuple[object, ...]], list[tuple[object, ...]]]]:
+    """The reports' case and result rows, at most BATCH at a time, numbered on across the reports."""
     cases: list[tuple[object, ...]] = []
     results: list[tuple[object, ...]] = []
-    for idx, (_, case) in enumerate(etree.iterparse(report, tag="testcase")):
+    testcases = (case for report in reports for _, case in etree.iterparse(report, tag="testcase"))
+    for idx, case in enumerate(testcases):
         identity = f"{case.get('classname', '')}::{case.get('name', '')}"
         key = int.from_bytes(hashlib.blake2b(identity.encode(), digest_size=8).digest(), "big", signed=True)
         status, message, trace, stdout = "passed", None, None, None
@@ -107,4 +118,4 @@ def _batches(report: str, run: int) -> Iterator[tuple[list[tuple[object, ...]], 
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1:-1], sys.argv[-1])
