@@ -22,8 +22,12 @@ def _testledger(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code], env=dict(os.environ), capture_output=True, text=True,
-                          timeout=60)
+    return _python_args(code)
+
+
+def _python_args(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code, *args], env=dict(os.environ), capture_output=True,
+                          text=True, timeout=120)
 
 
 def test_the_whole_output_and_the_exit_code_arrive_and_the_store_is_closed(
@@ -71,3 +75,39 @@ def test_a_profiler_still_writes_its_report(tmp_path: Path) -> None:
                               env=dict(os.environ), capture_output=True, text=True, timeout=60)
     assert profiled.returncode == 0 and profiled.stdout.startswith("testledger ")
     assert pstats.Stats(str(report)).get_stats_profile().func_profiles  # the calls it saw
+
+
+def _failing_report(tmp_path: Path, failures: int) -> Path:
+    report = tmp_path / "TEST-fails.xml"
+    cases = "".join(f'<testcase classname="pkg.Тест" name="test_{i}"><failure message="boom é {i}"/></testcase>'
+                    for i in range(failures))
+    report.write_text(f'<testsuite name="s">{cases}<testcase classname="pkg" name="ok"/></testsuite>',
+                      encoding="utf-8")
+    return report
+
+
+def test_the_ingest_summary_into_a_pipe_is_plain_text_without_rich(home: Path, tmp_path: Path) -> None:
+    # A CI log is a pipe: the summary is written line by line, whole and without styles, and Rich, which
+    # only a terminal needs, is not imported for it.
+    report = _failing_report(tmp_path, 22)
+    code = ("import sys\nfrom testledger.cli.main import run\n"
+            "sys.argv = ['testledger', 'ingest', sys.argv[1], '-p', 'unit']\n"
+            "try:\n    run()\nexcept SystemExit as exc:\n"
+            "    sys.stdout.flush()\n"
+            "    sys.stderr.write(f'exit {exc.code} rich imported: {\"rich\" in sys.modules}\\n')\n")
+    done = _python_args(code, str(report))
+    lines = done.stdout.splitlines()
+    assert lines[1] == "1 file, 23 tests: 1 passed, 22 failed, 0 errors, 0 skipped", done.stderr
+    assert lines[2] == "  ✗ pkg.Тест::test_0: boom é 0" and len(lines) == 2 + 20 + 1
+    assert lines[-1] == f"  … and 2 more; `testledger runs show {lines[0].split()[0]}` lists all"
+    assert lines[0].endswith("  FAILED") and "[red]" not in done.stdout
+    assert done.stderr.endswith("exit 1 rich imported: False\n"), done.stderr
+
+
+def test_output_the_stream_cannot_encode_is_escaped_not_a_traceback(home: Path, tmp_path: Path) -> None:
+    report = _failing_report(tmp_path, 1)
+    done = subprocess.run([sys.executable, "-m", "testledger", "ingest", str(report), "-p", "unit"],
+                          env={**os.environ, "PYTHONIOENCODING": "ascii"}, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert r"  \u2717 pkg.\u0422\u0435\u0441\u0442::test_0: boom \xe9 0" in done.stdout.splitlines()

@@ -151,12 +151,23 @@ def _leave(code: object) -> NoReturn:
     os._exit(status)
 
 
+def _escape_what_cannot_be_shown() -> None:
+    """Output that the terminal's encoding cannot show (a `✗`, a test name in Cyrillic, on a stream set to
+    ASCII or Latin-1) is written escaped, `\\u2717`, instead of ending the command with a traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):  # a closed stream, or one already written to
+                reconfigure(errors="backslashreplace")
+
+
 def run() -> None:
     """The command line as a function: a user error is one clear line on stderr and a documented exit
     code, raised as `SystemExit` (so a test can call it in process)."""
     from testledger.errors import DomainError, NotFound, Unavailable
 
     _interrupt_on_sigterm()
+    _escape_what_cannot_be_shown()
     try:
         try:
             build_app(sys.argv[1:])(standalone_mode=True)

@@ -221,7 +221,7 @@ def plain_runs_listing(executions: list[ExecutionOut], more: str | None) -> str 
     """What `runs list` prints into a pipe or a file, as plain text equal to Rich's rendering of
     `runs_table` there (no styles; every column one space either side, padded to the widest cell);
     None when the output is a terminal or a value needs Rich to be drawn the same."""
-    if _rich_output():
+    if rich_output():
         return None
     if not executions:
         return "No runs found.\n"
@@ -235,7 +235,7 @@ def plain_runs_listing(executions: list[ExecutionOut], more: str | None) -> str 
     return "\n".join(lines) + "\n" + (f"More: {more}\n" if more else "")
 
 
-def _rich_output() -> bool:
+def rich_output() -> bool:
     """Whether Rich would treat stdout as a terminal (styles, wrapping): a tty, or told so by the environment."""
     if os.environ.get("TTY_COMPATIBLE", "") != "" or os.environ.get("FORCE_COLOR") is not None:
         return True
