@@ -158,9 +158,9 @@ def _execute(
     if as_json:
         ctx.print_json(execution)
     else:
-        from testledger.cli.render import console, execution_tree
+        from testledger.cli.render import execution_outline, print_outline
 
-        console().print(execution_tree(execution))
+        print_outline(execution_outline(execution))
     raise typer.Exit(exit_code(execution.status, execution.result))
 
 
@@ -272,9 +272,9 @@ def refresh(
     if as_json:
         ctx.print_json(execution)
         return
-    from testledger.cli.render import console, execution_tree
+    from testledger.cli.render import execution_outline, print_outline
 
-    console().print(execution_tree(execution))
+    print_outline(execution_outline(execution))
 
 
 def logs(

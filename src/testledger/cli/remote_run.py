@@ -54,7 +54,7 @@ def run_on_server(
 ) -> NoReturn:
     """Start the stored pipeline `target` on the server, draw its progress as a local run's, print the
     run as `runs show` does and exit with the run's code."""
-    from testledger.cli.render import console, count_of, execution_tree
+    from testledger.cli.render import count_of, execution_outline, print_outline
     from testledger.cli.runs import exit_code
     from testledger.errors import Invalid
     from testledger.provenance import from_environment
@@ -78,7 +78,7 @@ def run_on_server(
     if as_json:
         ctx.print_json(execution)
     else:
-        console().print(execution_tree(execution))
+        print_outline(execution_outline(execution))
     raise typer.Exit(exit_code(execution.status, execution.result))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import TYPE_CHECKING
 
@@ -91,67 +92,120 @@ def styled(value: str | None) -> str:
     return f"[{style}]{markup_text(value)}[/]" if style else markup_text(value)
 
 
-def execution_tree(execution: ExecutionOut, *, show_all: bool = False) -> Tree:
-    """The execution as the seed draws it: status, result, duration, pipeline, environment, cases."""
-    from rich.markup import escape
-    from rich.tree import Tree
+#: A piece of a line: its text as stored (a test name, a message: made printable when drawn), and its
+#: Rich style on a terminal (None: plain).
+Piece = tuple[str, str | None]
 
-    tree = Tree(f"[bold]Execution: {markup_text(execution.execution_id)}[/]")
-    tree.add(f"Status: {styled(execution.status)}")
-    tree.add(f"Result: {styled(execution.result)}")
+
+@dataclass(slots=True)
+class Outline:
+    """Nested lines, drawn by Rich as a tree on a terminal and as the same tree in plain text into a pipe
+    or a file (a CI log), which needs no Rich (~40-100 ms of a command's start) and wraps nothing."""
+
+    pieces: tuple[Piece, ...]
+    children: list[Outline] = field(default_factory=list)
+
+    def add(self, *pieces: Piece | str) -> Outline:
+        child = Outline(tuple((p, None) if isinstance(p, str) else p for p in pieces))
+        self.children.append(child)
+        return child
+
+    def rich(self) -> Tree:
+        from rich.tree import Tree
+
+        def grow(tree: Tree, outline: Outline) -> Tree:
+            for child in outline.children:
+                grow(tree.add(_markup(child.pieces)), child)
+            return tree
+
+        return grow(Tree(_markup(self.pieces)), self)
+
+    def text(self) -> str:
+        """The tree as Rich draws it into a pipe (its guides), one line per node, unwrapped."""
+        lines = [_plain(self.pieces)]
+
+        def walk(outline: Outline, indent: str) -> None:
+            last = len(outline.children) - 1
+            for number, child in enumerate(outline.children):
+                lines.append(f"{indent}{'└── ' if number == last else '├── '}{_plain(child.pieces)}")
+                walk(child, indent + ("    " if number == last else "│   "))
+
+        walk(self, "")
+        return "\n".join(lines) + "\n"
+
+
+def _markup(pieces: tuple[Piece, ...]) -> str:
+    return "".join(f"[{style}]{markup_text(text)}[/]" if style else markup_text(text) for text, style in pieces)
+
+
+def _plain(pieces: tuple[Piece, ...]) -> str:
+    return "".join(printable(text) for text, _ in pieces)
+
+
+def print_outline(outline: Outline) -> None:
+    """On a terminal (or when the environment asks for Rich's output) drawn by Rich; else plain text."""
+    if rich_output():
+        console().print(outline.rich())
+    else:
+        sys.stdout.write(outline.text())
+
+
+def _status(value: str | None) -> Piece:
+    return (value or "-", STATUS_STYLE.get(value or ""))
+
+
+def execution_outline(execution: ExecutionOut, *, show_all: bool = False) -> Outline:
+    """The execution as the seed draws it: status, result, duration, pipeline, environment, cases."""
+    tree = Outline(((f"Execution: {execution.execution_id}", "bold"),))
+    tree.add("Status: ", _status(execution.status))
+    tree.add("Result: ", _status(execution.result))
     tree.add(f"Duration: {format_duration(execution.duration_ms)}")
-    tree.add(f"Pipeline: {markup_text(execution.pipeline_key or '-')}")
+    tree.add(f"Pipeline: {execution.pipeline_key or '-'}")
     if execution.rerun_of:
-        tree.add(f"Rerun of: {markup_text(execution.rerun_of)}")
-    tree.add(f"Environment: {markup_text(execution.environment)}")
+        tree.add(f"Rerun of: {execution.rerun_of}")
+    tree.add(f"Environment: {execution.environment}")
     for title, value in (("Branch", execution.branch), ("Revision", execution.revision)):
         if value:
-            tree.add(f"{title}: {markup_text(value)}")
-    tree.add(f"Trigger: {markup_text(execution.trigger)} by {markup_text(execution.triggered_by)}")
+            tree.add(f"{title}: {value}")
+    tree.add(f"Trigger: {execution.trigger} by {execution.triggered_by}")
     labels = {k: v for k, v in (execution.labels or {}).items() if k != "result_override"}
     if labels:
-        tree.add("Labels: " + ", ".join(f"{markup_text(k)}={markup_text(v)}" for k, v in sorted(labels.items())))
+        tree.add("Labels: " + ", ".join(f"{k}={v}" for k, v in sorted(labels.items())))
     if execution.error:
-        tree.add(f"Error: [red]{markup_text(execution.error)}[/]")
+        tree.add("Error: ", (execution.error, "red"))
     override = (execution.labels or {}).get("result_override")
     if override:
-        tree.add(f"Result override: [yellow]{markup_text(override)}[/]")
+        tree.add("Result override: ", (override, "yellow"))
     t = execution.totals
-    tree.add(
-        f"Totals: {count_of(t.tests, 'test')}, [green]{t.passed} passed[/], [red]{t.failed} failed[/], "
-        f"[bold red]{count_of(t.errors, 'error')}[/], [yellow]{t.skipped} skipped[/]"
-        + (f", {t.flaky} flaky" if t.flaky else "")
-    )
+    tree.add(f"Totals: {count_of(t.tests, 'test')}, ", (f"{t.passed} passed", "green"), ", ",
+             (f"{t.failed} failed", "red"), ", ", (count_of(t.errors, "error"), "bold red"), ", ",
+             (f"{t.skipped} skipped", "yellow"), f", {t.flaky} flaky" if t.flaky else "")
     cases = execution.cases or []
     branch = tree.add("Cases:")
     shown = cases if show_all or len(cases) <= TREE_LIMIT else [c for c in cases if c.status != "PASSED"]
     # Sub-results (the tests inside a pytest case) hang under their pipeline case.
-    nodes: dict[int, Tree] = {}
+    nodes: dict[int, Outline] = {}
     for case in shown:
         parent = nodes.get(case.parent_index, branch) if case.parent_index is not None else branch
         nodes[case.index] = _case_node(parent, case)
     if len(shown) < len(cases):
-        branch.add(f"[dim]… and {count_of(len(cases) - len(shown), 'passed case')} (--all lists them)[/]")
+        branch.add((f"… and {count_of(len(cases) - len(shown), 'passed case')} (--all lists them)", "dim"))
     elif execution.next_cursor is not None:  # the service listed only some cases (`runs show` of a large run)
         more = f"{execution.cases_total - len(cases)} more" if execution.cases_total else "more"
-        branch.add(f"[dim]… and {more} (--all lists them, --cursor {escape(execution.next_cursor)} pages)[/]")
+        branch.add((f"… and {more} (--all lists them, --cursor {execution.next_cursor} pages)", "dim"))
     return tree
 
 
-def _case_node(parent: Tree, case: CaseOut) -> Tree:
+def _case_node(parent: Outline, case: CaseOut) -> Outline:
     # Sub-results carry their own index too: it is what `runs case KEY N` and `logs --case` take.
     prefix = f"Case {case.index}: " if case.parent_index is None else f"{case.index}: "
-    label = f"{prefix}{markup_text(case.name)} - {styled(case.status)} ({format_duration(case.duration_ms)})"
-    if case.flaky:
-        label += " [magenta]flaky[/]"
-    if case.attempts > 1:
-        label += f" [dim]{case.attempts} attempts[/]"
-    node = parent.add(label)
+    node = parent.add(f"{prefix}{case.name} - ", _status(case.status), f" ({format_duration(case.duration_ms)})",
+                      (" flaky", "magenta") if case.flaky else "",
+                      (f" {case.attempts} attempts", "dim") if case.attempts > 1 else "")
     if case.error and case.status == "SKIPPED":  # why it did not run
-        node.add(f"[yellow]{markup_text(case.error)}[/]")
+        node.add((case.error, "yellow"))
     elif case.error:
-        category = f"[dim]{case.failure_category}:[/] " if case.failure_category else ""
-        node.add(f"{category}[red]{markup_text(case.error)}[/]")
+        node.add((f"{case.failure_category}: ", "dim") if case.failure_category else "", (case.error, "red"))
     return node
 
 

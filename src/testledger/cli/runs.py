@@ -103,7 +103,7 @@ def show(
     A run of at most 200 cases lists them all; a larger one lists the cases that did not pass (at
     most --limit) and says how to page through the rest with --cursor, or list them all with --all.
     """
-    from testledger.cli.render import console, execution_tree
+    from testledger.cli.render import execution_outline, print_outline
     from testledger.services.runs import SHOW_LIMIT, get_execution, show_execution
 
     ws = ctx.run_workspace(workspace, key)
@@ -116,7 +116,7 @@ def show(
     if as_json:
         ctx.print_json(execution)
         return
-    console().print(execution_tree(execution, show_all=show_all or cursor is not None))
+    print_outline(execution_outline(execution, show_all=show_all or cursor is not None))
 
 
 @app.command("case")
@@ -197,9 +197,9 @@ def finish(
     if as_json:
         ctx.print_json(execution)
     else:
-        from testledger.cli.render import console, execution_tree
+        from testledger.cli.render import execution_outline, print_outline
 
-        console().print(execution_tree(execution))
+        print_outline(execution_outline(execution))
     raise typer.Exit(0 if no_fail else exit_code(execution.status, execution.result))
 
 
