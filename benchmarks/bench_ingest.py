@@ -960,7 +960,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--big-store", type=int, default=10_000_000, help="results in the big store (0: skip)")
     parser.add_argument("--big-runs", type=int, default=200, help="100-case runs ingested into the big store")
-    parser.add_argument("--repeat", type=int, default=3, help="in-process repetitions (median reported)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds of each command beside its floor (the median of the rounds' ratios is reported)")
     parser.add_argument("--skip-allure", action="store_true")
     parser.add_argument("--issue10", action="store_true",
                         help="only issue 10's rows: the floor, the service beside it, 100-case runs, big store")
