@@ -187,6 +187,11 @@ def run() -> None:
         if not _sigterm_said:  # the SIGTERM handler has already said so
             _fail("interrupted", 130)
         sys.exit(130)
+    except SystemExit as exc:
+        # Typer ends a Ctrl-C that reached it with a silent exit 130: say what happened, as for SIGTERM.
+        if exc.code == 130 and not _sigterm_said and _after_interrupt(exc):
+            _fail("interrupted", 130)
+        raise
 
 
 def _after_interrupt(exc: BaseException) -> bool:
