@@ -3,8 +3,9 @@
 Everything here that came from a report or a caller passes through :func:`printable` (and Rich's
 markup escape where markup is used): a test name must never drive the terminal.
 
-Rich is imported by the functions that draw with it (~30 ms of a command's start, issue 9): a run
-list going to a pipe or a file is plain text that needs none of it (:func:`plain_runs_listing`).
+Rich is imported by the functions that draw with it (~30-100 ms of a command's start, issue 9): a run
+list (:func:`plain_runs_listing`) and the execution tree (:class:`Outline`) going to a pipe or a file,
+a CI log, are plain text that needs none of it.
 """
 
 from __future__ import annotations
