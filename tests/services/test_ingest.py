@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import func, select
 
 from testledger.db import records
+from testledger.db.bulk import stored_case_ids
 from testledger.db.engine import Store
-from testledger.db.tables import CaseResult, ReportFile, Run
+from testledger.db.tables import Case, CaseResult, ReportFile, Run
 from testledger.errors import Conflict, Invalid
 from testledger.ingest import parse_process
 from testledger.ingest.convert import MAX_ATTEMPTS_KEPT
@@ -225,6 +226,34 @@ def test_a_second_parsing_process_stores_the_same_as_parsing_here(
     assert [c.model_dump(exclude={"runtime_id"}) for c in there.cases or []] == [
         c.model_dump(exclude={"runtime_id"}) for c in here.cases or []
     ]
+
+
+def test_known_tests_through_the_second_process_store_the_same_as_parsing_here(
+    store: Store, tmp_path: Path, second_process: None, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The daily case: the same tests again. On SQLite the parse process is given the store's case ids and
+    sends results only; what is stored is what parsing here stores."""
+    report = write(tmp_path, "big.xml", _big_report(11_000))
+    ingest(store, [report])  # the tests are known from now on
+    cases_before = count(store, Case)
+    here = execution(store, ingest(store, [report]))
+    there = execution(store, ingest(store, [report], parse_process_min_bytes=0))
+    assert len(_children(caplog)) == 1 and count(store, Case) == cases_before
+    assert there.totals == here.totals and (there.totals.tests, there.totals.flaky) == (11_000, 1)
+    assert [c.model_dump(exclude={"runtime_id"}) for c in there.cases or []] == [
+        c.model_dump(exclude={"runtime_id"}) for c in here.cases or []
+    ]
+
+
+def test_the_store_case_ids_a_large_ingest_reads_are_bounded(store: Store, tmp_path: Path) -> None:
+    if not store.url.startswith("sqlite"):
+        pytest.skip("read on SQLite only, where the writer's lock keeps them true for the whole ingest")
+    ingest(store, [write(tmp_path, "many.xml", _big_report(300))])
+    with store.write() as db:
+        ids = set(db.scalars(select(Case.id)))
+        assert len(ids) == 300  # the report's tests
+        assert stored_case_ids(db.connection(), limit=len(ids)) == frozenset(ids)
+        assert stored_case_ids(db.connection(), limit=len(ids) - 1) == frozenset()  # too many: ask per batch
 
 
 def test_a_parse_error_in_the_second_process_stores_nothing(

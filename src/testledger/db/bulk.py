@@ -56,6 +56,7 @@ _PG_CASES_MOVE = (
     f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) SELECT {', '.join(CASE_COLUMNS)} FROM testledger_new_cases "
     "ON CONFLICT (id) DO NOTHING; TRUNCATE testledger_new_cases"
 )
+_SQLITE_CASE_IDS = "SELECT id FROM cases LIMIT ?"  # the primary key's index alone
 _SQLITE_STORED_IDS = "SELECT id FROM cases WHERE id IN (SELECT value FROM json_each(?))"
 # A join on the unnested ids, not `id = ANY(...)`: once psycopg prepares the statement, PostgreSQL's generic
 # plan for ANY chose a sequential scan of `cases` while its statistics still said it was small (9 ms a
@@ -157,6 +158,24 @@ class ResultWriter(ResultBuffer):
         """Write what waits in `pending` to the run's row."""
         add_to_counters(self.session, run_id=self.builder.run, delta=self.pending)
         self.pending = Totals()
+
+
+#: The most case ids `stored_case_ids` reads (~15 MB in this process and as much in the parse process).
+STORED_IDS_LIMIT = 250_000
+
+
+def stored_case_ids(conn: Any, *, limit: int = STORED_IDS_LIMIT) -> frozenset[int]:
+    """Every case id a SQLite store holds, for a large ingest's parse process to leave out the rows of
+    cases the store has (known tests: the common case), instead of building, sending and looking up
+    each of them; empty when there are more than `limit` (then each batch looks its cases up).
+
+    Read inside the writer's transaction, which on SQLite holds the write lock from its start: no case
+    can be deleted before it commits, so the answer stays true for the whole ingest (the stale cache
+    of issue 7 outlived its transaction). A report rolled back to its savepoint takes away only cases
+    that were new, so not these."""
+    raw: Any = conn.connection.driver_connection
+    ids = [case_id for (case_id,) in raw.execute(_SQLITE_CASE_IDS, (limit + 1,))]
+    return frozenset(ids) if len(ids) <= limit else frozenset()
 
 
 def unstored_cases(conn: Any, cases: list[tuple[Any, ...]], *, sqlite: bool) -> list[tuple[Any, ...]]:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from testledger import lifecycle
 from testledger.db import records as runs
-from testledger.db.bulk import ResultWriter
+from testledger.db.bulk import ResultWriter, stored_case_ids
 from testledger.db.driver_sql import DriverSql
 from testledger.db.rows import Batch, NewResult
 from testledger.db.tables import ReportFile
@@ -181,7 +181,9 @@ def _ingest_all(
     if reports and offload_from is not None and total >= offload_from and parse_process.available():
         job = parse_process.ParseJob(
             paths=tuple(r.source.path for r in reports), max_bytes=options.max_report_bytes, run_id=run.id,
-            workspace_id=run.workspace_id, now=utcnow(), sqlite=writer.sqlite, stored=frozenset(),
+            workspace_id=run.workspace_id, now=utcnow(), sqlite=writer.sqlite,
+            # The store's case ids, on SQLite (see `stored_case_ids`): known tests then travel as results only.
+            stored=stored_case_ids(db.connection()) if writer.sqlite else frozenset(),
             first_idx=first_idx, partial=options.partial, batch=writer.batch,
         )
         with early_parse or parse_process.ParseProcess() as process:
