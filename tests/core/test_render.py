@@ -70,7 +70,7 @@ def _tree_execution(cases: list[CaseOut], **extra: object) -> ExecutionOut:
 
 
 def _rich_tree(execution: ExecutionOut, *, show_all: bool = False) -> str:
-    """What `runs show` drew through Rich into a file before the outline, on a console too wide to wrap."""
+    """What Rich draws of the same outline (as on a terminal, without the styles), on a console too wide to wrap."""
     out = Console(file=io.StringIO(), width=10_000, highlight=False, soft_wrap=False)
     out.print(execution_outline(execution, show_all=show_all).rich())
     return out.file.getvalue()  # type: ignore[attr-defined,no-any-return]
