@@ -245,6 +245,25 @@ def test_known_tests_through_the_second_process_store_the_same_as_parsing_here(
     ]
 
 
+def test_new_tests_among_known_ones_through_the_second_process_are_stored(
+    store: Store, tmp_path: Path, second_process: None, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Only the tests the store holds are left out of the parse process's case rows: new ones beside them
+    are stored, as parsing here stores them."""
+    ingest(store, [write(tmp_path, "known.xml", _big_report(6_000))])
+    cases_before = count(store, Case)
+    new = "".join(f'<testcase classname="n" name="new{i}"/>' for i in range(700))
+    suite = "<testsuite name='big'>"
+    mixed = write(tmp_path, "mixed.xml", _big_report(6_000).replace(suite, suite + new))
+    there = execution(store, ingest(store, [mixed], parse_process_min_bytes=0))
+    assert len(_children(caplog)) == 1 and count(store, Case) == cases_before + 700
+    here = execution(store, ingest(store, [mixed]))
+    assert there.totals == here.totals and there.totals.tests == 6_700
+    assert [c.model_dump(exclude={"runtime_id"}) for c in there.cases or []] == [
+        c.model_dump(exclude={"runtime_id"}) for c in here.cases or []
+    ]
+
+
 def test_the_store_case_ids_a_large_ingest_reads_are_bounded(tmp_path: Path) -> None:
     # SQLite only: there the writer's lock keeps them true for the whole ingest.
     store = Store(f"sqlite:///{tmp_path / 'ids.db'}")
