@@ -95,10 +95,10 @@ def local_run(local_cli: Any) -> Callable[..., Finished]:
 def spawn() -> Callable[..., subprocess.Popen[str]]:
     """Start `testledger ARGS...` as a separate process with this test's environment."""
 
-    def start(*args: str) -> subprocess.Popen[str]:
+    def start(*args: str, stdin: int | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, "-m", "testledger", *args], env=dict(os.environ), text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
 
     return start

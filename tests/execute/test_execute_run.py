@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +50,53 @@ def test_passed_run_exits_0_and_records_output(
     assert detail == run
     log = cli("logs", run["execution_id"], "--case", "0")
     assert log.stdout.startswith("hi from ") and f"attachments/{run['execution_id']}/0" in log.stdout
+
+
+def test_a_case_inherits_no_descriptor_of_the_executor(
+    sqlite_only: Path, local_run: Callable[..., Any], pipeline_file: Callable[..., Path], local_cli: Any
+) -> None:
+    """A case holds no descriptor of ours beyond stdin, stdout and stderr, not even one that the
+    executor's own parent let it inherit (a CI runner's pipe: a background process holding it could
+    keep the CI step waiting)."""
+    read, write = os.pipe()
+    os.set_inheritable(write, True)
+    try:
+        path = pipeline_file("""\
+            key: fds
+            parallelism: 2
+            cases:
+              - {key: lists, command: "ls /proc/$$/fd"}
+              - {key: again, command: "ls /proc/$$/fd"}
+            """)
+        finished = local_run(path)
+    finally:
+        os.close(read)
+        os.close(write)
+    assert finished.code == 0
+    for index in ("0", "1"):
+        assert local_cli("logs", finished.run["execution_id"], "--case", index).stdout.split() == ["0", "1", "2"]
+
+
+def test_a_case_reads_an_empty_stdin_not_the_terminal(
+    sqlite_only: Path, pipeline_file: Callable[..., Path], spawn: Callable[..., Any]
+) -> None:
+    """`testledger run` whose own stdin stays open (a terminal, a CI step's pipe): a case reading
+    stdin gets end-of-file at once instead of waiting for input nobody gives."""
+    path = pipeline_file("""\
+        key: stdin
+        cases:
+          - key: reads
+            timeout: 30s
+            command: cat; echo read-all
+        """)
+    proc = spawn("run", str(path), "--json", stdin=subprocess.PIPE)
+    try:
+        proc.wait(timeout=60)  # not communicate(): that would close the stdin held open here
+        out, err = proc.communicate()
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert json.loads(out)["totals"]["passed"] == 1
 
 
 def test_failed_cases_say_why(fast: Path, run_json: Callable[..., Any], pipeline_file: Callable[..., Path]) -> None:

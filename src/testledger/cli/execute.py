@@ -29,17 +29,21 @@ class Progress:
     (never once per case), or one plain line per finished case when the output is not a terminal."""
 
     def __init__(self, run_key: str, total: int, *, live: bool, stream: TextIO) -> None:
+        from testledger.cli.render import format_duration
+        from testledger.execute.executor import CaseFinished
+
         self.run_key, self.total, self.live, self.stream = run_key, total, live, stream
         self.lock = threading.Lock()
         self.done = self.passed = self.failed = 0
         self.running: dict[int, str] = {}
         self.started = time.monotonic()
+        # Looked up once: `event` runs twice per case, on the executor's threads.
+        self._finished, self._duration = CaseFinished, format_duration
+        self._width = len(str(total))
 
     def event(self, event: RunEvent) -> None:
-        from testledger.execute.executor import CaseFinished
-
         with self.lock:
-            if not isinstance(event, CaseFinished):
+            if not isinstance(event, self._finished):
                 self.running[event.index] = event.key
                 return
             self.running.pop(event.index, None)
@@ -51,13 +55,10 @@ class Progress:
             self.stream.write(line)
 
     def _line(self, event: Any) -> str:
-        from testledger.cli.render import format_duration
-
         extra = " (flaky)" if event.flaky else ""
         error = f": {event.error.splitlines()[0]}" if event.error and event.status != PASSED else ""
-        width = len(str(self.total))
-        return (f"[{self.done:>{width}}/{self.total}] {event.status.upper():<7} {event.index}: {event.key} "
-                f"({format_duration(event.duration_ms)}){extra}{error}\n")
+        return (f"[{self.done:>{self._width}}/{self.total}] {event.status.upper():<7} {event.index}: {event.key} "
+                f"({self._duration(event.duration_ms)}){extra}{error}\n")
 
     def __rich__(self) -> RenderableType:
         from rich.progress_bar import ProgressBar

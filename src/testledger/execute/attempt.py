@@ -24,7 +24,8 @@ class CaseContext:
     output: CaseOutput
     workdir: Path
     env: dict[str, str]
-    attachments: Path
+    #: The case's attachments directory (`TESTLEDGER_ATTACHMENTS_DIR`).
+    attachments: str
     groups: ProcessGroups
     stop: threading.Event
     grace: float

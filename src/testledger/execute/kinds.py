@@ -82,8 +82,8 @@ def run_command(ctx: CaseContext, spec: dict[str, Any]) -> AttemptResult:
 
 
 def run_pytest(ctx: CaseContext, spec: dict[str, Any]) -> AttemptResult:
-    report = ctx.attachments / "junit.xml"
-    ctx.attachments.mkdir(parents=True, exist_ok=True)
+    report = Path(ctx.attachments) / "junit.xml"
+    report.parent.mkdir(parents=True, exist_ok=True)
     report.unlink(missing_ok=True)
     python = str(_workdir(ctx, spec) / spec["python"]) if spec.get("python") else sys.executable
     argv = [python, "-m", "pytest", spec["target"], *spec.get("args", []), f"--junitxml={report}"]

@@ -35,9 +35,10 @@ class FileLogStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root = str(root)
 
     def ref(self, run_key: str, index: int) -> str:
-        return str(self.root / run_key / f"{index}.log")
+        return os.path.join(self._root, run_key, f"{index}.log")  # text: once per case, pathlib costs more
 
     def prepare(self, run_key: str) -> None:
         (self.root / run_key).mkdir(parents=True, exist_ok=True)
@@ -104,7 +105,7 @@ class CaseOutput:
         return f"[… output truncated; the whole log is in the log store]\n{text}" if cut else text
 
 
-def list_attachments(directory: Path) -> list[str]:
+def list_attachments(directory: str | Path) -> list[str]:
     """Files a case wrote into its attachments directory, searched only when it is not empty."""
     with os.scandir(directory) as entries:
         if next(entries, None) is None:

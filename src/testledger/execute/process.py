@@ -151,20 +151,25 @@ def run_process(
     """Run `argv` (stdout and stderr both streamed to `output`) until it exits, `deadline`
     (a `time.monotonic()` value) passes, or `stop` is set; then kill its group if needed."""
     started = time.monotonic()
+    # The pipe is made here and handed to Popen as a descriptor: Popen's own would be wrapped in a
+    # buffered file object (system calls of its own) that only gets unwrapped again.
+    read, write = os.pipe()
     try:
         proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            argv, cwd=cwd, env=env, stdin=_devnull(), stdout=write, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True,
         )
     except OSError as exc:
+        os.close(read)
         return ProcessOutcome(spawn_error=f"{type(exc).__name__}: {exc}", exit_code=127)
+    finally:
+        os.close(write)
     groups.add(proc.pid)
     outcome = ProcessOutcome()
-    assert proc.stdout is not None
     try:
-        _pump(proc, output, outcome, deadline=deadline, stop=stop, grace=grace)
+        _pump(proc, read, output, outcome, deadline=deadline, stop=stop, grace=grace)
     finally:
-        proc.stdout.close()
+        os.close(read)
     code = proc.wait()
     outcome.duration_ms = (time.monotonic() - started) * 1000
     if code < 0:
@@ -174,12 +179,24 @@ def run_process(
     return outcome
 
 
+_null: int | None = None
+_null_lock = threading.Lock()
+
+
+def _devnull() -> int:
+    """/dev/null, opened once for every case's stdin (Popen's DEVNULL opens and closes it each time)."""
+    global _null
+    if _null is None:
+        with _null_lock:
+            if _null is None:
+                _null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    return _null
+
+
 def _pump(
-    proc: subprocess.Popen[bytes], output: CaseOutput, outcome: ProcessOutcome, *,
+    proc: subprocess.Popen[bytes], fd: int, output: CaseOutput, outcome: ProcessOutcome, *,
     deadline: float | None, stop: threading.Event, grace: float,
 ) -> None:
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLHUP)
     while True:
