@@ -8,8 +8,10 @@ once before timing, so the 1,000-case `pipelines apply` is not counted. A one-ca
 timed the same way to separate the fixed cost of starting the CLI (imports, store, final output)
 from the per-case overhead: overhead per case = (end to end - fixed - xargs) / cases. The package is
 byte-compiled first, as `pip install` of a wheel does (see `common.byte_compile`).
+`--before SRC` also runs the same two pipelines from another source tree (its src/ folder, e.g. a
+`git worktree` of an earlier commit), alternated with these, for a before/after in one run.
 
-    python benchmarks/bench_execute.py [--cases 1000] [--parallel 2] [--repeat 5]
+    python benchmarks/bench_execute.py [--cases 1000] [--parallel 2] [--repeat 5] [--before /tmp/base/src]
 
 Prints a markdown row for docs/benchmarks.md. Targets (issue 10): run only <= 1.3x of xargs, end to end <= 2x.
 """
@@ -65,11 +67,16 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--before", help="Also run from this source tree (its src/ folder), alternated.")
     args = parser.parse_args()
-    byte_compile(Path(testledger.__file__).parent)  # every row starts processes as an installed copy does
+    # Every row starts processes as an installed copy does.
+    byte_compile(Path(testledger.__file__).parent, *([Path(args.before) / "testledger"] if args.before else []))
     with tempfile.TemporaryDirectory(prefix="tl-bench-") as home:
         env = {**os.environ, "TESTLEDGER_HOME": home, "TESTLEDGER_ACTOR": "bench"}
         env.pop("TESTLEDGER_DATABASE_URL", None)
+        sides = {"": env}
+        if args.before:
+            sides[" (before)"] = {**env, "PYTHONPATH": args.before}
         path = Path(home) / "bench.yaml"
         path.write_text(pipeline(args.cases, args.parallel))
         one = Path(home) / "one.yaml"
@@ -79,27 +86,34 @@ def main() -> None:
                            check=True, stdout=subprocess.DEVNULL)
         time_xargs(args.cases, args.parallel)  # warm the page cache on both sides
         time_testledger(env, cases=args.cases)
-        xargs, wall, executor, fixed = [], [], [], []
+        xargs: list[float] = []
+        wall: dict[str, list[float]] = {side: [] for side in sides}
+        executor: dict[str, list[float]] = {side: [] for side in sides}
+        fixed: dict[str, list[float]] = {side: [] for side in sides}
         for _ in range(args.repeat):
             xargs.append(time_xargs(args.cases, args.parallel))
-            e2e, run = time_testledger(env, cases=args.cases)
-            wall.append(e2e)
-            executor.append(run)
-            fixed.append(time_testledger(env, cases=1, key="one")[0])
-    x, w, r, f = (statistics.median(v) for v in (xargs, wall, executor, fixed))
-    spread = (max(wall) - min(wall)) / w * 100
-    overhead_ms = (w - f - x) / args.cases * 1000
+            for side, side_env in sides.items():
+                e2e, run = time_testledger(side_env, cases=args.cases)
+                wall[side].append(e2e)
+                executor[side].append(run)
+                fixed[side].append(time_testledger(side_env, cases=1, key="one")[0])
+    x = statistics.median(xargs)
     print(f"xargs      {' '.join(f'{v:.3f}' for v in xargs)}  median {x:.3f}s", file=sys.stderr)
-    print(f"testledger {' '.join(f'{v:.3f}' for v in wall)}  median {w:.3f}s (spread {spread:.0f}%)", file=sys.stderr)
-    print(f"run only   {' '.join(f'{v:.3f}' for v in executor)}  median {r:.3f}s", file=sys.stderr)
-    print(f"1-case run {' '.join(f'{v:.3f}' for v in fixed)}  median {f:.3f}s (fixed cost)", file=sys.stderr)
     print("| date | machine | cases | -P | xargs | testledger run (end to end) | fixed (1-case run) | run duration "
           "| ratio end to end | ratio without fixed | ratio run only | overhead per case |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     machine = f"{platform.machine()} {os.cpu_count()} CPU, Python {platform.python_version()}, SQLite"
-    print(f"| {date.today()} | {machine} | {args.cases} | {args.parallel} | {x:.2f}s | {w:.2f}s | {f:.2f}s | {r:.2f}s "
-          f"| {w / x:.2f}x | {(w - f) / x:.2f}x | {r / x:.2f}x | {overhead_ms:.2f} ms |")
-
+    for side in sides:
+        w, r, f = (statistics.median(v[side]) for v in (wall, executor, fixed))
+        spread = (max(wall[side]) - min(wall[side])) / w * 100
+        overhead_ms = (w - f - x) / args.cases * 1000
+        print(f"testledger{side} {' '.join(f'{v:.3f}' for v in wall[side])}  median {w:.3f}s (spread {spread:.0f}%)",
+              file=sys.stderr)
+        print(f"run only{side}   {' '.join(f'{v:.3f}' for v in executor[side])}  median {r:.3f}s", file=sys.stderr)
+        print(f"1-case run{side} {' '.join(f'{v:.3f}' for v in fixed[side])}  median {f:.3f}s (fixed cost)",
+              file=sys.stderr)
+        print(f"| {date.today()}{side} | {machine} | {args.cases} | {args.parallel} | {x:.2f}s | {w:.2f}s | {f:.2f}s "
+              f"| {r:.2f}s | {w / x:.2f}x | {(w - f) / x:.2f}x | {r / x:.2f}x | {overhead_ms:.2f} ms |")
 
 if __name__ == "__main__":
     main()
