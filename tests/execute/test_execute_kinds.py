@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -172,3 +173,36 @@ def test_pytest_runs_under_the_interpreter_the_case_names(
     missing = finished.case("missing")
     assert missing["status"] == "ERROR" and missing["failure_category"] == "infrastructure"
     assert "cannot start the process" in missing["error"]
+
+
+_OUT_OF_DESCRIPTORS = """
+import os, resource, sys, threading
+from pathlib import Path
+from testledger.execute.logstore import CaseOutput, FileLogStore
+from testledger.execute.masking import Masker
+from testledger.execute.process import ProcessGroups, run_process
+
+logs = FileLogStore(Path(sys.argv[1]))
+logs.prepare("R")
+output = CaseOutput(logs, logs.ref("R", 0), Masker(()))
+groups = ProcessGroups()
+held = []
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+try:
+    while True:
+        held.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    os.close(held.pop())  # one free descriptor: a pipe needs two
+outcome = run_process(["/bin/sh", "-c", "true"], cwd=Path.cwd(), env=dict(os.environ), deadline=None,
+                      output=output, groups=groups, stop=threading.Event(), grace=1.0)
+print(outcome.exit_code, outcome.spawn_error)
+"""
+
+
+def test_a_case_that_finds_no_free_descriptor_could_not_start(tmp_path: Path) -> None:
+    """Out of file descriptors, a case is one that could not start (exit 127, the reason kept), as a
+    missing program is, not a failure of the executor."""
+    done = subprocess.run([sys.executable, "-c", _OUT_OF_DESCRIPTORS, str(tmp_path)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "127 OSError: [Errno 24] Too many open files"

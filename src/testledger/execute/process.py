@@ -151,19 +151,22 @@ def run_process(
     """Run `argv` (stdout and stderr both streamed to `output`) until it exits, `deadline`
     (a `time.monotonic()` value) passes, or `stop` is set; then kill its group if needed."""
     started = time.monotonic()
-    # The pipe is made here and handed to Popen as a descriptor: Popen's own would be wrapped in a
-    # buffered file object (system calls of its own) that only gets unwrapped again.
-    read, write = os.pipe()
+    read = -1
     try:
-        proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdin=_devnull(), stdout=write, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True,
-        )
-    except OSError as exc:
-        os.close(read)
+        # The pipe is made here and handed to Popen as a descriptor: Popen's own would be wrapped in
+        # a buffered file object (system calls of its own) that only gets unwrapped again.
+        read, write = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdin=_devnull(), stdout=write, stderr=subprocess.STDOUT,
+                start_new_session=True, close_fds=True,
+            )
+        finally:
+            os.close(write)
+    except OSError as exc:  # out of descriptors included: the case could not start
+        if read >= 0:
+            os.close(read)
         return ProcessOutcome(spawn_error=f"{type(exc).__name__}: {exc}", exit_code=127)
-    finally:
-        os.close(write)
     groups.add(proc.pid)
     outcome = ProcessOutcome()
     try:
