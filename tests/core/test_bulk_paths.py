@@ -4,17 +4,17 @@ one by binary COPY: both store every field the same, to the microsecond and the 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Column, MetaData, Table, create_engine, text
 
 from testledger.db import records
 from testledger.db.bulk import ResultWriter
 from testledger.db.engine import Store
-from testledger.db.rows import NewCase, NewResult
-from testledger.db.types import utcnow
+from testledger.db.rows import NewCase, NewResult, sqlite_datetime
+from testledger.db.types import UTCDateTime, utcnow
 
 COLUMNS = ("idx", "parent_idx", "case_id", "status", "duration_ms", "message", "error_type", "failure_category",
            "stack_trace", "stdout", "stderr", "properties", "attempt_count", "attempts", "flaky", "worker",
@@ -85,3 +85,21 @@ def test_a_duration_json_cannot_carry_goes_by_copy(pg_url: str, duration: float)
     finally:
         store.dispose()
     assert str(stored) == str(duration)
+
+
+@pytest.mark.parametrize("value", [
+    datetime(2026, 12, 3, 18, 22, 3, 848561, tzinfo=UTC),
+    datetime(2026, 12, 3, 18, 22, 3, tzinfo=UTC),  # no microseconds: still written with six digits
+    datetime(2026, 12, 3, 19, 22, 3, 5, tzinfo=timezone(timedelta(hours=1))),  # another zone: as UTC
+    datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC),
+], ids=["micro", "whole-second", "other-zone", "early-year"])
+def test_the_driver_paths_write_a_time_as_sqlalchemy_does(value: datetime) -> None:
+    """Times the driver-level writers store on SQLite are the text SQLAlchemy stores, so reads,
+    comparisons and ordering agree whichever path wrote the row."""
+    engine = create_engine("sqlite://")
+    table = Table("t", MetaData(), Column("at", UTCDateTime))
+    table.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert().values(at=value))
+        stored = conn.execute(text("SELECT at FROM t")).scalar_one()
+    assert sqlite_datetime(value) == stored

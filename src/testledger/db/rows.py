@@ -36,8 +36,9 @@ def sqlite_datetime(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is not UTC and value.tzinfo is not None:
         value = value.astimezone(UTC)
-    # isoformat is twice as fast as strftime on this hot path and gives the same text.
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    # isoformat is twice as fast as strftime on this hot path and gives the same text; cutting off its
+    # "+00:00" costs less than a naive copy of the value.
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 @dataclass(slots=True)

@@ -64,6 +64,7 @@ class LocalRun:
         self.attachments_root = attachments_root / plan.run_key
         #: Per-case paths are joined as text: pathlib's joins were a fifth of a quick case's bookkeeping.
         self._attachments_dir = str(self.attachments_root)
+        self._attachments_prefix = os.path.join(self._attachments_dir, "")
         self.grace = grace
         self.on_event = on_event or (lambda _event: None)
         self.groups = ProcessGroups()
@@ -230,7 +231,7 @@ class LocalRun:
     def _run_case(self, case: CasePlan, scratch: str) -> CaseReport:
         ref = self.logs.ref(self.plan.run_key, case.index)
         output = CaseOutput(self.logs, ref, self.plan.masker)
-        attachments = os.path.join(self._attachments_dir, str(case.index))
+        attachments = f"{self._attachments_prefix}{case.index}"
         # The case's directory is the worker's empty scratch directory renamed: a rename costs a
         # fraction of a mkdir, which dominated the per-case overhead of quiet commands.
         try:
