@@ -163,10 +163,12 @@ def run_process(
             )
         finally:
             os.close(write)
-    except OSError as exc:  # out of descriptors included: the case could not start
+    except BaseException as exc:
         if read >= 0:
             os.close(read)
-        return ProcessOutcome(spawn_error=f"{type(exc).__name__}: {exc}", exit_code=127)
+        if isinstance(exc, OSError):  # out of descriptors included: the case could not start
+            return ProcessOutcome(spawn_error=f"{type(exc).__name__}: {exc}", exit_code=127)
+        raise
     groups.add(proc.pid)
     outcome = ProcessOutcome()
     try:
