@@ -51,6 +51,11 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 def _no_parameter_variables(env: dict[str, str]) -> dict[str, str]:
+    for name, value in env.items():  # what no process can be given: refused here, not at every run
+        if not name or "=" in name or "\0" in name:
+            raise ValueError(f"{name!r}: an environment variable's name cannot be empty or hold '=' or a NUL")
+        if "\0" in value:
+            raise ValueError(f"'{name}': an environment variable's value cannot hold a NUL character")
     taken = sorted(name for name in env if name.upper().startswith(ENV_PREFIX))
     if taken:
         raise ValueError(f"'{taken[0]}': variables named {ENV_PREFIX}* carry the parameters; choose another name")

@@ -127,6 +127,10 @@ def test_a_secret_is_never_on_a_case_command_line(cli: Any, tmp_path: Path) -> N
         ("command: |\n      cat <<'EOF'\n      ${{ params.s }}\n      EOF", "quoted here-document"),
         ("pytest: {target: tests, args: ['--token=${{ params.s }}']}", "cannot be on pytest's command line"),
         ("command: {run: 'true', env: {TL_PARAM_S: forged}}", "variables named TL_PARAM_*"),
+        # What no process can be given fails when the file is read, not at every run of it.
+        ("command: {run: 'true', env: {'A=B': x}}", "name cannot be empty or hold '='"),
+        ("command: {run: 'true', env: {'': x}}", "name cannot be empty or hold '='"),
+        ('command: {run: "true", env: {A: "x\\0y"}}', "value cannot hold a NUL character"),
         ("command: 'echo $((1 + ${{ params.s }}))'", "inside $((...))"),
     ],
 )
