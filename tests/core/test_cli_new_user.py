@@ -46,6 +46,10 @@ def test_a_run_that_cannot_start_is_never_created(cli: Any, tmp_path: Path) -> N
     unknown = cli("run", str(path), "-P", "tokn=x")
     assert unknown.code == 3
     assert unknown.stderr == "error: unknown parameter 'tokn' for pipeline 'files' (expected one of token)\n"
+    (tmp_path / "p" / "token.txt").write_bytes(b"s3c\0ret\n")  # no process can be given it
+    nul = cli("run", str(path))
+    assert nul.code == 3 and nul.stderr == (
+        "error: parameter 'token' holds a NUL character, which no process can be given; remove it\n")
     assert _runs(cli) == []
 
 
