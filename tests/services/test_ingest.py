@@ -205,6 +205,11 @@ def second_process(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyP
     caplog.set_level(logging.INFO, logger=parse_process.__name__)
 
 
+def _cases(run: Any) -> list[dict[str, Any]]:
+    """A stored run's cases as compared across ingest paths (the runtime id differs by design)."""
+    return [c.model_dump(exclude={"runtime_id"}) for c in run.cases or []]
+
+
 def _children(caplog: pytest.LogCaptureFixture) -> list[int]:
     """The process ids of the parse processes that ran, checked to be other processes than this one."""
     pids = [int(r.getMessage().split()[3]) for r in caplog.records
@@ -223,9 +228,7 @@ def test_a_second_parsing_process_stores_the_same_as_parsing_here(
     assert len(_children(caplog)) == 1
     assert there.totals == here.totals
     assert (here.totals.tests, here.totals.flaky) == (11_000, 1)
-    assert [c.model_dump(exclude={"runtime_id"}) for c in there.cases or []] == [
-        c.model_dump(exclude={"runtime_id"}) for c in here.cases or []
-    ]
+    assert _cases(there) == _cases(here)
 
 
 def test_known_tests_through_the_second_process_store_the_same_as_parsing_here(
@@ -240,9 +243,7 @@ def test_known_tests_through_the_second_process_store_the_same_as_parsing_here(
     there = execution(store, ingest(store, [report], parse_process_min_bytes=0))
     assert len(_children(caplog)) == 1 and count(store, Case) == cases_before
     assert there.totals == here.totals and (there.totals.tests, there.totals.flaky) == (11_000, 1)
-    assert [c.model_dump(exclude={"runtime_id"}) for c in there.cases or []] == [
-        c.model_dump(exclude={"runtime_id"}) for c in here.cases or []
-    ]
+    assert _cases(there) == _cases(here)
 
 
 def test_new_tests_among_known_ones_through_the_second_process_are_stored(
@@ -259,9 +260,7 @@ def test_new_tests_among_known_ones_through_the_second_process_are_stored(
     assert len(_children(caplog)) == 1 and count(store, Case) == cases_before + 700
     here = execution(store, ingest(store, [mixed]))
     assert there.totals == here.totals and there.totals.tests == 6_700
-    assert [c.model_dump(exclude={"runtime_id"}) for c in there.cases or []] == [
-        c.model_dump(exclude={"runtime_id"}) for c in here.cases or []
-    ]
+    assert _cases(there) == _cases(here)
 
 
 def test_the_store_case_ids_a_large_ingest_reads_are_bounded(tmp_path: Path) -> None:
@@ -340,9 +339,7 @@ def test_a_parse_process_started_before_the_run_stores_the_same(
     if wait:  # the whole report was parsed before the job came: 11,000 cases and the rerun
         assert _read_ahead(caplog) == [11_001]
     assert there.totals == here.totals and (here.totals.tests, here.totals.flaky) == (11_000, 1)
-    assert [c.model_dump(exclude={"runtime_id"}) for c in there.cases or []] == [
-        c.model_dump(exclude={"runtime_id"}) for c in here.cases or []
-    ]
+    assert _cases(there) == _cases(here)
 
 
 def test_a_parse_process_reads_ahead_a_bounded_number_of_cases(
