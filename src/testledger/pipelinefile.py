@@ -50,7 +50,8 @@ def parse_duration(value: Any) -> float:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
-def _no_parameter_variables(env: dict[str, str]) -> dict[str, str]:
+def _valid_environment(env: dict[str, str]) -> dict[str, str]:
+    """Variables a process can be given, none of them a parameter's own `TL_PARAM_*`."""
     for name, value in env.items():  # what no process can be given: refused here, not at every run
         if not name or "=" in name or "\0" in name:
             raise ValueError(f"{name!r}: an environment variable's name cannot be empty or hold '=' or a NUL")
@@ -63,7 +64,7 @@ def _no_parameter_variables(env: dict[str, str]) -> dict[str, str]:
 
 
 #: Environment variables a pipeline sets; the `TL_PARAM_*` names are the parameters' own.
-Environment = Annotated[dict[str, str], AfterValidator(_no_parameter_variables)]
+Environment = Annotated[dict[str, str], AfterValidator(_valid_environment)]
 
 
 class _Strict(BaseModel):
