@@ -152,3 +152,15 @@ def test_attachments_are_served_to_a_valid_signature_only_from_the_attachments_d
     assert api.client.get(f"{base}/1", headers=headers).status_code == 404  # outside the attachments directory
     assert api.client.get(f"{base}/2", headers=headers).status_code == 404
     assert api.client.get(f"{base}/0", headers={**headers, "X-Operator-Id": "mallory"}).status_code == 403
+
+
+def test_a_parameter_no_process_can_be_given_is_refused_before_the_run_exists(api: Api) -> None:
+    text = "key: greet\ncases:\n  - {key: hi, command: 'echo ${{ params.who }}'}\nparameters:\n  who: world\n"
+    applied = api.client.put("/api/v1/pipelines", content=text, headers={**api.as_("admin"), **YAML})
+    assert applied.status_code in (200, 201), applied.text
+    before = api.client.get("/api/v1/executions", headers=api.as_("viewer")).json()
+    bad = api.client.post("/api/v1/executions", json={"pipeline_key": "greet", "parameters": {"who": "a\u0000b"}},
+                          headers=api.as_("runner"))
+    assert bad.status_code in (400, 422), bad.text
+    assert "parameter 'who' holds a NUL character" in bad.json()["detail"]
+    assert api.client.get("/api/v1/executions", headers=api.as_("viewer")).json() == before

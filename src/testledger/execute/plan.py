@@ -103,7 +103,8 @@ def resolve_parameters(
             raise Invalid(f"secret parameter '{name}' has no value: pass --param {name}=VALUE, or read it "
                           "with `from_env:` or `from_file:` in the pipeline file")
         values[name] = parameter_text(parameter.value) if source is None else source
-        if "\0" in values[name]:  # it reaches the cases as an environment variable, which cannot hold one
+    for name, value in values.items():  # each reaches the cases as an environment variable, which cannot hold one
+        if "\0" in value:
             raise Invalid(f"parameter '{name}' holds a NUL character, which no process can be given; remove it")
     secrets = [values[name] for name, p in spec.parameters.items() if p.secret and values[name]]
     return values, secrets
