@@ -9,11 +9,10 @@ the type its model gives it, which `tests/core/test_store.py` checks.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, Text, Uuid, column, table
+from sqlalchemy import BigInteger, Boolean, Float, Integer, String, Text, Uuid, column, table
 
-from testledger.db.types import UTCDateTime
+from testledger.db.types import JSONType, UTCDateTime
 
-# JSON columns are JSONB on PostgreSQL; reading them as JSON gives the same values (the driver decodes both).
 workspaces = table("workspaces", column("id", Integer()), column("key", String()))
 
 pipelines = table("pipelines", column("id", Uuid()), column("workspace_id", Integer()), column("key", String()))
@@ -25,8 +24,8 @@ runs = table(
     column("status", String()), column("result", String()),
     column("created_at", UTCDateTime()), column("started_at", UTCDateTime()), column("completed_at", UTCDateTime()),
     column("duration_ms", BigInteger()), column("environment", String()), column("triggered_by", String()),
-    column("trigger", String()), column("parameters", JSON()), column("revision", String()),
-    column("branch", String()), column("build_url", Text()), column("labels", JSON()), column("error", Text()),
+    column("trigger", String()), column("parameters", JSONType()), column("revision", String()),
+    column("branch", String()), column("build_url", Text()), column("labels", JSONType()), column("error", Text()),
     column("tests", Integer()), column("passed", Integer()), column("failed", Integer()), column("errors", Integer()),
     column("skipped", Integer()), column("flaky", Integer()),
 )
@@ -48,7 +47,7 @@ case_results = table(
 api_tokens = table(
     "api_tokens",
     column("id", Integer()), column("workspace_id", Integer()), column("name", String()),
-    column("token_hash", String()), column("scopes", JSON()), column("expires_at", UTCDateTime()),
+    column("token_hash", String()), column("scopes", JSONType()), column("expires_at", UTCDateTime()),
     column("last_used_at", UTCDateTime()), column("revoked_at", UTCDateTime()),
 )
 

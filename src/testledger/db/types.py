@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Dialect
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -35,18 +35,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def __getattr__(name: str) -> Any:
-    """`JSONType`: JSON everywhere, JSONB on PostgreSQL so later analytics can index into it.
+class JSONType(TypeDecorator[Any]):
+    """JSON everywhere, JSONB on PostgreSQL so later analytics can index into it.
 
-    Built on first use because naming JSONB imports the whole PostgreSQL dialect (~30 ms): the read
-    paths (`db.reads`) need `UTCDateTime` only, and a command on a SQLite store never needs JSONB.
+    A decorator that picks the type when a dialect asks, not `JSON().with_variant(JSONB(), ...)`:
+    naming JSONB imports the whole PostgreSQL dialect (30-80 ms), which no command on a SQLite store
+    needs, and a PostgreSQL store has it loaded already. Stores exactly what the variant stored:
+    None as JSON `null` (JSON's default), and values that cannot be hashed, as JSON declares.
     """
-    if name == "JSONType":
-        from sqlalchemy.dialects.postgresql import JSONB
 
-        json_type = globals()["JSONType"] = JSON().with_variant(JSONB(), "postgresql")
-        return json_type
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    impl = JSON
+    cache_ok = True
+    hashable = False
+    should_evaluate_none = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
 
 
 def utcnow() -> datetime:
