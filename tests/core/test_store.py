@@ -150,3 +150,32 @@ def test_a_used_sqlite_store_upgrades_across_a_table_rebuild_and_keeps_its_forei
             assert tuple(db.execute(text(counts)).one()) == (3, 1, 4)
     finally:
         store.dispose()
+
+
+def test_json_columns_are_jsonb_on_postgresql_and_sqlite_needs_no_postgresql_dialect(pg_url: str) -> None:
+    import subprocess
+    import sys
+
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateColumn
+
+    from testledger.db.types import JSONType
+
+    json_columns = [c for t in Base.metadata.tables.values() for c in t.c if isinstance(c.type, JSONType)]
+    assert len(json_columns) > 10
+    for column in json_columns:  # the DDL a migration emits for the models' type (0008 adds one so)
+        ddl = CreateColumn(column).compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
+        assert "JSONB" in str(ddl), column
+    store = Store(pg_url)
+    with store.read() as db:
+        types = db.execute(text(
+            "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND data_type IN ('json', 'jsonb')")).all()
+    assert {name for name, _ in types} == {f"{c.table.name}.{c.name}" for c in json_columns}
+    assert {kind for _, kind in types} == {"jsonb"}
+    # A command on a SQLite store maps every table without loading the PostgreSQL dialect.
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, testledger.db.tables, testledger.db.reads; "
+         "print(any(m.startswith('sqlalchemy.dialects.postgresql') for m in sys.modules))"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "False"
