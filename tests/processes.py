@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+
 import psutil
+
+
+def ctrl_c_reaches() -> None:
+    """`preexec_fn` of a command a test stops with Ctrl-C: SIGINT at its default, as a terminal's foreground
+    job has it. A test session started in the background (`.ci/run &` from a script) ignores SIGINT, and a
+    child inherits that: Python then never raises KeyboardInterrupt, and the test would see no Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def alive(processes: list[psutil.Process]) -> list[psutil.Process]:

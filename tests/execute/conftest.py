@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from processes import ctrl_c_reaches
 from testledger.settings import get_settings
 
 
@@ -98,7 +99,7 @@ def spawn() -> Callable[..., subprocess.Popen[str]]:
     def start(*args: str, stdin: int | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, "-m", "testledger", *args], env=dict(os.environ), text=True,
-            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=ctrl_c_reaches,
         )
 
     return start

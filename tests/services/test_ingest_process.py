@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
-from processes import alive, command_line
+from processes import alive, command_line, ctrl_c_reaches
 from testledger.db.engine import Store
 from testledger.errors import Invalid
 from testledger.ingest import parse_process
@@ -82,7 +82,7 @@ def test_a_killed_ingest_leaves_no_process_and_no_lock_behind(
     # Files, not pipes: a parse process left alive would hold a pipe open and hide the exit.
     errors = (tmp_path / "stderr").open("w+")
     ingest = subprocess.Popen([*command[:3], "-v", *command[3:], str(big_report)], env=dict(os.environ),
-                              stdout=subprocess.DEVNULL, stderr=errors, text=True)
+                              stdout=subprocess.DEVNULL, stderr=errors, text=True, preexec_fn=ctrl_c_reaches)
     helpers: list[psutil.Process] = []
     try:
         root = psutil.Process(ingest.pid)

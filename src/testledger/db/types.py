@@ -40,8 +40,8 @@ class JSONType(TypeDecorator[Any]):
 
     A decorator that picks the type when a dialect asks, not `JSON().with_variant(JSONB(), ...)`:
     naming JSONB imports the whole PostgreSQL dialect (30-80 ms), which no command on a SQLite store
-    needs, and a PostgreSQL store has it loaded already. Stores exactly what the variant stored:
-    None as JSON `null` (JSON's default), and values that cannot be hashed, as JSON declares.
+    needs, and a PostgreSQL store has it loaded already. It behaves as the variant did: None is
+    stored as JSON `null` (JSON's default), and values are not hashed (dicts and lists), as JSON says.
     """
 
     impl = JSON
