@@ -167,10 +167,13 @@ def test_json_columns_are_jsonb_on_postgresql_and_sqlite_needs_no_postgresql_dia
         ddl = CreateColumn(column).compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
         assert "JSONB" in str(ddl), column
     store = Store(pg_url)
-    with store.read() as db:
-        types = db.execute(text(
-            "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND data_type IN ('json', 'jsonb')")).all()
+    try:
+        with store.read() as db:
+            types = db.execute(text(
+                "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND data_type IN ('json', 'jsonb')")).all()
+    finally:
+        store.dispose()
     assert {name for name, _ in types} == {f"{c.table.name}.{c.name}" for c in json_columns}
     assert {kind for _, kind in types} == {"jsonb"}
     # A command on a SQLite store maps every table without loading the PostgreSQL dialect.
