@@ -8,8 +8,10 @@ import sys
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from testledger.db.engine import Store
+from testledger.db.tables import Case
 from testledger.db.types import utcnow
 from testledger.errors import Conflict
 from testledger.pipelinefile import parse_pipeline
@@ -63,3 +65,29 @@ def test_repair_stuck_runs_ends_dead_and_silent_executors_only(store: Store) -> 
     assert repaired.error and "is gone" in repaired.error
     assert [(c.status, c.failure_category) for c in repaired.cases or []] == [("ERROR", "infrastructure")] * 2
     assert untouched.status == "RUNNING"
+
+
+def _many(keys: list[str], *, name: str = "") -> str:
+    cases = "".join(f"  - {{key: {k}, name: '{name}{k}', command: 'true'}}\n" for k in keys)
+    return f"key: big\ncases:\n{cases}"
+
+
+def test_a_new_version_of_a_large_pipeline_keeps_its_known_cases_and_adds_the_new(store: Store) -> None:
+    # More cases than one lookup of known cases asks for (500), in an order of their own.
+    first = [f"c{i}" for i in range(1203)]
+    second = [f"c{i}" for i in range(600, 1203)][::-1] + [f"n{i}" for i in range(700)]
+    with store.write() as db:
+        v1 = apply_pipeline(db, workspace="WKS", document=parse_pipeline(_many(first)), actor="alice")
+        run = execution.create_pipeline_run(
+            db, workspace="WKS", pipeline_key="big", provenance=Provenance(actor="alice"), allowed_environments=ENVS)
+    with store.write() as db:
+        v2 = apply_pipeline(db, workspace="WKS", document=parse_pipeline(_many(second, name="renamed ")),
+                            actor="alice")
+    assert v1.created and v2.created and v2.pipeline.version == 2
+    assert [c.key for c in v2.pipeline.cases or []] == second
+    assert [c.index for c in v2.pipeline.cases or []] == list(range(len(second)))
+    assert {c.name for c in v2.pipeline.cases or []} == {f"renamed {k}" for k in second}
+    with store.read() as db:
+        stored = execution.run_spec(db, key=run.execution_id).spec  # the run made before keeps version 1
+        assert [c.key for c in stored.cases] == first
+        assert db.scalar(select(func.count()).select_from(Case)) == 1203 + 700  # one row per test, never twice

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from testledger.provenance import Provenance
 from testledger.schemas import LaunchedOut
 from testledger.services.execution import create_pipeline_run
-from testledger.services.pipelines import apply_pipeline, get_pipeline, pipeline_directory
+from testledger.services.pipelines import apply_pipeline, stored_version
 
 if TYPE_CHECKING:
     from testledger.pipelinefile import PipelineFile
@@ -40,8 +40,10 @@ def prepare_run(
     and `parallelism` are checked first, so a run that could not start is never created."""
     if isinstance(pipeline, str):
         key = pipeline
-        cases = len(get_pipeline(db, workspace=workspace, key=key).cases or [])
-        workdir = pipeline_directory(db, workspace=workspace, key=key) or workdir
+        # One read of the stored version: its cases are counted, not built (they are read again, as
+        # the run's plan, by the executor).
+        cases, directory = stored_version(db, workspace=workspace, key=key)
+        workdir = directory or workdir
     else:
         key = pipeline.spec.key
         applied = apply_pipeline(db, workspace=workspace, document=pipeline, actor=provenance.actor, directory=workdir)
