@@ -46,8 +46,9 @@ def prepare_run(
         workdir = directory or workdir
     else:
         key = pipeline.spec.key
-        applied = apply_pipeline(db, workspace=workspace, document=pipeline, actor=provenance.actor, directory=workdir)
-        cases = len(applied.pipeline.cases or [])
+        apply_pipeline(db, workspace=workspace, document=pipeline, actor=provenance.actor, directory=workdir,
+                       with_cases=False)
+        cases = len(pipeline.spec.cases)  # the version just applied, or an equal one
     run = create_pipeline_run(
         db, workspace=workspace, pipeline_key=key, provenance=provenance,
         allowed_environments=allowed_environments, environment=environment, overrides=overrides,

@@ -24,11 +24,13 @@ _IN_CHUNK = 500
 
 
 def apply_pipeline(
-    db: Session, *, workspace: str, document: PipelineFile, actor: str, directory: Path | None = None
+    db: Session, *, workspace: str, document: PipelineFile, actor: str, directory: Path | None = None,
+    with_cases: bool = True,
 ) -> AppliedOut:
     """Store a validated pipeline document as a new version; an unchanged document changes nothing.
     `directory` (the file's, absolute) is where the pipeline's relative paths resolve when it runs
-    by key; the same document applied from another directory is a new version."""
+    by key; the same document applied from another directory is a new version. Without `with_cases`
+    the pipeline returned leaves its case list out (`cases` is None): the caller has the document."""
     from testledger.pipelinefile import SOURCE_DIRECTORY
 
     spec = document.spec
@@ -41,7 +43,7 @@ def apply_pipeline(
         current = db.scalar(select(PipelineVersion.spec).where(
             PipelineVersion.pipeline_id == pipeline.id, PipelineVersion.version == pipeline.version))
         if current == stored:
-            return AppliedOut(pipeline=_pipeline_out(db, pipeline, ws.key), created=False)
+            return AppliedOut(pipeline=_pipeline_out(db, pipeline, ws.key, with_cases=with_cases), created=False)
     now = utcnow()
     version = PipelineVersion(pipeline_id=pipeline.id, version=pipeline.version + 1, spec=stored,
                               source=document.source, created_at=now, created_by=actor)
@@ -78,7 +80,7 @@ def apply_pipeline(
     pipeline.timeout_s, pipeline.parallelism, pipeline.retries = spec.timeout, spec.parallelism, spec.retries
     pipeline.fail_fast, pipeline.version, pipeline.updated_at = spec.fail_fast, version.version, now
     db.flush()
-    return AppliedOut(pipeline=_pipeline_out(db, pipeline, ws.key), created=True)
+    return AppliedOut(pipeline=_pipeline_out(db, pipeline, ws.key, with_cases=with_cases), created=True)
 
 
 def _pipeline_out(db: Session, pipeline: Pipeline, workspace: str, *, with_cases: bool = True) -> PipelineOut:
