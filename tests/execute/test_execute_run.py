@@ -267,3 +267,13 @@ def test_secret_parameters_are_masked_everywhere(
         detail = local_cli("runs", "case", key, str(index), "--json").stdout
         assert json.loads(detail)["index"] == index
         assert secret not in detail and "other-secret-value" not in detail
+
+
+def test_a_run_names_how_many_cases_it_has_from_a_file_and_by_key(
+    fast: Path, pipeline_file: Callable[..., Path], cli: Any
+) -> None:
+    path = pipeline_file("key: two\ncases:\n  - {key: a, command: 'true'}\n  - {key: b, command: 'true'}\n")
+    for target in (str(path), "two"):  # the file (applied first, then unchanged), then the stored pipeline
+        out = cli("run", target).stdout.splitlines()
+        assert out[0].startswith("Run WKS-") and out[0].endswith(": 2 cases"), out[:3]
+        assert [line.split("]")[0] for line in out[1:3]] == ["[1/2", "[2/2"], out[:3]
