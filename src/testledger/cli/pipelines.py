@@ -94,7 +94,7 @@ def apply(
     document = read_pipeline_file(file)
     applied = ctx.write(
         apply_pipeline, workspace=workspace or document.spec.workspace or ctx.resolve_workspace(None),
-        document=document, actor=ctx.actor(), directory=file.resolve().parent,
+        document=document, actor=ctx.actor(), directory=file.resolve().parent, with_cases=as_json,
     )
     if as_json:
         ctx.print_json(applied)
@@ -103,7 +103,8 @@ def apply(
     what = f"version {p.version}" if applied.created else f"unchanged, still version {p.version}"
     from testledger.cli.render import count_of
 
-    typer.echo(f"pipeline {p.workspace}/{p.key}: {what} ({count_of(len(p.cases or []), 'case')})")
+    # The document's cases are the version's (the one applied, or an equal one).
+    typer.echo(f"pipeline {p.workspace}/{p.key}: {what} ({count_of(len(document.spec.cases), 'case')})")
 
 
 @app.command("list")

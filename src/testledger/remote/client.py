@@ -220,10 +220,11 @@ class Remote:
 
     def apply_pipeline(
         self, *, workspace: str | None, document: PipelineFile, actor: str, directory: Path | None = None,
+        with_cases: bool = True,
     ) -> AppliedOut:
         # The document names its workspace, else the token's applies; the server records the token's
-        # operator, and runs the cases in its own folders.
-        del workspace, actor, directory
+        # operator, and runs the cases in its own folders. The server's answer lists the cases either way.
+        del workspace, actor, directory, with_cases
         data = self.http.json("PUT", f"{API}/pipelines", content=document.source.encode(),
                               headers={"Content-Type": "application/yaml"})
         return AppliedOut.model_validate(data)
