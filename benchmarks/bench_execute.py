@@ -11,6 +11,12 @@ byte-compiled first, as `pip install` of a wheel does (see `common.byte_compile`
 `--before SRC` also runs the same two pipelines from another source tree (its src/ folder, e.g. a
 `git worktree` of an earlier commit), alternated with these, for a before/after in one run.
 
+Each round also times a process that only imports the libraries `testledger run` is built on (SQLAlchemy
+with its ORM and SQLite dialect, pydantic, Typer) and exits: the dependency floor, what any command
+built on them pays before its first line. "floor + run only" against xargs is the best the whole
+command can reach with these libraries and this executor; "own fixed" (the 1-case run less the floor)
+is what testledger's own start adds: its modules, the store, the run's bookkeeping, the final tree.
+
     python benchmarks/bench_execute.py [--cases 1000] [--parallel 2] [--repeat 5] [--before /tmp/base/src]
 
 Prints a markdown row for docs/benchmarks.md. Targets (issue 10): run only <= 1.3x of xargs, end to end <= 2x.
@@ -46,6 +52,16 @@ def time_xargs(cases: int, parallel: int) -> float:
     started = time.perf_counter()
     subprocess.run(["xargs", "-P", str(parallel), "-I{}", "/bin/sh", "-c", "{}"], input=commands.encode(),
                    check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+#: The libraries `testledger run` imports, without anything of testledger's.
+DEPENDENCIES = "import sqlalchemy.orm, sqlalchemy.dialects.sqlite, pydantic, typer"
+
+
+def time_dependencies() -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", DEPENDENCIES], check=True)
     return time.perf_counter() - started
 
 
@@ -90,18 +106,23 @@ def main() -> None:
         wall: dict[str, list[float]] = {side: [] for side in sides}
         executor: dict[str, list[float]] = {side: [] for side in sides}
         fixed: dict[str, list[float]] = {side: [] for side in sides}
+        floor: list[float] = []
         for _ in range(args.repeat):
             xargs.append(time_xargs(args.cases, args.parallel))
+            floor.append(time_dependencies())
             for side, side_env in sides.items():
                 e2e, run = time_testledger(side_env, cases=args.cases)
                 wall[side].append(e2e)
                 executor[side].append(run)
                 fixed[side].append(time_testledger(side_env, cases=1, key="one")[0])
-    x = statistics.median(xargs)
+    x, d = statistics.median(xargs), statistics.median(floor)
     print(f"xargs      {' '.join(f'{v:.3f}' for v in xargs)}  median {x:.3f}s", file=sys.stderr)
+    print(f"dependency floor {' '.join(f'{v:.3f}' for v in floor)}  median {d:.3f}s ({DEPENDENCIES})",
+          file=sys.stderr)
     print("| date | machine | cases | -P | xargs | testledger run (end to end) | fixed (1-case run) | run duration "
-          "| ratio end to end | ratio without fixed | ratio run only | overhead per case |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| ratio end to end | ratio without fixed | ratio run only | overhead per case | dependency floor "
+          "| floor + run only | own fixed |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     machine = f"{platform.machine()} {os.cpu_count()} CPU, Python {platform.python_version()}, SQLite"
     for side in sides:
         w, r, f = (statistics.median(v[side]) for v in (wall, executor, fixed))
@@ -113,7 +134,8 @@ def main() -> None:
         print(f"1-case run{side} {' '.join(f'{v:.3f}' for v in fixed[side])}  median {f:.3f}s (fixed cost)",
               file=sys.stderr)
         print(f"| {date.today()}{side} | {machine} | {args.cases} | {args.parallel} | {x:.2f}s | {w:.2f}s | {f:.2f}s "
-              f"| {r:.2f}s | {w / x:.2f}x | {(w - f) / x:.2f}x | {r / x:.2f}x | {overhead_ms:.2f} ms |")
+              f"| {r:.2f}s | {w / x:.2f}x | {(w - f) / x:.2f}x | {r / x:.2f}x | {overhead_ms:.2f} ms | {d:.2f}s "
+              f"| {(d + r) / x:.2f}x | {(f - d) * 1000:.0f} ms |")
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,5 @@
-"""Pipeline files: YAML (or JSON) documents read with their line:column marks and validated in one pass."""
+"""Pipeline files: the document's models, and its validation in one pass with every problem at its line:column
+(the YAML itself is read, with its marks, by `pipelineyaml`)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,14 @@ import difflib
 import math
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from testledger.execute.parameters import ENV_PREFIX, PARAM_REF, env_name, shell_text
-from testledger.pipelineyaml import (
-    MAX_DEPTH,
-    MAX_DOCUMENT_BYTES,
-    BoundedLoader,
-    DocumentLimit,
-    ValueBudget,
-    size_problem,
-)
+
+if TYPE_CHECKING:  # the YAML reader (and PyYAML) is imported by `parse_pipeline`, not by the models' users
+    from testledger.pipelineyaml import Marks
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -240,7 +235,7 @@ class PipelineSpec(_Strict):
         return cls.model_validate(data)
 
 
-# -- reading with marks ---------------------------------------------------------------------------
+# -- problems ------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,105 +260,6 @@ class PipelineFileError(ValueError):
 
 
 Path_ = tuple[str | int, ...]
-
-
-class _Marks:
-    """Where each value (and each mapping key) of the document sits in the source."""
-
-    def __init__(self) -> None:
-        self.values: dict[Path_, tuple[int, int]] = {}
-        self.keys: dict[Path_, tuple[int, int]] = {}
-
-    def at(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
-        table = self.keys if key else self.values
-        while path:
-            if path in table:
-                return table[path]
-            if path in self.values:
-                return self.values[path]
-            path = path[:-1]
-        return self.values.get((), (1, 1))
-
-
-def _mark(node: yaml.Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
-
-
-def _build(loader: BoundedLoader, node: yaml.Node, path: Path_, marks: _Marks, reading: _Reading) -> Any:
-    """Plain data from the node graph, within the value budget (an alias is built again at each use)."""
-    first_visit = id(node) not in reading.budget.seen
-    reading.budget.spend(node)
-    marks.values.setdefault(path, _mark(node))
-    if len(path) > MAX_DEPTH:  # aliases nest too: `&a [*a]` is a cycle, a chain of them is deep
-        raise DocumentLimit(problem=f"the document nests deeper than {MAX_DEPTH} levels", problem_mark=node.start_mark)
-    if isinstance(node, yaml.MappingNode):
-        if first_visit:  # flattening merges in place: a second visit (an alias) would see merged keys twice
-            _duplicate_keys(node, reading.problems)
-        loader.flatten_mapping(node)
-        data: dict[str, Any] = {}
-        for key_node, value_node in node.value:  # merged keys first, the mapping's own after: own keys win
-            if not isinstance(key_node, yaml.ScalarNode):
-                reading.problems.append(Problem(*_mark(key_node), "a mapping key must be a plain value"))
-                continue
-            key = str(_scalar(loader, key_node, reading))
-            marks.keys[(*path, key)] = _mark(key_node)
-            data[key] = _build(loader, value_node, (*path, key), marks, reading)
-        return data
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item, (*path, i), marks, reading) for i, item in enumerate(node.value)]
-    return _scalar(loader, node, reading)
-
-
-@dataclass(slots=True)
-class _Reading:
-    problems: list[Problem]
-    budget: ValueBudget
-
-
-def _scalar(loader: BoundedLoader, node: yaml.Node, reading: _Reading) -> Any:
-    try:
-        return loader.construct_object(node, deep=True)
-    except yaml.MarkedYAMLError:
-        raise
-    except (ValueError, TypeError, OverflowError) as exc:  # e.g. an integer of 100,000 digits
-        reading.problems.append(Problem(*_mark(node), f"cannot read this value: {exc}"))
-        return None
-
-
-def _duplicate_keys(node: yaml.MappingNode, problems: list[Problem]) -> None:
-    """A key written twice in one mapping is a mistake; a key that overrides a merged (<<) one is not."""
-    seen: set[str] = set()
-    for key_node, _value in node.value:
-        if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-            if key_node.value in seen:
-                problems.append(Problem(*_mark(key_node), f"duplicate key '{key_node.value}'"))
-            seen.add(key_node.value)
-
-
-def read_document(text: str, *, filename: str) -> tuple[dict[str, Any], _Marks]:
-    """The document as plain data with its marks; YAML syntax errors and bombs become one `PipelineFileError`."""
-    if len(text) > MAX_DOCUMENT_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
-        raise PipelineFileError(filename, [Problem(1, 1, size_problem())])
-    loader = BoundedLoader(text)
-    reading = _Reading(problems=[], budget=ValueBudget())
-    marks = _Marks()
-    try:
-        root = loader.get_single_node()
-        data = _build(loader, root, (), marks, reading) if root is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = str(exc.problem) if isinstance(exc, DocumentLimit) else f"invalid YAML: {exc.problem or exc}"
-        raise PipelineFileError(filename, [Problem(line, col, message)]) from None
-    except yaml.YAMLError as exc:  # a reader error (a control character) has no problem_mark
-        raise PipelineFileError(filename, [Problem(1, 1, f"invalid YAML: {exc}")]) from None
-    finally:
-        loader.dispose()
-    if not isinstance(data, dict):
-        raise PipelineFileError(filename, [Problem(1, 1, "a pipeline file is a mapping with key, name and cases")])
-    if reading.problems:
-        raise PipelineFileError(filename, reading.problems)
-    return data, marks
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -408,7 +304,7 @@ def _case_prefix(data: dict[str, Any], loc: Path_) -> str:
     return ""
 
 
-def _problem(data: dict[str, Any], marks: _Marks, error: Any) -> Problem:
+def _problem(data: dict[str, Any], marks: Marks, error: Any) -> Problem:
     loc: Path_ = tuple(error["loc"])
     prefix = _case_prefix(data, loc)
     field = ".".join(str(p) for p in loc[2:] if isinstance(p, str)) if prefix else ".".join(map(str, loc))
@@ -422,7 +318,7 @@ def _problem(data: dict[str, Any], marks: _Marks, error: Any) -> Problem:
     return Problem(*marks.at(loc), f"{prefix}{where}{message}")
 
 
-def _check_references(data: dict[str, Any], marks: _Marks) -> list[Problem]:
+def _check_references(data: dict[str, Any], marks: Marks) -> list[Problem]:
     """Every `${{ params.x }}` must name a declared parameter; case keys must be unique.
 
     Works on the raw document, so these problems are reported beside the shape errors.
@@ -466,7 +362,7 @@ def _check_references(data: dict[str, Any], marks: _Marks) -> list[Problem]:
     return problems
 
 
-def _check_environment(data: dict[str, Any], marks: _Marks, environments: list[str] | None) -> list[Problem]:
+def _check_environment(data: dict[str, Any], marks: Marks, environments: list[str] | None) -> list[Problem]:
     from testledger.lifecycle import ENVIRONMENT_ALIASES
 
     name = data.get("environment")
@@ -478,7 +374,7 @@ def _check_environment(data: dict[str, Any], marks: _Marks, environments: list[s
     return [Problem(*marks.at(("environment",)), message)]
 
 
-def _check_parameter_uses(spec: PipelineSpec, marks: _Marks) -> list[Problem]:
+def _check_parameter_uses(spec: PipelineSpec, marks: Marks) -> list[Problem]:
     """Parameters reach a shell only through `shell_text`, and a secret never reaches a command line
     (pytest's arguments show in `ps`; a command line holds only `$TL_PARAM_*` references)."""
     problems: list[Problem] = []
@@ -510,6 +406,8 @@ class PipelineFile:
 
 def parse_pipeline(text: str, *, filename: str = "<pipeline>", environments: list[str] | None = None) -> PipelineFile:
     """Validate a pipeline document; raise `PipelineFileError` listing every problem with its line:column."""
+    from testledger.pipelineyaml import read_document
+
     data, marks = read_document(text, filename=filename)
     problems = _check_references(data, marks) + _check_environment(data, marks, environments)
     try:

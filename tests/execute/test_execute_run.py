@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -277,3 +278,19 @@ def test_a_run_names_how_many_cases_it_has_from_a_file_and_by_key(
         out = cli("run", target).stdout.splitlines()
         assert out[0].startswith("Run WKS-") and out[0].endswith(": 2 cases"), out[:3]
         assert [line.split("]")[0] for line in out[1:3]] == ["[1/2", "[2/2"], out[:3]
+
+
+def test_a_run_by_key_reads_no_yaml(sqlite_only: Path, pipeline_file: Callable[..., Path], local_cli: Any) -> None:
+    """`run KEY` starts from the stored version: it neither reads a file nor pays for PyYAML's import
+    (15 ms of a command whose start-up issue 10 measures); `run FILE` reads YAML, as it must."""
+    path = pipeline_file("key: stored\ncases:\n  - {key: a, command: 'true'}\n")
+    local_cli("pipelines", "apply", str(path))
+
+    def loaded(target: str) -> set[str]:
+        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "testledger", "run", target],
+                              env=dict(os.environ), capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+
+    assert "yaml" not in loaded("stored")
+    assert "yaml" in loaded(str(path))
