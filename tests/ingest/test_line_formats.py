@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 from reading import parse_as, parse_bytes, parse_fixture, statuses
 
+from testledger.ingest.detect import HEAD_SIZE
 from testledger.ingest.model import ReportParseError
+from testledger.ingest.parsers import parse_report
 
 
 def test_tap_top_level_points_subtests_directives_and_yaml() -> None:
@@ -150,3 +153,32 @@ def test_tap_version_sets_the_dialect_and_a_subtest_bail_out_stops_the_run() -> 
     assert info.dialect == "tap14"
     assert statuses(cases) == ["passed"]
     assert info.notes == ["Bail out! child gave up"]
+
+
+class _Trickle(io.RawIOBase):
+    """A non-seekable stream (a socket, a gzip file) that hands out at most 1,000 bytes a read."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__()
+        self._data = memoryview(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        taken = min(len(buffer), 1000, self._data.nbytes)
+        buffer[:taken] = self._data[:taken]
+        self._data = self._data[taken:]
+        return taken
+
+
+@pytest.mark.parametrize("points", [10, 3_000])  # within the 64 KiB that detection reads, and far past it
+def test_a_line_report_is_read_to_its_last_line_whatever_its_size(points: int) -> None:
+    doc = "".join(f"ok {n} - test number {n} of a long suite\n" for n in range(1, points + 1))
+    doc += f"not ok {points + 1} - the last one\n1..{points + 1}\n"
+    assert (points < 100) == (len(doc) < HEAD_SIZE)
+    for stream in (io.BytesIO(doc.encode()), io.BufferedReader(_Trickle(doc.encode()))):
+        _, cases = parse_report(stream, name="suite.tap")
+        assert len(cases) == points + 1
+        assert (cases[-1].name, cases[-1].status) == ("the last one", "failed")
+        assert [c.name for c in cases[:2]] == ["test number 1 of a long suite", "test number 2 of a long suite"]

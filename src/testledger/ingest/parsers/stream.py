@@ -59,5 +59,7 @@ def peek(stream: IO[bytes], size: int) -> tuple[bytes, IO[bytes]]:
         parts.append(chunk)
         remaining -= len(chunk)
     head = b"".join(parts)
+    if remaining > 0:  # the stream ended within the head: replay it from memory, with no buffer to allocate
+        return head, io.BytesIO(head)
     # Buffered so that line iteration (TAP, go test) does not fall back to byte-sized reads.
     return head, io.BufferedReader(ChainedStream(head, stream), buffer_size=256 * 1024)
