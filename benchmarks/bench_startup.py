@@ -66,11 +66,15 @@ def main() -> None:
         subprocess.run([*tl, "ingest", str(report), "-p", "bench"], env=env, capture_output=True, check=False)
         key = subprocess.run([*tl, "runs", "list", "--json"], env=env, capture_output=True, check=True,
                              text=True).stdout.split('"execution_id": "')[1].split('"')[0]
+        pipeline = home / "one.yaml"
+        pipeline.write_text('key: one\nname: one true command\ncases:\n  - {key: c0, command: "true"}\n')
+        subprocess.run([*tl, "pipelines", "apply", str(pipeline)], env=env, capture_output=True, check=True)
         commands = {
             "testledger --help": [*tl, "--help"],
             "testledger runs list": [*tl, "runs", "list"],
             f"testledger runs show {key}": [*tl, "runs", "show", key],
             f"testledger ingest ({CASES} cases)": [*tl, "ingest", str(report), "-p", "bench"],
+            "testledger run one (1 case, by key)": [*tl, "run", "one"],
         }
         # What every store command imports before any of its own work: the SQLite dialect, Typer, and
         # pydantic with the schemas the services return (the contract every adapter shares).
