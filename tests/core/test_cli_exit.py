@@ -111,3 +111,40 @@ def test_output_the_stream_cannot_encode_is_escaped_not_a_traceback(home: Path, 
                           timeout=120)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert r"  \u2717 pkg.\u0422\u0435\u0441\u0442::test_0: boom \xe9 0" in done.stdout.splitlines()
+
+
+#: `testledger ARGS...` as the console script starts it, saying at its exit whether the cyclic garbage
+#: collector is on and whether the start's objects were frozen out of it (`cli/startup.py`).
+_COLLECTOR = (
+    "import atexit, gc, sys\n"
+    "atexit.register(lambda: sys.stderr.write(\n"
+    "    f'collector on: {gc.isenabled()}, start frozen: {gc.get_freeze_count() > 0}\\n'))\n"
+    "sys.argv = ['testledger', *sys.argv[1:]]\n"
+    "from testledger.__main__ import main\n"
+    "main()\n"
+)
+
+
+def test_a_command_starts_without_the_collector_and_collects_once_its_work_begins(
+    home: Path, tmp_path: Path
+) -> None:
+    """The start (imports) runs without the collector; a command that opens its store, such as a run
+    of any length, does its work with it on, over its own objects only."""
+    pipeline = tmp_path / "one.yaml"
+    pipeline.write_text("key: one\ncases:\n  - {key: a, command: 'true'}\n")
+    for args in (("runs", "list"), ("run", str(pipeline))):
+        done = _python_args(_COLLECTOR, *args)
+        assert done.returncode == 0, done.stderr
+        assert "collector on: True, start frozen: True" in done.stderr, done.stderr
+    shown = _python_args(_COLLECTOR, "--help")  # over before any work: the collector was never needed
+    assert shown.returncode == 0 and "collector on: False, start frozen: False" in shown.stderr, shown.stderr
+
+
+def test_the_collector_is_resumed_once_and_only_in_the_process_that_paused_it() -> None:
+    later = _python("import gc\nfrom testledger.cli import startup\nstartup.pause(); startup.resume()\n"
+                    "gc.disable()  # as `ingest` pauses it for its own work\nstartup.resume(); print(gc.isenabled())")
+    assert later.stdout.strip() == "False", later.stderr
+    # A process that did not pause it (a test, a server, the pytest plugin): nothing changes, nothing is frozen.
+    other = _python("import gc\nfrom testledger.cli import startup\nstartup.resume()\n"
+                    "print(gc.isenabled(), gc.get_freeze_count())")
+    assert other.stdout.strip() == "True 0", other.stderr

@@ -49,10 +49,13 @@ def settings() -> Settings:
 
 def store() -> Store:
     """The local store; a command that needs one says so in one line when a server is configured."""
+    from testledger.cli import startup
     from testledger.db.engine import open_store
 
     local_only()
-    return open_store()
+    opened = open_store()
+    startup.resume()  # the command's work begins: see `cli/startup.py`
+    return opened
 
 
 def remote() -> Remote | None:
@@ -73,9 +76,12 @@ def remote() -> Remote | None:
 @lru_cache(maxsize=1)
 def _connected(config: RemoteConfig) -> Remote:
     """One client per server and token for the whole command: its connection is reused between calls."""
+    from testledger.cli import startup
     from testledger.remote.client import Remote
 
-    return Remote(config)
+    client = Remote(config)
+    startup.resume()  # the command's work begins: see `cli/startup.py`
+    return client
 
 
 def local_only() -> None:
