@@ -7,14 +7,16 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from testledger.attempts import attempt_dict
 from testledger.execute.logstore import CaseOutput
 from testledger.execute.masking import Masker
 from testledger.execute.process import ProcessGroups
 from testledger.failures import categorise
-from testledger.ingest.model import ParsedCase
+
+if TYPE_CHECKING:  # a pytest case's tests, read by the JUnit parser (imported when a pytest case runs)
+    from testledger.ingest.model import ParsedCase
 
 
 @dataclass(slots=True)

@@ -9,11 +9,11 @@ from testledger.db.rows import NewCase, NewResult
 from testledger.execute.masking import Masker
 from testledger.execute.plan import RunPlan
 from testledger.failures import categorise
-from testledger.ingest.model import ParsedCase
 from testledger.lifecycle import is_group
 
 if TYPE_CHECKING:
     from testledger.execute.local import CaseReport
+    from testledger.ingest.model import ParsedCase
 
 
 def case_results(report: CaseReport, *, plan: RunPlan, worker: str, next_sub: int) -> tuple[list[NewResult], int]:
