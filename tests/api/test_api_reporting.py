@@ -74,6 +74,10 @@ def test_one_run_with_filtered_and_paged_cases_and_the_runs_show_listing(api: Ap
     assert shown["cases_total"] == 3 and len(shown["cases"]) == 3
     bare = api.client.get(url, params={"cases": "false"}, headers=viewer).json()
     assert bare["cases"] is None
+    # "¹" and "٣" are digits to str.isdigit but not to int(): refused like any other bad cursor (found by the fuzzer).
+    for cursor in ("garbage", "\u00b9", "\u0663"):
+        refused = api.client.get(url, params={"limit": 2, "cursor": cursor}, headers=viewer)
+        assert refused.status_code == 422 and "invalid cursor" in refused.json()["detail"], refused.text
 
 
 def test_export_streams_the_report(api: Api) -> None:

@@ -88,7 +88,7 @@ class Connection:
 def read_bounded(response: httpx.Response, limit: int, *, what: str) -> bytes:
     """The body of `response`, refusing one larger than `limit` bytes without reading past it."""
     declared = response.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise Invalid(f"the answer to {what} is larger than {limit:,} bytes; ask for less (a smaller --limit)")
     chunks: list[bytes] = []
     size = 0

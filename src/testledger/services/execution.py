@@ -202,7 +202,7 @@ def stuck_reason(run: Run, *, now: datetime, stale_after: float, host: str | Non
     if run.status in lifecycle.TERMINAL or not executor.startswith(HEARTBEATING + PROCESS_BOUND):
         return None
     parts = executor.split(":")
-    on_this_host = parts[0] in ("local", "pytest") and len(parts) == 3 and parts[2].isdigit()
+    on_this_host = parts[0] in ("local", "pytest") and len(parts) == 3 and parts[2].isascii() and parts[2].isdigit()
     if on_this_host and parts[1] == (host or socket.gethostname()) and not _pid_alive(int(parts[2])):
         return f"executor {executor} is gone (process {parts[2]} is not running)"
     if executor.startswith(PROCESS_BOUND):

@@ -151,7 +151,7 @@ def _find_execution(db: Session | Connection, *, workspace: str, key: str) -> Ex
 
 
 def _decode_case_cursor(cursor: str) -> int:
-    if not cursor.isdigit():
+    if not (cursor.isascii() and cursor.isdigit()):  # "¹" is a digit to isdigit, not to int
         raise Invalid(f"invalid cursor '{cursor}' (pass back the next cursor `runs show` printed, e.g. 200)")
     return int(cursor)
 
