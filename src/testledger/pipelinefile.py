@@ -235,7 +235,7 @@ class PipelineSpec(_Strict):
         return cls.model_validate(data)
 
 
-# -- problems ------------------------------------------------------------------------------------------
+# -- problems ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,6 +122,7 @@ class ValueBudget:
 
 # -- reading with marks ---------------------------------------------------------------------------
 
+
 class Marks:
     """Where each value (and each mapping key) of the document sits in the source."""
 
