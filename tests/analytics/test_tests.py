@@ -178,7 +178,7 @@ def test_a_regression_of_one_environment_is_measured_against_that_environment(st
 
 
 def test_percentiles_from_histograms_stay_within_their_bucket() -> None:
-    from testledger.db.tables import DURATION_BUCKETS
+    from testledger.db.analytics_tables import DURATION_BUCKETS
 
     hist = [0] * DURATION_BUCKETS
     hist[20] = 100  # [512, 724) ms

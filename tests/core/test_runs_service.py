@@ -249,10 +249,10 @@ def test_read_paths_on_a_bare_connection_answer_as_on_a_session(store: Store) ->
 def test_read_columns_are_the_models_columns() -> None:
     """`db.reads` names each column its model has, with the model's type."""
     from testledger.db import reads
-    from testledger.db.tables import Base
+    from testledger.db.tables import schema
 
     for table in reads.TABLES:
-        model = Base.metadata.tables[table.name]
+        model = schema().tables[table.name]
         for column in table.c:
             assert column.name in model.c, f"{table.name}.{column.name}"
             expected = model.c[column.name].type

@@ -20,7 +20,8 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from testledger import lifecycle
 from testledger.analytics.rollup import FoldRun, fold_runs, unfold_runs
-from testledger.db.tables import AnalyticsFold, AnalyticsQueue, Run
+from testledger.db.analytics_tables import AnalyticsFold, AnalyticsQueue
+from testledger.db.tables import Run
 from testledger.db.types import utcnow
 
 if TYPE_CHECKING:

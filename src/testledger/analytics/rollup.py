@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from testledger.analytics.signature import Signature, signature_of
+from testledger.db.analytics_tables import DURATION_BUCKETS
 from testledger.db.driver_sql import send_pending
 from testledger.db.rows import sqlite_datetime
-from testledger.db.tables import DURATION_BUCKETS
 
 #: A run where at least this share of at least `OUTAGE_MIN_TESTS` tests failed is an outage: its
 #: failures are clustered but never count as flakiness evidence.

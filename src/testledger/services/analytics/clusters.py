@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from testledger import lifecycle
 from testledger.analytics.fold import catch_up
-from testledger.db.tables import CaseFailure, FailureCluster, Run
+from testledger.db.analytics_tables import CaseFailure, FailureCluster
+from testledger.db.tables import Run
 from testledger.errors import Invalid, NotFound
 from testledger.services.analytics import scope
 from testledger.services.analytics.schemas import CategoryDay, ClusterOut, ClusterReport

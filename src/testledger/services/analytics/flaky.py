@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from testledger.analytics.fold import catch_up
 from testledger.analytics.rollup import flip_rate
-from testledger.db.tables import FlakyEvidence, Run, TestBranchState
+from testledger.db.analytics_tables import FlakyEvidence, TestBranchState
+from testledger.db.tables import Run
 from testledger.services.analytics import scope
 from testledger.services.analytics.quarantine import quarantined_ids
 from testledger.services.analytics.schemas import FlakyReport, FlakyTest

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from testledger import lifecycle
 from testledger.analytics.fold import catch_up
+from testledger.db.analytics_tables import CaseFailure
 from testledger.db.run_pages import runs_since, utc_day, utc_time
-from testledger.db.tables import CaseFailure, Run
+from testledger.db.tables import Run
 from testledger.services.analytics import scope
 from testledger.services.analytics.quarantine import quarantined_ids
 from testledger.services.analytics.schemas import HealthDay, HealthGroup, HealthReport, RunRef

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from testledger.analytics.fold import catch_up
-from testledger.db.tables import CaseResult, Pipeline, Run, TestAlias, TestDay
+from testledger.db.analytics_tables import TestAlias, TestDay
+from testledger.db.tables import CaseResult, Pipeline, Run
 from testledger.db.types import utcnow
 from testledger.errors import Invalid
 from testledger.services.analytics import scope

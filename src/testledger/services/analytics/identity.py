@@ -6,7 +6,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from testledger.analytics.fold import catch_up
-from testledger.db.tables import Quarantine, TestAlias, TestBranchState
+from testledger.db.analytics_tables import Quarantine, TestAlias, TestBranchState
 from testledger.db.types import utcnow
 from testledger.errors import Conflict
 from testledger.services.analytics import scope

@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.orm import Session
 
-from testledger.db.tables import Pipeline, Quarantine
+from testledger.db.analytics_tables import Quarantine
+from testledger.db.tables import Pipeline
 from testledger.db.types import utcnow
 from testledger.errors import Invalid, NotFound
 from testledger.services.analytics import scope

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from testledger.db.tables import Case, Pipeline, TestAlias, Workspace
+from testledger.db.analytics_tables import TestAlias
+from testledger.db.tables import Case, Pipeline, Workspace
 from testledger.db.types import utcnow
 from testledger.errors import Invalid, NotFound
 

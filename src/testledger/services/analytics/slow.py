@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from testledger import lifecycle
 from testledger.analytics.fold import catch_up
 from testledger.analytics.rollup import bucket_bounds, bucket_of
+from testledger.db.analytics_tables import DURATION_BUCKETS, TestDay
 from testledger.db.driver_sql import send_pending
-from testledger.db.tables import DURATION_BUCKETS, Run, TestDay
+from testledger.db.tables import Run
 from testledger.db.types import utcnow
 from testledger.services.analytics import scope
 from testledger.services.analytics.schemas import DurationRegression, SlowReport, SlowTest
