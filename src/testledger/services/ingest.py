@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,13 +29,15 @@ from testledger.db.rows import Batch, NewResult
 from testledger.db.tables import ReportFile
 from testledger.db.types import utcnow
 from testledger.errors import Conflict, Invalid
-from testledger.ingest import parse_process
 from testledger.ingest.convert import stream_results
 from testledger.ingest.model import ReportInfo, ReportParseError
 from testledger.ingest.reruns import StoredReruns
 from testledger.ingest.sources import file_digest, open_report
 from testledger.lifecycle import Totals
 from testledger.schemas import IngestOptions, IngestOut, ReportFileOut, TotalsOut
+
+if TYPE_CHECKING:  # imported where a report is large enough for a second process (4 MiB by default)
+    from testledger.ingest import parse_process
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +180,10 @@ def _ingest_all(
     sink = _RunSink(db, run=run, writer=writer, partial=options.partial, reports=reports, first_idx=first_idx)
     total = sum(r.source.size for r in reports)
     offload_from = options.parse_process_min_bytes
-    if reports and offload_from is not None and total >= offload_from and parse_process.available():
+    large = bool(reports) and offload_from is not None and total >= offload_from
+    if large:  # the second process's module (multiprocessing): ~10 ms that a small ingest does not pay
+        from testledger.ingest import parse_process
+    if large and parse_process.available():
         job = parse_process.ParseJob(
             paths=tuple(r.source.path for r in reports), max_bytes=options.max_report_bytes, run_id=run.id,
             workspace_id=run.workspace_id, now=utcnow(), sqlite=writer.sqlite,
