@@ -1,8 +1,10 @@
 """The schema: workspaces, pipelines and their versions, cases, runs (`test_runs`), case results,
-report files, plans, API tokens, and the analytics rollups. Tables only; behaviour lives in `testledger.services`.
+report files, plans and API tokens; the analytics rollups are in `db.analytics_tables`, and `schema()` is
+every table. Tables only; behaviour lives in `testledger.services`.
 
-No `from __future__ import annotations` here: SQLAlchemy would evaluate each of the ~190 `Mapped[...]`
-strings itself, a third of this module's import (~25 ms on every command that writes).
+No `from __future__ import annotations` here: SQLAlchemy would evaluate each of the `Mapped[...]`
+strings itself, a third of this module's import (~25 ms on every command that writes, when the
+analytics tables were here too).
 """
 
 import uuid
