@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from testledger.errors import Conflict, Invalid
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 PENDING, RUNNING, COMPLETED, CANCELLED, TIMEOUT = "pending", "running", "completed", "cancelled", "timeout"
 STATUSES = (PENDING, RUNNING, COMPLETED, CANCELLED, TIMEOUT)
@@ -106,6 +110,11 @@ def derive_result(totals: Totals, *, run_error: bool = False) -> str:
     if totals.tests == 0 or totals.passed == 0:
         return SKIPPED
     return PASSED
+
+
+def elapsed_ms(started: datetime | None, ended: datetime) -> int:
+    """A run's duration: from its start (0 for a run that never started) to its end."""
+    return 0 if started is None else max(0, int((ended - started).total_seconds() * 1000))
 
 
 def view_status(status: str, result: str | None) -> str:

@@ -95,7 +95,9 @@ def _prepare_run(
 
         document = read_pipeline_file(Path(target))
     ws = workspace or (document.spec.workspace if document else None) or ctx.resolve_workspace(None)
-    with ctx.store().write() as db:
+    store = ctx.store()
+    # A document is applied through the ORM; a stored pipeline's run needs only a Core connection.
+    with store.write() if document else store.write_connection() as db:
         return prepare_run(
             db, workspace=ws, pipeline=document or target, provenance=from_environment(),
             allowed_environments=ctx.settings().environments, environment=env, overrides=overrides,
@@ -154,7 +156,7 @@ def _execute(
     _wait(executor, key, progress if live else None)
     from testledger.services.runs import show_execution
 
-    with store.read() as db:  # bounded whatever the run's size, as `runs show` draws it
+    with store.read_connection() as db:  # bounded whatever the run's size, as `runs show` draws it
         execution = show_execution(db, workspace=workspace, key=key)
     if as_json:
         ctx.print_json(execution)

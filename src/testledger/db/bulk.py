@@ -12,10 +12,9 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, text
 
 from testledger.db.driver_sql import execute_after_pending, later_on, send_pending
 from testledger.db.rows import (
@@ -31,6 +30,9 @@ from testledger.db.rows import (
 )
 from testledger.lifecycle import Totals
 from testledger.textlimits import TextLimits
+
+if TYPE_CHECKING:  # a run's bookkeeping writes results on a Core connection, without the ORM
+    from sqlalchemy.orm import Session
 
 _SQLITE_RESULTS = (
     f"INSERT INTO case_results ({', '.join(RESULT_COLUMNS)}) VALUES ({', '.join('?' * len(RESULT_COLUMNS))})"
@@ -107,7 +109,8 @@ class ResultWriter(ResultBuffer):
     (`write_counters`, or with the run's completion)."""
 
     def __init__(
-        self, session: Session, *, run_id: uuid.UUID, workspace_id: int, now: datetime, batch: int = 5000,
+        self, session: Session | Connection, *, run_id: uuid.UUID, workspace_id: int, now: datetime,
+        batch: int = 5000,
         defer_counters: bool = False,
     ) -> None:
         super().__init__(batch)
@@ -116,7 +119,7 @@ class ResultWriter(ResultBuffer):
         self.counters = Totals()
         self.pending = Totals()
         self.defer_counters = defer_counters
-        self.sqlite = session.get_bind().dialect.name == "sqlite"
+        self.sqlite = _connection(session).dialect.name == "sqlite"
         # Cases are sent once per writer (one transaction); whether they are stored already is the
         # database's to say (INSERT OR IGNORE, ON CONFLICT DO NOTHING). A cache that outlives the
         # transaction goes stale when another connection deletes cases (a foreign-key error later).
@@ -133,7 +136,7 @@ class ResultWriter(ResultBuffer):
 
     def write_batch(self, batch: Batch) -> None:
         """Put rows built here or elsewhere (a parsing process) into the transaction."""
-        conn = self.session.connection()
+        conn = _connection(self.session)
         if self.sqlite:
             cases = unstored_cases(conn, batch.cases, sqlite=True)
             raw: Any = conn.connection.driver_connection
@@ -296,13 +299,14 @@ def update_results(session: Session, *, run_id: uuid.UUID, results: Sequence[New
         cur.execute("TRUNCATE testledger_merged")  # a second batch in this transaction starts empty
 
 
-def add_to_counters(session: Session, *, run_id: str | uuid.UUID, delta: Totals) -> None:
+def add_to_counters(session: Session | Connection, *, run_id: str | uuid.UUID, delta: Totals) -> None:
     """Apply a change to a run's test counters (negative values undo a count)."""
     if not any(getattr(delta, name) for name in delta.__slots__):
         return
+    conn = _connection(session)
     if isinstance(run_id, uuid.UUID):
-        run_id = run_id.hex if session.get_bind().dialect.name == "sqlite" else str(run_id)
-    session.connection().execute(
+        run_id = run_id.hex if conn.dialect.name == "sqlite" else str(run_id)
+    conn.execute(
         _COUNTERS,
         {
             "tests": delta.tests, "passed": delta.passed, "failed": delta.failed, "errors": delta.errors,
@@ -312,7 +316,7 @@ def add_to_counters(session: Session, *, run_id: str | uuid.UUID, delta: Totals)
 
 
 def write_results(
-    session: Session, *, run_id: uuid.UUID, workspace_id: int, results: Sequence[NewResult], now: datetime
+    session: Session | Connection, *, run_id: uuid.UUID, workspace_id: int, results: Sequence[NewResult], now: datetime
 ) -> Totals:
     """Write a batch of results at once; returns what was added to the run's counters."""
     writer = ResultWriter(session, run_id=run_id, workspace_id=workspace_id, now=now)
@@ -320,6 +324,12 @@ def write_results(
         writer.add(r)
     writer.flush()
     return writer.counters
+
+
+def _connection(db: Session | Connection) -> Connection:
+    """The connection of the transaction: the Core connection itself, or the session's (its pending ORM
+    changes are not flushed: these writes never read the session's objects back)."""
+    return db if isinstance(db, Connection) else db.connection()
 
 
 def insert_if_absent(session: Session, table: Any, values: dict[str, Any], *, keys: Sequence[str]) -> None:

@@ -132,6 +132,13 @@ class DriverSql:
         db.info[_KEPT] = (db.get_transaction(), sql)
         return sql
 
+    @classmethod
+    def on(cls, connection: Connection) -> DriverSql:
+        """The statements on a Core connection, in its transaction."""
+        sqlite = connection.dialect.name == "sqlite"
+        return cls(connection.connection.driver_connection, sqlite=sqlite,
+                   pending=None if sqlite else connection.info.setdefault(_PENDING, []))
+
     def execute(self, statement: str, params: tuple[Any, ...]) -> Any:
         """Run `statement` now and return its cursor (on PostgreSQL with what `later` queued before it)."""
         if self.sqlite:

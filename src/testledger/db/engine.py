@@ -241,13 +241,29 @@ class Store:
         nothing imports or configures the ORM for them."""
         with self._domain_errors(), self._read_engine.connect() as conn:
             try:
-                yield conn
-            except (KeyboardInterrupt, SystemExit):
-                if self.dialect != "sqlite":
-                    conn.invalidate()  # as `_drop_connections` does for sessions
-                raise
+                with self._dropped_on_interrupt(conn):
+                    yield conn
             finally:
                 conn.rollback()
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A Core connection in one write transaction, committed on success and rolled back on any
+        error, as `write` is for sessions: for writers that need no ORM (a run's bookkeeping), so the
+        command that runs them neither imports nor configures it."""
+        with self._domain_errors(), self.engine.begin() as conn, self._dropped_on_interrupt(conn):
+            yield conn
+
+    @contextmanager
+    def _dropped_on_interrupt(self, conn: Connection) -> Iterator[None]:
+        """After Ctrl-C or SIGTERM a PostgreSQL connection is closed, not rolled back (as
+        `_drop_connections` does for sessions)."""
+        try:
+            yield
+        except (KeyboardInterrupt, SystemExit):
+            if self.dialect != "sqlite":
+                conn.invalidate()
+            raise
 
     @contextmanager
     def _domain_errors(self) -> Iterator[None]:
@@ -292,6 +308,15 @@ class Store:
         if "engine" in self.__dict__:
             self.engine.dispose()
         self._read_engine.dispose()
+
+
+def connection_of(db: Session | Connection) -> Connection:
+    """Where Core and driver statements run: the connection itself, or the session's connection once its
+    pending changes are flushed (so a service reads back the run it has just moved along)."""
+    if isinstance(db, Connection):
+        return db
+    db.flush()
+    return db.connection()
 
 
 def close_stores() -> None:

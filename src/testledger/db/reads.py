@@ -1,8 +1,11 @@
-"""The tables read paths query, as plain Core columns: no ORM, no declarative models, no PostgreSQL dialect.
+"""The tables read paths and a run's bookkeeping query, as plain Core columns: no ORM, no declarative
+models, no PostgreSQL dialect.
 
 `runs list`, `runs show` and `GET /api/v1/executions` read through these, so a command that only
 reads does not import and configure the ORM at start-up (issue 9: ~100 ms of the ~600 ms), and a
-request builds its page from rows instead of loading entities (issue 11). The models in
+request builds its page from rows instead of loading entities (issue 11). A run of a stored pipeline
+is created, started, synced and finished through these too (issue 10: the ORM's import, mapping and
+statement compilation were a third of `testledger run`'s own start). The models in
 `db.tables` stay the one definition of the schema (migrations, writers); each column here carries
 the type its model gives it, which `tests/core/test_store.py` checks.
 """
@@ -15,7 +18,14 @@ from testledger.db.types import JSONType, UTCDateTime
 
 workspaces = table("workspaces", column("id", Integer()), column("key", String()))
 
-pipelines = table("pipelines", column("id", Uuid()), column("workspace_id", Integer()), column("key", String()))
+pipelines = table(
+    "pipelines", column("id", Uuid()), column("workspace_id", Integer()), column("key", String()),
+    column("version", Integer()),
+)
+
+pipeline_versions = table(
+    "pipeline_versions", column("pipeline_id", Uuid()), column("version", Integer()), column("spec", JSONType()),
+)
 
 runs = table(
     "test_runs",
@@ -27,7 +37,9 @@ runs = table(
     column("trigger", String()), column("parameters", JSONType()), column("revision", String()),
     column("branch", String()), column("build_url", Text()), column("labels", JSONType()), column("error", Text()),
     column("tests", Integer()), column("passed", Integer()), column("failed", Integer()), column("errors", Integer()),
-    column("skipped", Integer()), column("flaky", Integer()),
+    column("skipped", Integer()), column("flaky", Integer()), column("infra_faults", Integer()),
+    column("executor", String()), column("heartbeat_at", UTCDateTime()), column("cancel_requested", Boolean()),
+    column("case_keys", JSONType()),
 )
 
 cases = table(
@@ -52,4 +64,4 @@ api_tokens = table(
 )
 
 #: Every table here, for the check against the models.
-TABLES = (workspaces, pipelines, runs, cases, case_results, api_tokens)
+TABLES = (workspaces, pipelines, pipeline_versions, runs, cases, case_results, api_tokens)

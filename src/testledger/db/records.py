@@ -10,7 +10,6 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -21,6 +20,7 @@ from testledger.db.bulk import insert_if_absent, write_results
 from testledger.db.driver_sql import DriverSql
 from testledger.db.ids import uuid7
 from testledger.db.rows import NewResult
+from testledger.db.run_sql import check_lengths, checked_environment, new_run
 from testledger.db.tables import CaseResult, Pipeline, Run, Workspace
 from testledger.db.types import utcnow
 from testledger.errors import Conflict, Invalid, NotFound
@@ -85,16 +85,6 @@ def ensure_pipeline(db: Session, *, workspace: Workspace, key: str, name: str | 
 # -- runs --------------------------------------------------------------------------------------
 
 
-#: Widths of the run fields that callers pass (PostgreSQL enforces them, SQLite would not).
-FIELD_LIMITS = {"revision": 64, "branch": 255, "actor": 255}
-
-
-def check_lengths(**values: str | None) -> None:
-    """Refuse a run field longer than its column on every store, not only where PostgreSQL checks."""
-    for field, value in values.items():
-        limit = FIELD_LIMITS[field]
-        if value is not None and len(value) > limit:
-            raise Invalid(f"{field} is {len(value)} characters long; at most {limit} are allowed (shorten it)")
 @dataclass(frozen=True, slots=True)
 class RunRef:
     """What a writer needs of a run it holds in this transaction (no ORM object to keep in step)."""
@@ -128,7 +118,7 @@ def create_run(
     """A new `pending` run with its key `<WORKSPACE>-<MMDD>-<n>`; `running` at once when `started`
     (ingest and `runs start`, where nothing waits between creating and starting)."""
     check_lengths(revision=revision, branch=branch, actor=actor)
-    env = _checked_environment(trigger, environment, allowed_environments)
+    env = checked_environment(trigger, environment, allowed_environments)
     ws = ensure_workspace(db, key=workspace)
     pipeline = ensure_pipeline(db, workspace=ws, key=pipeline_key) if pipeline_key else None
     if pipeline_version is None and pipeline is not None:
@@ -154,7 +144,7 @@ def start_reported_run(
     with the workspace and pipeline, then the insert): a CI fleet sends many small reports, so this
     fixed cost decides their speed."""
     check_lengths(revision=revision, branch=branch, actor=actor)
-    env = _checked_environment(trigger, environment, allowed_environments)
+    env = checked_environment(trigger, environment, allowed_environments)
     sql = DriverSql.of(db)
     found = sql.execute(sql.next_run, (workspace, pipeline_key, pipeline_key)).fetchone()
     if found is None or found[2] is None:  # first run of this workspace or pipeline: create them
@@ -165,7 +155,7 @@ def start_reported_run(
     else:
         workspace_id, number, pipeline_id, version = found[0], found[1], sql.uuid_out(found[2]), found[3]
     now = utcnow()
-    values = _new_run(
+    values = new_run(
         workspace_id=workspace_id, key=keys.run_key(workspace, now, number), now=now, pipeline_id=pipeline_id,
         pipeline_version=version, started=True, environment=env, triggered_by=actor, trigger=trigger, parameters=None,
         revision=revision, branch=branch, build_url=build_url, labels=labels, executor=executor,
@@ -175,12 +165,6 @@ def start_reported_run(
     return RunRef(values["id"], values["key"], workspace_id, values["status"], values)
 
 
-def _checked_environment(trigger: str, environment: str, allowed: Sequence[str]) -> str:
-    if trigger not in lifecycle.TRIGGERS:
-        raise Invalid(f"unknown trigger '{trigger}' (expected one of {', '.join(lifecycle.TRIGGERS)})")
-    return lifecycle.normalise_environment(environment, list(allowed))
-
-
 def _run_values(
     db: Session, *, workspace_id: int, workspace: str, pipeline_id: uuid.UUID | None, pipeline_version: int | None,
     started: bool, **given: Any,
@@ -188,22 +172,8 @@ def _run_values(
     """A new run's columns, its number taken from the workspace."""
     now = utcnow()
     number = next_run_number(db, workspace_id=workspace_id)
-    return _new_run(workspace_id=workspace_id, key=keys.run_key(workspace, now, number), now=now,
+    return new_run(workspace_id=workspace_id, key=keys.run_key(workspace, now, number), now=now,
                     pipeline_id=pipeline_id, pipeline_version=pipeline_version, started=started, **given)
-
-
-def _new_run(
-    *, workspace_id: int, key: str, now: datetime, pipeline_id: uuid.UUID | None, pipeline_version: int | None,
-    started: bool, **given: Any,
-) -> dict[str, Any]:
-    return {
-        "id": uuid7(), "key": key, "workspace_id": workspace_id,
-        "test_definition_id": pipeline_id, "pipeline_version": pipeline_version,
-        "status": lifecycle.RUNNING if started else lifecycle.PENDING, "created_at": now,
-        "started_at": now if started else None, "heartbeat_at": now if started else None,
-        "cancel_requested": False, "tests": 0, "passed": 0, "failed": 0, "errors": 0, "skipped": 0, "flaky": 0,
-        "infra_faults": 0, **given,
-    }
 
 
 def complete_reported_run(db: Session, *, run: RunRef, counted: lifecycle.Totals) -> None:
@@ -283,7 +253,7 @@ def transition(
         run.heartbeat_at = now
     else:
         run.completed_at = now
-        run.duration_ms = _duration_ms(run.started_at, now) if duration_ms is None else duration_ms
+        run.duration_ms = lifecycle.elapsed_ms(run.started_at, now) if duration_ms is None else duration_ms
         if to == lifecycle.COMPLETED:
             derived = lifecycle.derive_result(totals_of(run), run_error=error is not None)
             if result is not None and result != derived:
@@ -314,10 +284,6 @@ def _override_result(run: Run, *, result: str, derived: str, force: bool, actor:
         )
     note = f"{result} set by {actor or 'hand'} over {derived} ({counts})"
     run.labels = {**(run.labels or {}), OVERRIDE_LABEL: note}
-
-
-def _duration_ms(started: datetime | None, ended: datetime) -> int:
-    return 0 if started is None else max(0, int((ended - started).total_seconds() * 1000))
 
 
 def record_results(db: Session, *, run: Run, results: Sequence[NewResult]) -> None:

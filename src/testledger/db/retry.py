@@ -7,16 +7,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session
 
 from testledger.db.engine import Store
 from testledger.errors import Unavailable
 
+if TYPE_CHECKING:  # a run's bookkeeping retries on Core connections, without the ORM
+    from sqlalchemy.orm import Session
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Db = TypeVar("Db")
 
 #: How long a write keeps trying before its error is raised: longer than any ingest we expect to
 #: hold the SQLite lock (a 300k-case report), short enough that a store that is really gone is noticed.
@@ -48,13 +53,27 @@ def write_with_retry(
     """Run `work` in a write transaction of `store`; while the store is busy, roll back and run it again
     (pauses doubling from 50 ms to 2 s) for up to `retry_seconds`. `work` must be safe to repeat:
     everything it did in a failed attempt was rolled back."""
+    return _retrying(store.write, work, what=what, retry_seconds=retry_seconds)
+
+
+def write_connection_with_retry(
+    store: Store, work: Callable[[Connection], T], *, what: str, retry_seconds: float = RETRY_SECONDS,
+) -> T:
+    """`write_with_retry` on a Core connection (`Store.write_connection`), for writers without the ORM."""
+    return _retrying(store.write_connection, work, what=what, retry_seconds=retry_seconds)
+
+
+def _retrying(
+    transaction: Callable[[], AbstractContextManager[Db]], work: Callable[[Db], T], *, what: str,
+    retry_seconds: float,
+) -> T:
     deadline = time.monotonic() + retry_seconds
     pause = _FIRST_PAUSE_S
     tries = 0
     while True:
         tries += 1
         try:
-            with store.write() as db:
+            with transaction() as db:
                 result = work(db)
         except (DBAPIError, Unavailable) as exc:
             # The store maps database faults to domain errors; the driver's error is their cause.

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from testledger.db.engine import Store
-from testledger.db.retry import write_with_retry
+from testledger.db.retry import write_connection_with_retry
 from testledger.db.rows import NewResult
 from testledger.db.types import utcnow
 from testledger.services import execution
@@ -29,8 +29,10 @@ class RunLedger:
     _last_sync: float = field(default_factory=time.monotonic)
 
     def start(self, *, executor: str) -> None:
-        write_with_retry(self.store, lambda db: execution.start_run(db, key=self.run_key, executor=executor),
-                         what=f"starting run {self.run_key}")
+        write_connection_with_retry(
+            self.store, lambda db: execution.start_run(db, key=self.run_key, executor=executor),
+            what=f"starting run {self.run_key}",
+        )
         self._last_sync = time.monotonic()
 
     def add(self, results: list[NewResult]) -> None:
@@ -52,7 +54,7 @@ class RunLedger:
         """Write buffered results, beat, and learn whether a cancel was requested. While the store is
         busy the results stay buffered and the write is tried again (the run goes on meanwhile)."""
         results = self._buffer
-        signal = write_with_retry(
+        signal = write_connection_with_retry(
             self.store, lambda db: execution.sync_run(db, key=self.run_key, results=results, now=utcnow()),
             what=f"recording results of run {self.run_key}",
         )
@@ -66,7 +68,7 @@ class RunLedger:
             self.sync()
         if self.ended_elsewhere:
             return
-        write_with_retry(
+        write_connection_with_retry(
             self.store, lambda db: execution.finish_run(db, key=self.run_key, status=status, error=error),
             what=f"finishing run {self.run_key}",
         )

@@ -310,7 +310,7 @@ class LocalExecutor:
         from testledger.execute.plan import build_plan
         from testledger.services.execution import run_spec
 
-        with self.store.read() as db:
+        with self.store.read_connection() as db:
             found = run_spec(db, key=request.run_key)
         spec, workspace_id = found.spec, found.workspace_id
         plan = build_plan(spec, run_key=request.run_key, workspace_id=workspace_id, overrides=request.overrides,
@@ -365,5 +365,5 @@ class LocalExecutor:
         from testledger.keys import workspace_of
         from testledger.services.runs import get_execution
 
-        with self.store.read() as db:
+        with self.store.read_connection() as db:
             return get_execution(db, workspace=workspace_of(run_key), key=run_key)

@@ -12,21 +12,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, and_, select
 
 from testledger import keys, lifecycle
-from testledger.db import records
+from testledger.db import reads, run_sql
+from testledger.db.bulk import write_results
+from testledger.db.engine import connection_of
 from testledger.db.rows import NewResult
-from testledger.db.tables import CaseResult, Pipeline, PipelineVersion, Run
 from testledger.db.types import utcnow
 from testledger.errors import Conflict, Invalid, NotFound
-from testledger.pipelinefile import PipelineSpec
+from testledger.pipelinefile import SOURCE_DIRECTORY, PipelineSpec
 from testledger.provenance import Provenance, default_environment
 from testledger.schemas import ExecutionOut
 from testledger.services import runs
+
+if TYPE_CHECKING:  # a run of a stored pipeline is created, run and finished without the ORM
+    from sqlalchemy.orm import Session
+
+    from testledger.db.tables import Run
 
 #: Executors that beat; runs bracketed by `runs start`/`runs finish` ("cli") are never repaired.
 HEARTBEATING = ("local:", "celery:")
@@ -39,8 +45,60 @@ def local_executor_id() -> str:
     return f"local:{socket.gethostname()}:{os.getpid()}"
 
 
+_RUN, _PIPELINE, _VERSION = reads.runs.c, reads.pipelines.c, reads.pipeline_versions.c
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    """The current version of a stored pipeline, as its document was stored (not validated yet)."""
+
+    pipeline_id: Any
+    version: int
+    document: dict[str, Any]
+
+    @property
+    def cases(self) -> int:
+        return len(self.document.get("cases") or [])
+
+    @property
+    def directory(self) -> Path | None:
+        """The directory the pipeline file was applied from (None when not applied from a file)."""
+        directory = self.document.get(SOURCE_DIRECTORY)
+        return Path(directory) if isinstance(directory, str) else None
+
+
+def stored_version(db: Session | Connection, *, workspace: str, key: str) -> StoredVersion:
+    """The current version of pipeline `key`, in one statement; `NotFound` names the workspace or the
+    pipeline that is missing, `Invalid` a pipeline only known from ingested reports."""
+    conn = connection_of(db)
+    row = conn.execute(
+        select(_PIPELINE.id, _PIPELINE.version, _VERSION.spec)
+        .select_from(reads.workspaces.join(reads.pipelines, and_(
+            _PIPELINE.workspace_id == reads.workspaces.c.id, _PIPELINE.key == key))
+            .outerjoin(reads.pipeline_versions, and_(
+                _VERSION.pipeline_id == _PIPELINE.id, _VERSION.version == _PIPELINE.version)))
+        .where(reads.workspaces.c.key == workspace)
+    ).one_or_none()
+    if row is None:
+        if conn.scalar(select(reads.workspaces.c.id).where(reads.workspaces.c.key == workspace)) is None:
+            raise NotFound(f"workspace '{workspace}' not found (apply a pipeline file to create it)")
+        raise NotFound(f"pipeline '{key}' not found in workspace {workspace}")
+    _check_runnable(key, row.version)
+    if row.spec is None:
+        raise NotFound(f"version {row.version} of pipeline '{key}' not found")
+    return StoredVersion(row.id, row.version, row.spec)
+
+
+def _check_runnable(key: str, version: int) -> None:
+    if version == 0:
+        raise Invalid(
+            f"pipeline '{key}' has no cases to run: it is only known from ingested reports "
+            "(apply a pipeline file with `testledger pipelines apply FILE`)"
+        )
+
+
 def create_pipeline_run(
-    db: Session,
+    db: Session | Connection,
     *,
     workspace: str,
     pipeline_key: str,
@@ -58,36 +116,29 @@ def create_pipeline_run(
 
     if parallelism is not None and not 1 <= parallelism <= MAX_PARALLELISM:
         raise Invalid(f"--parallel must be between 1 and {MAX_PARALLELISM}, got {parallelism}")
-    ws = records.find_workspace(
-        db, key=workspace, missing=f"workspace '{workspace}' not found (apply a pipeline file to create it)")
-    pipeline = records.find_pipeline(db, workspace=ws, key=pipeline_key)
-    spec = version_spec(db, pipeline=pipeline)
+    conn = connection_of(db)
+    stored = stored_version(conn, workspace=workspace, key=pipeline_key)
+    spec = PipelineSpec.from_stored(stored.document)
     if workdir is not None:
         resolve_parameters(spec, overrides or {}, workdir=workdir)
-    run = records.create_run(
-        db, workspace=workspace, actor=provenance.actor,
-        environment=environment or spec.environment or default_environment(),
-        allowed_environments=allowed_environments, pipeline_key=pipeline_key, trigger=provenance.trigger,
+    key = run_sql.create_pending_run(
+        conn, workspace=workspace, pipeline_key=pipeline_key, pipeline_version=stored.version,
+        actor=provenance.actor, environment=environment or spec.environment or default_environment(),
+        allowed_environments=allowed_environments, trigger=provenance.trigger,
         parameters=masked_parameters(spec, overrides or {}) or None, revision=provenance.revision,
-        branch=provenance.branch, build_url=provenance.build_url, pipeline_version=pipeline.version,
+        branch=provenance.branch, build_url=provenance.build_url,
     )
-    return runs.get_execution(db, workspace=workspace, key=run.key, with_cases=False)
+    return runs.get_execution(conn, workspace=workspace, key=key, with_cases=False)
 
 
-def version_spec(db: Session, *, pipeline: Pipeline, version: int | None = None) -> PipelineSpec:
-    """A stored version of the pipeline (default: its current one), as the executor reads it."""
-    number = pipeline.version if version is None else version
-    if number == 0:
-        raise Invalid(
-            f"pipeline '{pipeline.key}' has no cases to run: it is only known from ingested reports "
-            "(apply a pipeline file with `testledger pipelines apply FILE`)"
-        )
-    row = db.scalar(
-        select(PipelineVersion).where(PipelineVersion.pipeline_id == pipeline.id, PipelineVersion.version == number)
-    )
-    if row is None:
-        raise NotFound(f"version {number} of pipeline '{pipeline.key}' not found")
-    return PipelineSpec.from_stored(row.spec)
+def version_spec(db: Session | Connection, *, pipeline_id: Any, pipeline_key: str, version: int) -> PipelineSpec:
+    """A stored version of a pipeline, as the executor reads it."""
+    _check_runnable(pipeline_key, version)
+    document = connection_of(db).scalar(
+        select(_VERSION.spec).where(_VERSION.pipeline_id == pipeline_id, _VERSION.version == version))
+    if document is None:
+        raise NotFound(f"version {version} of pipeline '{pipeline_key}' not found")
+    return PipelineSpec.from_stored(document)
 
 
 class RunSpec(BaseModel):
@@ -99,7 +150,7 @@ class RunSpec(BaseModel):
     spec: PipelineSpec
 
 
-def run_spec(db: Session, *, key: str) -> RunSpec:
+def run_spec(db: Session | Connection, *, key: str) -> RunSpec:
     """A run and the pipeline version it executes (only the cases it names, for a rerun), for an
     executor about to start it.
 
@@ -107,24 +158,27 @@ def run_spec(db: Session, *, key: str) -> RunSpec:
     """
     from testledger.execute.selection import only_cases
 
-    workspace = keys.workspace_of(key)
-    run = records.find_run(db, workspace=workspace, key=key)
-    pipeline = db.get(Pipeline, run.test_definition_id) if run.test_definition_id else None
-    if pipeline is None:
+    conn = connection_of(db)
+    row = conn.execute(
+        select(_RUN.workspace_id, _RUN.pipeline_version, _RUN.case_keys, _PIPELINE.id, _PIPELINE.key,
+               _PIPELINE.version)
+        .select_from(reads.runs.outerjoin(reads.pipelines, _PIPELINE.id == _RUN.test_definition_id))
+        .where(_RUN.key == key)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"run '{key}' not found")
+    if row.id is None:
         raise Invalid(f"run '{key}' has no pipeline to execute")
-    spec = version_spec(db, pipeline=pipeline, version=run.pipeline_version)
-    if run.case_keys is not None:
-        spec = only_cases(spec, run.case_keys)
-    return RunSpec(run_key=run.key, workspace=workspace, workspace_id=run.workspace_id, spec=spec)
+    version = row.version if row.pipeline_version is None else row.pipeline_version
+    spec = version_spec(conn, pipeline_id=row.id, pipeline_key=row.key, version=version)
+    if row.case_keys is not None:
+        spec = only_cases(spec, row.case_keys)
+    return RunSpec(run_key=key, workspace=keys.workspace_of(key), workspace_id=row.workspace_id, spec=spec)
 
 
-def start_run(db: Session, *, key: str, executor: str) -> ExecutionOut:
+def start_run(db: Session | Connection, *, key: str, executor: str) -> None:
     """pending -> running, owned by `executor` (e.g. `local:<host>:<pid>`)."""
-    workspace = keys.workspace_of(key)
-    run = records.transition(db, workspace=workspace, key=key, to=lifecycle.RUNNING)
-    run.executor = executor
-    db.flush()
-    return runs.get_execution(db, workspace=workspace, key=key, with_cases=False)
+    run_sql.start_run(connection_of(db), key=key, executor=executor)
 
 
 class RunSignal(BaseModel):
@@ -137,26 +191,21 @@ class RunSignal(BaseModel):
     ended: bool
 
 
-def sync_run(db: Session, *, key: str, results: Sequence[NewResult], now: datetime) -> RunSignal:
+def sync_run(db: Session | Connection, *, key: str, results: Sequence[NewResult], now: datetime) -> RunSignal:
     """Record finished results, beat the heartbeat, and read the cancel request, in one transaction."""
-    run = records.find_run(db, workspace=keys.workspace_of(key), key=key, for_update=True)
+    conn = connection_of(db)
+    run = run_sql.hold_run(conn, key=key)
     if run.status in lifecycle.TERMINAL:
         return RunSignal(cancel_requested=run.cancel_requested, ended=True)
     if results:
-        records.record_results(db, run=run, results=results)
-    run.heartbeat_at = now
-    db.flush()
+        write_results(conn, run_id=run.id, workspace_id=run.workspace_id, results=results, now=now)
+    run_sql.beat(conn, run=run, now=now)
     return RunSignal(cancel_requested=run.cancel_requested, ended=False)
 
 
-def finish_run(db: Session, *, key: str, status: str, error: str | None = None) -> ExecutionOut | None:
-    """End a run (completed with its derived result, cancelled or timeout); None if already ended elsewhere."""
-    workspace = keys.workspace_of(key)
-    run = records.find_run(db, workspace=workspace, key=key, for_update=True)
-    if run.status in lifecycle.TERMINAL:
-        return None
-    records.transition(db, workspace=workspace, key=key, to=status, error=error, run=run)
-    return runs.get_execution(db, workspace=workspace, key=key, with_cases=False)
+def finish_run(db: Session | Connection, *, key: str, status: str, error: str | None = None) -> bool:
+    """End a run (completed with its derived result, cancelled or timeout); False if already ended elsewhere."""
+    return run_sql.end_run(connection_of(db), key=key, status=status, error=error)
 
 
 def executor_holds(run: Run) -> bool:
@@ -168,6 +217,8 @@ def executor_holds(run: Run) -> bool:
 def request_cancel(db: Session, *, workspace: str, key: str) -> ExecutionOut:
     """Cancel a run: a run no executor holds (pending, or opened by hand or by a pytest session) ends
     at once; a run an executor is running is flagged for that executor to stop at its next sync."""
+    from testledger.db import records
+
     run = records.find_run(db, workspace=workspace, key=key, for_update=True)
     if run.status in lifecycle.TERMINAL:
         raise Conflict(f"run '{key}' is already {run.status}; there is nothing to cancel")
@@ -216,6 +267,8 @@ def stuck_reason(run: Run, *, now: datetime, stale_after: float, host: str | Non
 
 def repair_run(db: Session, *, run: Run, reason: str, now: datetime) -> None:
     """End a stuck run `completed`/`error`; its unfinished cases are recorded `error`/`infrastructure`."""
+    from testledger.db import records
+    from testledger.db.tables import CaseResult
     from testledger.execute.plan import build_plan
 
     finished = set(db.scalars(select(CaseResult.idx).where(CaseResult.run_id == run.id)))
@@ -244,6 +297,8 @@ def refresh_run(
     db: Session, *, workspace: str, key: str, now: datetime | None = None, stale_after: float
 ) -> ExecutionOut:
     """The run's true state: a run whose executor is gone or silent is repaired first."""
+    from testledger.db import records
+
     run = records.find_run(db, workspace=workspace, key=key, for_update=True)
     current = now or utcnow()
     reason = stuck_reason(run, now=current, stale_after=stale_after)
@@ -255,6 +310,10 @@ def refresh_run(
 def repair_stuck_runs(db: Session, *, now: datetime, stale_after: float) -> list[str]:
     """Repair every stuck run of every workspace (local administration: a scheduler's periodic sweep);
     returns the keys repaired."""
+    from sqlalchemy import or_
+
+    from testledger.db.tables import Run
+
     heartbeating = or_(*(Run.executor.startswith(prefix) for prefix in HEARTBEATING + PROCESS_BOUND))
     candidates = db.scalars(
         select(Run).where(Run.status.in_((lifecycle.PENDING, lifecycle.RUNNING)), heartbeating).order_by(Run.created_at)
@@ -280,6 +339,9 @@ class CaseLog:
 
 def case_log_ref(db: Session, *, workspace: str, key: str, index: int) -> CaseLog:
     """Where case `index` of a run logs, and whether the run is still going."""
+    from testledger.db import records
+    from testledger.db.tables import CaseResult
+
     run = records.find_run(db, workspace=workspace, key=key)
     if index < 0:
         raise Invalid(f"case index must be 0 or more, got {index}")

@@ -7,21 +7,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from testledger.provenance import Provenance
 from testledger.schemas import LaunchedOut
-from testledger.services.execution import create_pipeline_run
-from testledger.services.pipelines import apply_pipeline, stored_version
+from testledger.services.execution import create_pipeline_run, stored_version
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a stored pipeline's run is prepared on a Core connection, without the ORM
+    from sqlalchemy.orm import Session
+
     from testledger.pipelinefile import PipelineFile
 
 logger = logging.getLogger(__name__)
 
 
 def prepare_run(
-    db: Session,
+    db: Session | Connection,
     *,
     workspace: str,
     pipeline: PipelineFile | str,
@@ -37,14 +38,21 @@ def prepare_run(
 
     A document's cases run in `workdir` (its file's directory), which is stored with the version; a
     stored pipeline's run in the directory its file was applied from (else `workdir`). Parameters
-    and `parallelism` are checked first, so a run that could not start is never created."""
+    and `parallelism` are checked first, so a run that could not start is never created. A document
+    is applied through the ORM, so it needs a session; a stored pipeline's run needs only a connection."""
     if isinstance(pipeline, str):
         key = pipeline
-        # One read of the stored version: its cases are counted, not built (they are read again, as
-        # the run's plan, by the executor).
-        cases, directory = stored_version(db, workspace=workspace, key=key)
-        workdir = directory or workdir
+        # Its cases are counted here, not built (they are read again, as the run's plan, by the executor).
+        stored = stored_version(db, workspace=workspace, key=key)
+        cases = stored.cases
+        workdir = stored.directory or workdir
     else:
+        from sqlalchemy.orm import Session
+
+        from testledger.services.pipelines import apply_pipeline
+
+        if not isinstance(db, Session):
+            raise TypeError("applying a pipeline document needs a session (Store.write)")
         key = pipeline.spec.key
         apply_pipeline(db, workspace=workspace, document=pipeline, actor=provenance.actor, directory=workdir,
                        with_cases=False)

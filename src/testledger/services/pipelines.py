@@ -102,19 +102,6 @@ def _pipeline_out(db: Session, pipeline: Pipeline, workspace: str, *, with_cases
     )
 
 
-def stored_version(db: Session, *, workspace: str, key: str) -> tuple[int, Path | None]:
-    """The number of cases of the pipeline's current version and the directory it was applied from
-    (None when not applied from a file), read from the stored document without building its cases."""
-    from testledger.pipelinefile import SOURCE_DIRECTORY
-
-    ws = find_workspace(db, key=workspace, missing=f"pipeline '{key}' not found in workspace {workspace}")
-    pipeline = find_pipeline(db, workspace=ws, key=key)
-    spec = db.scalar(select(PipelineVersion.spec).where(
-        PipelineVersion.pipeline_id == pipeline.id, PipelineVersion.version == pipeline.version)) or {}
-    directory = spec.get(SOURCE_DIRECTORY)
-    return len(spec.get("cases") or []), Path(directory) if isinstance(directory, str) else None
-
-
 def get_pipeline(db: Session, *, workspace: str, key: str) -> PipelineOut:
     ws = find_workspace(db, key=workspace, missing=f"pipeline '{key}' not found in workspace {workspace}")
     return _pipeline_out(db, find_pipeline(db, workspace=ws, key=key), ws.key)

@@ -71,7 +71,7 @@ def rerun_cases(
     original = records.find_run(db, workspace=workspace, key=key)
     pipeline = _executed_pipeline(db, original)
     assert original.pipeline_version is not None  # checked by _executed_pipeline
-    spec = version_spec(db, pipeline=pipeline, version=original.pipeline_version)
+    spec = version_spec(db, pipeline_id=pipeline.id, pipeline_key=pipeline.key, version=original.pipeline_version)
     planned = original.case_keys or [case.key for case in spec.cases]
     chosen = _not_passed(db, original, planned) if failed_only else dict.fromkeys(planned, "all")
     if not chosen:

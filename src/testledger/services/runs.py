@@ -20,6 +20,7 @@ from sqlalchemy import Connection, func, select
 
 from testledger import keys, lifecycle
 from testledger.db import reads, run_pages
+from testledger.db.engine import connection_of
 from testledger.errors import Conflict, Invalid, NotFound
 from testledger.schemas import CaseDetailOut, CaseOut, ExecutionOut, RunPage, TotalsOut
 
@@ -126,25 +127,16 @@ def show_execution(db: Session | Connection, *, workspace: str, key: str, limit:
         execution.cases_total = len(execution.cases or [])
         return execution
     execution.cases = list_cases(db, run_id=execution.id, statuses=_SHOWN_FIRST, limit=limit)
-    execution.cases_total = _connection(db).scalar(
+    execution.cases_total = connection_of(db).scalar(
         select(func.count()).select_from(reads.case_results).where(_CASE_RESULT.run_id == execution.id)) or 0
     execution.next_cursor = "0"
     return execution
 
 
-def _connection(db: Session | Connection) -> Connection:
-    """Where the read paths' Core statements run: the connection itself, or the session's connection
-    once its pending changes are flushed (services read back the run they have just moved along)."""
-    if isinstance(db, Connection):
-        return db
-    db.flush()
-    return db.connection()
-
-
 def _find_execution(db: Session | Connection, *, workspace: str, key: str) -> ExecutionOut:
     if keys.workspace_of(key) != workspace:
         raise NotFound(f"run '{key}' not found in workspace {workspace}")
-    row = _connection(db).execute(_RUN_QUERY.where(_RUN.key == key)).one_or_none()
+    row = connection_of(db).execute(_RUN_QUERY.where(_RUN.key == key)).one_or_none()
     if row is None:
         raise NotFound(f"run '{key}' not found")
     return _execution(row)
@@ -175,7 +167,7 @@ def list_cases(
             "error": error_text(r.status, r.error_type, r.message), "failure_category": r.failure_category,
             "attempts": r.attempt_count, "flaky": bool(r.flaky), "runtime_id": r.worker,
         })
-        for r in _connection(db).execute(query)
+        for r in connection_of(db).execute(query)
     ]
 
 
@@ -348,7 +340,7 @@ def list_executions(
     if date_to is not None and date_to.tzinfo is None:
         date_to = date_to.replace(tzinfo=UTC)
     rows = run_pages.newest_runs(
-        _connection(db), workspace=workspace, pipeline_key=pipeline_key, status=status and status.lower(),
+        connection_of(db), workspace=workspace, pipeline_key=pipeline_key, status=status and status.lower(),
         equal={"result": result and result.lower(), "trigger": trigger and trigger.lower(),
                "environment": environment and lifecycle.ENVIRONMENT_ALIASES.get(environment, environment),
                "branch": branch, "revision": revision},
