@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, MetaData, Table, create_engine, text
 
-from testledger.db import records
+from testledger.db import run_sql
 from testledger.db.bulk import ResultWriter
 from testledger.db.engine import Store
 from testledger.db.rows import NewCase, NewResult, sqlite_datetime
@@ -38,7 +38,7 @@ def _result(idx: int) -> NewResult:
 
 def _stored(store: Store, count: int) -> list[tuple[Any, ...]]:
     with store.write() as db:
-        run = records.start_reported_run(db, workspace="WKS", actor="ci", environment="ci",
+        run = run_sql.start_reported_run(db, workspace="WKS", actor="ci", environment="ci",
                                          allowed_environments=("ci",), pipeline_key="unit", trigger="api",
                                          executor="ingest")
         writer = ResultWriter(db, run_id=run.id, workspace_id=run.workspace_id, now=utcnow(), batch=5000)
@@ -72,7 +72,7 @@ def test_a_duration_json_cannot_carry_goes_by_copy(pg_url: str, duration: float)
     store = Store(pg_url)
     try:
         with store.write() as db:
-            run = records.start_reported_run(db, workspace="WKS", actor="ci", environment="ci",
+            run = run_sql.start_reported_run(db, workspace="WKS", actor="ci", environment="ci",
                                              allowed_environments=("ci",), pipeline_key="unit", trigger="api",
                                              executor="ingest")
             writer = ResultWriter(db, run_id=run.id, workspace_id=run.workspace_id, now=utcnow())

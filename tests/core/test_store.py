@@ -199,3 +199,27 @@ def test_running_and_ingesting_map_no_analytics_table_and_the_schema_has_every_t
         capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
     assert {"test_runs", "case_results", "test_days", "analytics_queue", "quarantines"} <= set(schema().tables)
+
+
+def test_an_ingest_imports_no_orm(tmp_path: Path) -> None:
+    """`testledger ingest` writes its run, reports and results on a Core connection: the ORM and the
+    declarative tables (~90 ms of a small ingest's start with their statements) are not imported."""
+    import os
+    import subprocess
+    import sys
+
+    report = tmp_path / "report.xml"
+    report.write_text('<testsuite><testcase classname="c" name="a"/><testcase classname="c" name="b">'
+                      '<failure message="boom"/></testcase></testsuite>')
+    env = {**os.environ, "TESTLEDGER_HOME": str(tmp_path / "home")}
+    env.pop("TESTLEDGER_DATABASE_URL", None)
+
+    def ingest() -> set[str]:
+        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "testledger", "ingest", str(report),
+                               "--pipeline", "unit", "--no-fail"], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "1 passed, 1 failed" in done.stdout
+        return {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+
+    ingest()  # the first command makes and migrates the store (through the ORM's metadata)
+    assert not {"sqlalchemy.orm", "testledger.db.tables", "testledger.db.records"} & ingest()

@@ -99,7 +99,9 @@ def ingest(
             execution = server.get_execution(workspace=ws, key=outcome.run_key, statuses=statuses,
                                              case_limit=case_limit)
         else:
-            with ctx.store().write() as db, _collector_paused(), _partial_hint(len(paths) > 1 and not partial):
+            # On a Core connection: an ingest imports no ORM (issue 10).
+            with ctx.store().write_connection() as db, _collector_paused(), \
+                    _partial_hint(len(paths) > 1 and not partial):
                 outcome = ingest_files(db, workspace=ws, sources=paths, options=options, early_parse=early_parse)
                 execution = get_execution(db, workspace=ws, key=outcome.run_key, statuses=statuses,
                                           case_limit=case_limit)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, text
 
 from testledger.db.driver_sql import execute_after_pending, later_on, send_pending
+from testledger.db.engine import connection_of
 from testledger.db.rows import (
     CASE_COLUMNS,
     LEAN_COLUMNS,
@@ -119,7 +120,7 @@ class ResultWriter(ResultBuffer):
         self.counters = Totals()
         self.pending = Totals()
         self.defer_counters = defer_counters
-        self.sqlite = _connection(session).dialect.name == "sqlite"
+        self.sqlite = connection_of(session).dialect.name == "sqlite"
         # Cases are sent once per writer (one transaction); whether they are stored already is the
         # database's to say (INSERT OR IGNORE, ON CONFLICT DO NOTHING). A cache that outlives the
         # transaction goes stale when another connection deletes cases (a foreign-key error later).
@@ -136,7 +137,7 @@ class ResultWriter(ResultBuffer):
 
     def write_batch(self, batch: Batch) -> None:
         """Put rows built here or elsewhere (a parsing process) into the transaction."""
-        conn = _connection(self.session)
+        conn = connection_of(self.session)
         if self.sqlite:
             cases = unstored_cases(conn, batch.cases, sqlite=True)
             raw: Any = conn.connection.driver_connection
@@ -273,18 +274,20 @@ _SQLITE_MERGED = (
 _JSON_COLUMNS = frozenset({"properties", "attempts", "attachments"})
 
 
-def update_results(session: Session, *, run_id: uuid.UUID, results: Sequence[NewResult], limits: TextLimits) -> None:
+def update_results(
+    session: Session | Connection, *, run_id: uuid.UUID, results: Sequence[NewResult], limits: TextLimits
+) -> None:
     """Write merged results back over their stored rows, all at once (COPY and one UPDATE on PostgreSQL)."""
     if not results:
         return
-    sqlite = session.get_bind().dialect.name == "sqlite"
+    conn = connection_of(session)
+    sqlite = conn.dialect.name == "sqlite"
     rows = []
     for r in results:
         limits.cap_result(r)
         values = [json_text(getattr(r, c)) if c in _JSON_COLUMNS else getattr(r, c) for c in MERGED_COLUMNS]
         values[MERGED_COLUMNS.index("attempt_count")] = attempt_count(r)
         rows.append((*values, run_id.hex, r.idx) if sqlite else (r.idx, *values))
-    conn = session.connection()
     if sqlite:
         conn.exec_driver_sql(_SQLITE_MERGED, rows)
         return
@@ -303,7 +306,7 @@ def add_to_counters(session: Session | Connection, *, run_id: str | uuid.UUID, d
     """Apply a change to a run's test counters (negative values undo a count)."""
     if not any(getattr(delta, name) for name in delta.__slots__):
         return
-    conn = _connection(session)
+    conn = connection_of(session)
     if isinstance(run_id, uuid.UUID):
         run_id = run_id.hex if conn.dialect.name == "sqlite" else str(run_id)
     conn.execute(
@@ -326,15 +329,11 @@ def write_results(
     return writer.counters
 
 
-def _connection(db: Session | Connection) -> Connection:
-    """The connection of the transaction: the Core connection itself, or the session's (its pending ORM
-    changes are not flushed: these writes never read the session's objects back)."""
-    return db if isinstance(db, Connection) else db.connection()
-
-
-def insert_if_absent(session: Session, table: Any, values: dict[str, Any], *, keys: Sequence[str]) -> None:
+def insert_if_absent(
+    session: Session | Connection, table: Any, values: dict[str, Any], *, keys: Sequence[str]
+) -> None:
     """INSERT ... ON CONFLICT DO NOTHING: first writer wins, concurrent writers don't fail."""
-    if session.get_bind().dialect.name == "postgresql":
+    if connection_of(session).dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         session.execute(pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=list(keys)))

@@ -116,9 +116,13 @@ class DriverSql:
         self.complete_and_enqueue = s.complete_and_enqueue
 
     @classmethod
-    def of(cls, db: Session) -> DriverSql:
-        """The statements on the session's connection, kept for the rest of its transaction (asking the
-        session for its connection costs more than a SQLite statement)."""
+    def of(cls, db: Session | Connection) -> DriverSql:
+        """The statements on a Core connection, in its transaction, or on a session's connection, kept for the
+        rest of its transaction (asking the session for its connection costs more than a SQLite statement)."""
+        if isinstance(db, Connection):
+            sqlite = db.dialect.name == "sqlite"
+            return cls(db.connection.driver_connection, sqlite=sqlite,
+                       pending=None if sqlite else db.info.setdefault(_PENDING, []))
         transaction = db.get_transaction()
         kept = db.info.get(_KEPT)
         if kept is not None and transaction is not None and kept[0] is transaction:
@@ -131,13 +135,6 @@ class DriverSql:
                   pending=None if sqlite else connection.info.setdefault(_PENDING, []))
         db.info[_KEPT] = (db.get_transaction(), sql)
         return sql
-
-    @classmethod
-    def on(cls, connection: Connection) -> DriverSql:
-        """The statements on a Core connection, in its transaction."""
-        sqlite = connection.dialect.name == "sqlite"
-        return cls(connection.connection.driver_connection, sqlite=sqlite,
-                   pending=None if sqlite else connection.info.setdefault(_PENDING, []))
 
     def execute(self, statement: str, params: tuple[Any, ...]) -> Any:
         """Run `statement` now and return its cursor (on PostgreSQL with what `later` queued before it)."""

@@ -4,8 +4,9 @@ models, no PostgreSQL dialect.
 `runs list`, `runs show` and `GET /api/v1/executions` read through these, so a command that only
 reads does not import and configure the ORM at start-up (issue 9: ~100 ms of the ~600 ms), and a
 request builds its page from rows instead of loading entities (issue 11). A run of a stored pipeline
-is created, started, synced and finished through these too (issue 10: the ORM's import, mapping and
-statement compilation were a third of `testledger run`'s own start). The models in
+is created, started, synced and finished through these too, and an ingest writes its run, reports and
+results through them (issue 10: the ORM's import, mapping and statement compilation were a third of the
+own start of `testledger run` and of a small `testledger ingest`). The models in
 `db.tables` stay the one definition of the schema (migrations, writers); each column here carries
 the type its model gives it, which `tests/core/test_store.py` checks.
 """
@@ -16,11 +17,16 @@ from sqlalchemy import BigInteger, Boolean, Float, Integer, String, Text, Uuid, 
 
 from testledger.db.types import JSONType, UTCDateTime
 
-workspaces = table("workspaces", column("id", Integer()), column("key", String()))
+workspaces = table(
+    "workspaces", column("id", Integer()), column("key", String()), column("name", String()),
+    column("run_seq", Integer()), column("created_at", UTCDateTime()),
+)
 
 pipelines = table(
     "pipelines", column("id", Uuid()), column("workspace_id", Integer()), column("key", String()),
-    column("version", Integer()),
+    column("name", String()), column("version", Integer()), column("parallelism", Integer()),
+    column("retries", Integer()), column("fail_fast", Boolean()), column("created_at", UTCDateTime()),
+    column("updated_at", UTCDateTime()),
 )
 
 pipeline_versions = table(
@@ -54,7 +60,11 @@ case_results = table(
     column("case_id", BigInteger()), column("status", String()), column("duration_ms", Float()),
     column("message", Text()), column("error_type", String()), column("failure_category", String()),
     column("attempt_count", Integer()), column("flaky", Boolean()), column("worker", String()),
+    column("stack_trace", Text()), column("stdout", Text()), column("stderr", Text()),
+    column("properties", JSONType()), column("attempts", JSONType()), column("attachments", JSONType()),
 )
+
+report_files = table("report_files", column("run_id", Uuid()), column("name", Text()), column("sha256", String()))
 
 api_tokens = table(
     "api_tokens",
@@ -64,4 +74,4 @@ api_tokens = table(
 )
 
 #: Every table here, for the check against the models.
-TABLES = (workspaces, pipelines, pipeline_versions, runs, cases, case_results, api_tokens)
+TABLES = (workspaces, pipelines, pipeline_versions, runs, cases, case_results, report_files, api_tokens)

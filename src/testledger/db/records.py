@@ -9,19 +9,19 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from testledger import keys, lifecycle
-from testledger.db.bulk import insert_if_absent, write_results
+from testledger.db import run_sql
+from testledger.db.bulk import write_results
 from testledger.db.driver_sql import DriverSql
-from testledger.db.ids import uuid7
+from testledger.db.engine import connection_of
 from testledger.db.rows import NewResult
 from testledger.db.run_sql import check_lengths, checked_environment, new_run
-from testledger.db.tables import CaseResult, Pipeline, Run, Workspace
+from testledger.db.tables import Pipeline, Run, Workspace
 from testledger.db.types import utcnow
 from testledger.errors import Conflict, Invalid, NotFound
 
@@ -33,11 +33,8 @@ logger = logging.getLogger(__name__)
 
 def ensure_workspace(db: Session, *, key: str, name: str | None = None) -> Workspace:
     """The workspace with this key, created on first use."""
-    ws = db.scalar(select(Workspace).where(Workspace.key == key))
-    if ws is None:
-        values = {"key": keys.validate_workspace_key(key), "name": name or key, "run_seq": 0, "created_at": utcnow()}
-        insert_if_absent(db, Workspace.__table__, values, keys=["key"])
-        ws = db.scalars(select(Workspace).where(Workspace.key == key)).one()
+    ws = db.get(Workspace, run_sql.ensure_workspace_id(connection_of(db), key=key, name=name))
+    assert ws is not None  # made or found in this transaction
     return ws
 
 
@@ -47,16 +44,6 @@ def find_workspace(db: Session, *, key: str, missing: str) -> Workspace:
     if ws is None:
         raise NotFound(missing)
     return ws
-
-
-def next_run_number(db: Session, *, workspace_id: int) -> int:
-    """Hand out the next run number of a workspace atomically (the row lock serialises writers)."""
-    return int(
-        db.execute(
-            text("UPDATE workspaces SET run_seq = run_seq + 1 WHERE id = :id RETURNING run_seq"),
-            {"id": workspace_id},
-        ).scalar_one()
-    )
 
 
 def find_pipeline(db: Session, *, workspace: Workspace, key: str) -> Pipeline:
@@ -69,32 +56,13 @@ def find_pipeline(db: Session, *, workspace: Workspace, key: str) -> Pipeline:
 def ensure_pipeline(db: Session, *, workspace: Workspace, key: str, name: str | None = None) -> Pipeline:
     """The pipeline with this key; created (version 0, no cases) when a run names an unknown one,
     as `testledger ingest --pipeline` and `runs start --pipeline` do for CI-only pipelines."""
-    query = select(Pipeline).where(Pipeline.workspace_id == workspace.id, Pipeline.key == key)
-    pipeline = db.scalar(query)
-    if pipeline is None:
-        now = utcnow()
-        values = {
-            "id": uuid7(), "workspace_id": workspace.id, "key": keys.validate_pipeline_key(key), "name": name or key,
-            "version": 0, "parallelism": 1, "retries": 0, "fail_fast": False, "created_at": now, "updated_at": now,
-        }
-        insert_if_absent(db, Pipeline.__table__, values, keys=["workspace_id", "key"])
-        pipeline = db.scalars(query).one()
+    pipeline_id, _version = run_sql.ensure_pipeline(connection_of(db), workspace_id=workspace.id, key=key, name=name)
+    pipeline = db.get(Pipeline, pipeline_id)
+    assert pipeline is not None  # made or found in this transaction
     return pipeline
 
 
 # -- runs --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RunRef:
-    """What a writer needs of a run it holds in this transaction (no ORM object to keep in step)."""
-
-    id: uuid.UUID
-    key: str
-    workspace_id: int
-    status: str
-    #: The columns the run was inserted with, when this transaction made it (`complete_reported_run` needs them).
-    row: dict[str, Any] | None = None
 
 
 def create_run(
@@ -135,73 +103,15 @@ def create_run(
     return run
 
 
-def start_reported_run(
-    db: Session, *, workspace: str, actor: str, environment: str, allowed_environments: Sequence[str],
-    pipeline_key: str, trigger: str, executor: str, revision: str | None = None, branch: str | None = None,
-    build_url: str | None = None, labels: dict[str, str] | None = None,
-) -> RunRef:
-    """`create_run(started=True)` for the ingest path in two driver-level statements (the run number
-    with the workspace and pipeline, then the insert): a CI fleet sends many small reports, so this
-    fixed cost decides their speed."""
-    check_lengths(revision=revision, branch=branch, actor=actor)
-    env = checked_environment(trigger, environment, allowed_environments)
-    sql = DriverSql.of(db)
-    found = sql.execute(sql.next_run, (workspace, pipeline_key, pipeline_key)).fetchone()
-    if found is None or found[2] is None:  # first run of this workspace or pipeline: create them
-        ws = ensure_workspace(db, key=workspace)
-        pipeline = ensure_pipeline(db, workspace=ws, key=pipeline_key)
-        workspace_id, pipeline_id, version = ws.id, pipeline.id, pipeline.version
-        number = found[1] if found is not None else next_run_number(db, workspace_id=ws.id)
-    else:
-        workspace_id, number, pipeline_id, version = found[0], found[1], sql.uuid_out(found[2]), found[3]
-    now = utcnow()
-    values = new_run(
-        workspace_id=workspace_id, key=keys.run_key(workspace, now, number), now=now, pipeline_id=pipeline_id,
-        pipeline_version=version, started=True, environment=env, triggered_by=actor, trigger=trigger, parameters=None,
-        revision=revision, branch=branch, build_url=build_url, labels=labels, executor=executor,
-    )
-    sql.later(sql.insert_run, sql.run_row(values))  # goes with the next statement (PostgreSQL)
-    logger.info("run %s created (pipeline %s, %s, by %s)", values["key"], pipeline_key, env, actor)
-    return RunRef(values["id"], values["key"], workspace_id, values["status"], values)
-
-
 def _run_values(
     db: Session, *, workspace_id: int, workspace: str, pipeline_id: uuid.UUID | None, pipeline_version: int | None,
     started: bool, **given: Any,
 ) -> dict[str, Any]:
     """A new run's columns, its number taken from the workspace."""
     now = utcnow()
-    number = next_run_number(db, workspace_id=workspace_id)
+    number = run_sql.next_run_number(connection_of(db), workspace_id=workspace_id)
     return new_run(workspace_id=workspace_id, key=keys.run_key(workspace, now, number), now=now,
                     pipeline_id=pipeline_id, pipeline_version=pipeline_version, started=started, **given)
-
-
-def complete_reported_run(db: Session, *, run: RunRef, counted: lifecycle.Totals) -> None:
-    """Complete a run this transaction made (`start_reported_run`) in one statement: the counters its
-    writer kept in memory (`counted`, not yet in the row), status, result and duration.
-    The run's duration is the test time its reports state (the sum over its top-level results), not
-    how long ingesting took."""
-    if run.row is None:
-        raise ValueError("complete_reported_run completes runs made by start_reported_run in this transaction")
-    lifecycle.check_transition(run.key, run.status, lifecycle.COMPLETED)
-    result = lifecycle.derive_result(counted)
-    sql = DriverSql.of(db)
-    completed_at = utcnow()
-    params = (
-        lifecycle.COMPLETED, result, sql.datetime_in(completed_at), sql.uuid_in(run.id), counted.tests,
-        counted.passed, counted.failed, counted.errors, counted.skipped, counted.flaky, counted.infra_faults,
-        sql.uuid_in(run.id),
-    )
-    # A run with results is queued for the analytics rollups, folded later (`testledger.analytics.fold`): on
-    # PostgreSQL in the completing statement itself, which nothing waits for: it goes with the COMMIT
-    # (`DriverSql.later`).
-    if counted.tests and sql.complete_and_enqueue:
-        sql.later(sql.complete_and_enqueue, params)
-    else:
-        sql.later(sql.complete_run, params)
-        if counted.tests:
-            sql.later(sql.enqueue, (sql.uuid_in(run.id),))
-    logger.info("run %s %s (%s)", run.key, lifecycle.COMPLETED, result)
 
 
 def find_run(db: Session, *, workspace: str, key: str, for_update: bool = False) -> Run:
@@ -292,12 +202,6 @@ def record_results(db: Session, *, run: Run, results: Sequence[NewResult]) -> No
         raise Conflict(f"run '{run.key}' is already {run.status}; results cannot be added")
     write_results(db, run_id=run.id, workspace_id=run.workspace_id, results=results, now=utcnow())
     db.refresh(run)
-
-
-def next_result_index(db: Session, *, run_id: uuid.UUID) -> int:
-    """The index the next result of a run gets (0 for a run without results)."""
-    last = db.scalar(select(func.coalesce(func.max(CaseResult.idx), -1)).where(CaseResult.run_id == run_id))
-    return int(last if last is not None else -1) + 1
 
 
 def totals_of(run: Run) -> lifecycle.Totals:

@@ -4,16 +4,19 @@ per batch, not per rerun)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, select
 
+from testledger.db import reads
 from testledger.db.bulk import MERGED_COLUMNS, ResultWriter, update_results
+from testledger.db.engine import connection_of
 from testledger.db.rows import NewResult
-from testledger.db.tables import CaseResult
 from testledger.ingest.convert import merge_rerun
 from testledger.lifecycle import Totals
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 #: The columns a merge reads (the attempt count is read apart: it decides how attempts are counted).
 MERGED = tuple(c for c in MERGED_COLUMNS if c != "attempt_count")
@@ -28,7 +31,7 @@ class StoredReruns:
     the earlier rows, merges every waiting entry in order, and updates rows and counters at once.
     """
 
-    def __init__(self, session: Session, *, run_id: uuid.UUID, writer: ResultWriter) -> None:
+    def __init__(self, session: Session | Connection, *, run_id: uuid.UUID, writer: ResultWriter) -> None:
         self.session, self.run_id, self.writer = session, run_id, writer
         self._waiting: dict[int, list[NewResult]] = {}
         self._count = 0
@@ -48,7 +51,7 @@ class StoredReruns:
         if not self._waiting:
             return
         waiting, self._waiting, self._count = self._waiting, {}, 0
-        table = cast(Table, CaseResult.__table__)
+        table = reads.case_results
         delta = Totals()
         merged: list[NewResult] = []
         indexes = sorted(waiting)
@@ -56,7 +59,7 @@ class StoredReruns:
             query = select(table.c.idx, table.c.attempt_count, *(table.c[name] for name in MERGED)).where(
                 table.c.run_id == self.run_id, table.c.idx.in_(indexes[start:start + _CHUNK])
             )
-            for row in self.session.execute(query).mappings():
+            for row in connection_of(self.session).execute(query).mappings():
                 earlier = _stored_result(row, case=waiting[row["idx"]][0].case)
                 delta.count(earlier.status, flaky=earlier.flaky, category=earlier.failure_category, sign=-1)
                 for later in waiting[row["idx"]]:

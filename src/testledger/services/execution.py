@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,7 +53,7 @@ _RUN, _PIPELINE, _VERSION = reads.runs.c, reads.pipelines.c, reads.pipeline_vers
 class StoredVersion:
     """The current version of a stored pipeline, as its document was stored (not validated yet)."""
 
-    pipeline_id: Any
+    pipeline_id: uuid.UUID
     version: int
     document: dict[str, Any]
 
@@ -131,7 +132,9 @@ def create_pipeline_run(
     return runs.get_execution(conn, workspace=workspace, key=key, with_cases=False)
 
 
-def version_spec(db: Session | Connection, *, pipeline_id: Any, pipeline_key: str, version: int) -> PipelineSpec:
+def version_spec(
+    db: Session | Connection, *, pipeline_id: uuid.UUID, pipeline_key: str, version: int
+) -> PipelineSpec:
     """A stored version of a pipeline, as the executor reads it."""
     _check_runnable(pipeline_key, version)
     document = connection_of(db).scalar(

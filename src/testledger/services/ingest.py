@@ -18,17 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, select
 
-from testledger import lifecycle
-from testledger.db import records as runs
+from testledger import keys, lifecycle
+from testledger.db import reads
+from testledger.db import run_sql as runs
 from testledger.db.bulk import ResultWriter, stored_case_ids
 from testledger.db.driver_sql import DriverSql
+from testledger.db.engine import connection_of
 from testledger.db.rows import Batch, NewResult
-from testledger.db.tables import ReportFile
 from testledger.db.types import utcnow
-from testledger.errors import Conflict, Invalid
+from testledger.errors import Conflict, Invalid, NotFound
 from testledger.ingest.convert import stream_results
 from testledger.ingest.model import ReportInfo, ReportParseError
 from testledger.ingest.reruns import StoredReruns
@@ -37,6 +37,8 @@ from testledger.lifecycle import Totals
 from testledger.schemas import IngestOptions, IngestOut, ReportFileOut, TotalsOut
 
 if TYPE_CHECKING:  # imported where a report is large enough for a second process (4 MiB by default)
+    from sqlalchemy.orm import Session
+
     from testledger.ingest import parse_process
 
 logger = logging.getLogger(__name__)
@@ -64,7 +66,7 @@ ReportSource = Path | ReportStream
 
 
 def ingest_files(
-    db: Session, *, workspace: str, sources: Sequence[ReportSource], options: IngestOptions,
+    db: Session | Connection, *, workspace: str, sources: Sequence[ReportSource], options: IngestOptions,
     early_parse: parse_process.ParseProcess | None = None,
 ) -> IngestOut:
     """Ingest `sources` into one run: a new one (described by `options`) or the open run `options.run_key`.
@@ -102,14 +104,17 @@ def ingest_files(
     return outcome
 
 
-def _open_run(db: Session, *, workspace: str, options: IngestOptions) -> runs.RunRef:
+def _open_run(db: Session | Connection, *, workspace: str, options: IngestOptions) -> runs.RunRef:
     if options.run_key:
-        run = runs.find_run(db, workspace=workspace, key=options.run_key, for_update=True)
+        key = options.run_key
+        if keys.workspace_of(key) != workspace:
+            raise NotFound(f"run '{key}' not found in workspace {workspace}")
+        run = runs.hold_run(connection_of(db), key=key)
         if run.status in lifecycle.TERMINAL:
-            raise Conflict(f"run '{options.run_key}' is already {run.status}; ingest into an open run or omit --run")
+            raise Conflict(f"run '{key}' is already {run.status}; ingest into an open run or omit --run")
         if run.status == lifecycle.PENDING:
-            runs.transition(db, workspace=workspace, key=run.key, to=lifecycle.RUNNING, run=run)
-        return runs.RunRef(run.id, run.key, run.workspace_id, run.status)
+            runs.start_run(connection_of(db), key=key)
+        return runs.RunRef(run.id, key, run.workspace_id, lifecycle.RUNNING)
     if not options.pipeline_key:
         raise Invalid("a new run needs a pipeline (e.g. --pipeline unit-tests), or name an open run to add to")
     return runs.start_reported_run(
@@ -172,7 +177,8 @@ def _spool(source: ReportStream, folder: Path, *, max_bytes: int) -> _Named:
 
 
 def _ingest_all(
-    db: Session, *, run: runs.RunRef, named: list[_Named], writer: ResultWriter, first_idx: int, options: IngestOptions,
+    db: Session | Connection, *, run: runs.RunRef, named: list[_Named], writer: ResultWriter, first_idx: int,
+    options: IngestOptions,
     outcome: IngestOut, early_parse: parse_process.ParseProcess | None,
 ) -> None:
     """Each new report in turn; with `partial`, each in a savepoint of its own that a parse error rolls back."""
@@ -188,7 +194,7 @@ def _ingest_all(
             paths=tuple(r.source.path for r in reports), max_bytes=options.max_report_bytes, run_id=run.id,
             workspace_id=run.workspace_id, now=utcnow(), sqlite=writer.sqlite,
             # The store's case ids, on SQLite (see `stored_case_ids`): known tests then travel as results only.
-            stored=stored_case_ids(db.connection()) if writer.sqlite else frozenset(),
+            stored=stored_case_ids(connection_of(db)) if writer.sqlite else frozenset(),
             first_idx=first_idx, partial=options.partial, batch=writer.batch,
         )
         with early_parse or parse_process.ParseProcess() as process:
@@ -214,12 +220,13 @@ class _Report:
 
 
 def _new_reports(
-    db: Session, *, run: runs.RunRef, is_new: bool, named: list[_Named], outcome: IngestOut
+    db: Session | Connection, *, run: runs.RunRef, is_new: bool, named: list[_Named], outcome: IngestOut
 ) -> list[_Report]:
     """The reports whose name and content this run has not seen; the others are marked duplicates."""
     seen: set[tuple[str, str]] = set()
     if not is_new:  # a run made by this ingest has no reports yet
-        stored = db.execute(select(ReportFile.name, ReportFile.sha256).where(ReportFile.run_id == run.id))
+        files = reads.report_files.c
+        stored = connection_of(db).execute(select(files.name, files.sha256).where(files.run_id == run.id))
         seen.update((name, sha256) for name, sha256 in stored)
     reports = []
     for source in named:
@@ -237,7 +244,8 @@ class _RunSink:
     """Puts the reports' rows into the run, report by report (parsed here or in a second process)."""
 
     def __init__(
-        self, db: Session, *, run: runs.RunRef, writer: ResultWriter, partial: bool, reports: list[_Report],
+        self, db: Session | Connection, *, run: runs.RunRef, writer: ResultWriter, partial: bool,
+        reports: list[_Report],
         first_idx: int,
     ) -> None:
         self.db, self.run, self.writer, self.partial, self.reports = db, run, writer, partial, reports

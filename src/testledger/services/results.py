@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from testledger import lifecycle
-from testledger.db import records
+from testledger.db import records, run_sql
 from testledger.db.rows import NewCase, NewResult
 from testledger.schemas import TotalsOut
 
@@ -93,7 +93,7 @@ def append_results(db: Session, *, workspace: str, key: str, results: Sequence[R
     run = records.find_run(db, workspace=workspace, key=key, for_update=True)
     if run.status == lifecycle.PENDING:
         records.transition(db, workspace=workspace, key=key, to=lifecycle.RUNNING)
-    first = records.next_result_index(db, run_id=run.id)
+    first = run_sql.next_result_index(db, run_id=run.id)
     rows = [new_result(r, idx=first + n, workspace_id=run.workspace_id) for n, r in enumerate(results)]
     if rows:
         records.record_results(db, run=run, results=rows)
