@@ -360,7 +360,7 @@ def fresh_store(ctx: Context, backend: str, label: str) -> Iterator[tuple[str, S
 
 # -- the product path -------------------------------------------------------------------------
 def ingest_in_process(store: Store, sources: Sequence[Path], *, run_per_file: bool = False) -> float:
-    """Seconds for `ingest_files` inside `Store.write()`, as `testledger ingest` calls it."""
+    """Seconds for `ingest_files` inside `Store.write_connection()`, as `testledger ingest` calls it."""
     options = IngestOptions(
         actor="bench", max_report_bytes=get_settings().max_report_bytes, pipeline_key=PIPELINE, environment="ci",
         allowed_environments=("ci",), trigger="api",
@@ -373,7 +373,7 @@ def ingest_in_process(store: Store, sources: Sequence[Path], *, run_per_file: bo
     gc.disable()  # as `testledger ingest` does (the service leaves process-wide switches to its caller)
     try:
         for group in ([p] for p in paths) if run_per_file else [paths]:
-            with store.write() as db:
+            with store.write_connection() as db:
                 ingest_files(db, workspace=WORKSPACE, sources=group, options=options)
     finally:
         gc.enable()
@@ -436,6 +436,15 @@ def floor_small_runs(ctx: Context, backend: str, files: Sequence[Path]) -> float
         ctx.stores.discard(url)
         conn, ingest = ingest_floor.connect(str(ctx.work / "floor_small.sqlite")), ingest_floor.ingest
     try:
+        return timed_runs(conn, ingest, files)
+    finally:
+        ctx.stores.discard(url)
+
+
+def timed_runs(conn: Any, ingest: Callable[[Any, str], None], files: Sequence[Path]) -> float:
+    """Seconds for the floor script's work on each file in turn on `conn`, one transaction a file (a run);
+    the first file stored before the clock starts, as the product's rows do. Closes `conn`."""
+    try:
         ingest(conn, str(files[0]))
         gc.disable()
         start = time.perf_counter()
@@ -445,7 +454,6 @@ def floor_small_runs(ctx: Context, backend: str, files: Sequence[Path]) -> float
     finally:
         gc.enable()
         conn.close()
-        ctx.stores.discard(url)
 
 
 def round_trips(store: Store, files: Sequence[Path]) -> float:
@@ -805,6 +813,26 @@ def fill_sqlite(url: str, layout: BigLayout) -> None:
     con.close()
 
 
+def fill_floor_sqlite(path: Path, layout: BigLayout) -> None:
+    """The floor script's tables (`ingest_floor.py`) holding as many results as the big store, on its tests:
+    raw executemany, a thousand runs a transaction."""
+    con = ingest_floor.connect(str(path))
+    con.execute("PRAGMA synchronous=OFF")
+    ids = [row[0] for row in layout.case_rows(None)]
+    con.execute("BEGIN")
+    con.executemany("INSERT OR IGNORE INTO cases VALUES (?, ?, ?, ?)", [(i, str(i), "name", "class") for i in ids])
+    con.execute("COMMIT")
+    pipelines = len(layout.pipelines)
+    for first in range(0, layout.runs, 1000):
+        con.execute("BEGIN")
+        con.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
+            (r, i, ids[(r % pipelines) * PER_SUITE + i], "passed", 0.01, None, None, None)
+            for r in range(first, min(first + 1000, layout.runs)) for i in range(PER_SUITE)])
+        con.execute("COMMIT")
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+
+
 def fill_postgresql(conninfo: str, layout: BigLayout) -> None:
     """Text COPY into the real tables, foreign-key triggers off (session_replication_role), then VACUUM ANALYZE."""
     with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
@@ -839,8 +867,20 @@ def big_store_rows(ctx: Context, backend: str) -> list[Row]:
         rows.append(Row("build the big store (raw rows, see --help)", backend, layout.runs * PER_SUITE, build_s))
         big_s = ingest_in_process(store, files, run_per_file=True)
         label = f"{layout.runs * PER_SUITE / 1e6:g}M"
+        beside = "~55k/s (5 indexes, one transaction per run)"
+        if backend == "sqlite":  # the floor's tables holding as many results, the same runs into them
+            floor_path = ctx.work / "floor_big.sqlite"
+            start = time.perf_counter()
+            fill_floor_sqlite(floor_path, layout)
+            log(f"sqlite floor big store: {layout.runs * PER_SUITE:,} rows in {time.perf_counter() - start:.0f}s")
+            floor_s = timed_runs(ingest_floor.connect(str(floor_path)), ingest_floor.ingest, files)
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{floor_path}{suffix}").unlink(missing_ok=True)
+            rows.append(Row(f"floor: the same {len(files)} runs into its tables holding {label} results", backend,
+                            cases, floor_s, None, None, None, per_run_ms(floor_s, len(files))))
+            beside = f"{per_run_ms(big_s, len(files))}, {floor_s / big_s:.2f}x of the floor"
         rows.append(Row(f"{len(files)} runs of one 100-case file each, store holding {label} results", backend, cases,
-                        big_s, None, 40_000, None, "~55k/s (5 indexes, one transaction per run)"))
+                        big_s, None, 40_000, None, beside))
         child = cli_ingest(ctx, url, files[-1:])
         rows.append(Row(f"`testledger ingest` one 100-case file, {label} store (CLI process)", backend,
                         args.per_file, child.seconds, child.rss_mb))
