@@ -14,6 +14,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from testledger.execute.parameters import ENV_PREFIX, PARAM_REF, env_name, shell_text
 
 if TYPE_CHECKING:  # the YAML reader (and PyYAML) is imported by `parse_pipeline`, not by the models' users
+    from pathlib import Path
+
     from testledger.pipelineyaml import Marks
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -216,9 +218,13 @@ class PipelineSpec(_Strict):
     def masked_parameters(self) -> dict[str, Any]:
         return {name: p.shown() for name, p in self.parameters.items()}
 
-    def stored(self) -> dict[str, Any]:
-        """The normalised document kept as a pipeline version; equal documents give equal dicts."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+    def stored(self, directory: Path | None = None) -> dict[str, Any]:
+        """The normalised document kept as a pipeline version, with the directory it was applied from
+        when given; equal documents from the same directory give equal dicts."""
+        stored = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if directory is not None:
+            stored[SOURCE_DIRECTORY] = str(directory)
+        return stored
 
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> PipelineSpec:

@@ -95,9 +95,7 @@ def _prepare_run(
 
         document = read_pipeline_file(Path(target))
     ws = workspace or (document.spec.workspace if document else None) or ctx.resolve_workspace(None)
-    store = ctx.store()
-    # A document is applied through the ORM; a stored pipeline's run needs only a Core connection.
-    with store.write() if document else store.write_connection() as db:
+    with ctx.store().write_connection() as db:
         return prepare_run(
             db, workspace=ws, pipeline=document or target, provenance=from_environment(),
             allowed_environments=ctx.settings().environments, environment=env, overrides=overrides,

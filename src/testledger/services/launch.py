@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
+from testledger.errors import Invalid, NotFound
 from testledger.provenance import Provenance
 from testledger.schemas import LaunchedOut
 from testledger.services.execution import create_pipeline_run, stored_version
 
-if TYPE_CHECKING:  # a stored pipeline's run is prepared on a Core connection, without the ORM
+if TYPE_CHECKING:  # a run is prepared on a Core connection: the ORM only applies a changed document
     from sqlalchemy.orm import Session
 
     from testledger.pipelinefile import PipelineFile
@@ -38,8 +39,7 @@ def prepare_run(
 
     A document's cases run in `workdir` (its file's directory), which is stored with the version; a
     stored pipeline's run in the directory its file was applied from (else `workdir`). Parameters
-    and `parallelism` are checked first, so a run that could not start is never created. A document
-    is applied through the ORM, so it needs a session; a stored pipeline's run needs only a connection."""
+    and `parallelism` are checked first, so a run that could not start is never created."""
     if isinstance(pipeline, str):
         key = pipeline
         # Its cases are counted here, not built (they are read again, as the run's plan, by the executor).
@@ -47,15 +47,9 @@ def prepare_run(
         cases = stored.cases
         workdir = stored.directory or workdir
     else:
-        from sqlalchemy.orm import Session
-
-        from testledger.services.pipelines import apply_pipeline
-
-        if not isinstance(db, Session):
-            raise TypeError("applying a pipeline document needs a session (Store.write)")
         key = pipeline.spec.key
-        apply_pipeline(db, workspace=workspace, document=pipeline, actor=provenance.actor, directory=workdir,
-                       with_cases=False)
+        if not _is_current(db, workspace=workspace, key=key, document=pipeline.spec.stored(workdir)):
+            _apply(db, workspace=workspace, document=pipeline, actor=provenance.actor, directory=workdir)
         cases = len(pipeline.spec.cases)  # the version just applied, or an equal one
     run = create_pipeline_run(
         db, workspace=workspace, pipeline_key=key, provenance=provenance,
@@ -64,3 +58,29 @@ def prepare_run(
     )
     logger.info("run %s prepared: %d cases of pipeline %s in %s", run.execution_id, cases, key, workdir)
     return LaunchedOut(run_key=run.execution_id, workspace=workspace, cases=cases, workdir=workdir)
+
+
+def _is_current(db: Session | Connection, *, workspace: str, key: str, document: dict[str, Any]) -> bool:
+    """Whether `document` is the pipeline's current version already (a CI job runs the same file each time):
+    then nothing is applied, and the run needs no ORM."""
+    try:
+        return stored_version(db, workspace=workspace, key=key).document == document
+    except (NotFound, Invalid):  # a new workspace or pipeline, or one only known from ingested reports
+        return False
+
+
+def _apply(db: Session | Connection, *, workspace: str, document: PipelineFile, actor: str, directory: Path) -> None:
+    """A new version of the pipeline (the ORM's work: versions, cases), in the caller's transaction."""
+    from sqlalchemy.orm import Session
+
+    from testledger.services.pipelines import apply_pipeline
+
+    if isinstance(db, Session):
+        apply_pipeline(db, workspace=workspace, document=document, actor=actor, directory=directory,
+                       with_cases=False)
+        return
+    # A session joined to the connection's transaction: committed or rolled back with the rest of the run's
+    # preparation, by whoever began it.
+    with Session(bind=db) as session:
+        apply_pipeline(session, workspace=workspace, document=document, actor=actor, directory=directory,
+                       with_cases=False)

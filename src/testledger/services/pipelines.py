@@ -31,14 +31,10 @@ def apply_pipeline(
     `directory` (the file's, absolute) is where the pipeline's relative paths resolve when it runs
     by key; the same document applied from another directory is a new version. Without `with_cases`
     the pipeline returned leaves its case list out (`cases` is None): the caller has the document."""
-    from testledger.pipelinefile import SOURCE_DIRECTORY
-
     spec = document.spec
     ws = ensure_workspace(db, key=workspace)
     pipeline = ensure_pipeline(db, workspace=ws, key=spec.key, name=spec.name)
-    stored = spec.stored()
-    if directory is not None:
-        stored[SOURCE_DIRECTORY] = str(directory)
+    stored = spec.stored(directory)
     if pipeline.version:
         current = db.scalar(select(PipelineVersion.spec).where(
             PipelineVersion.pipeline_id == pipeline.id, PipelineVersion.version == pipeline.version))
