@@ -1,4 +1,5 @@
-"""Launching a pipeline run: apply the pipeline document when one is given, then create its pending run."""
+"""Launching a pipeline run: apply the pipeline document when one is given and it changed, then create its
+pending run."""
 
 from __future__ import annotations
 
