@@ -51,7 +51,7 @@ def _parsers(root: psutil.Process) -> list[psutil.Process]:
     itself, nor multiprocessing's resource tracker)."""
     try:
         below = root.children(recursive=True)
-        return [p for p in below if "resource_tracker" not in command_line(p)
+        return [p for p in below if p.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in command_line(p)
                 and not ("forkserver" in command_line(p) and p.ppid() == root.pid)]
     except psutil.Error:
         return []
@@ -121,10 +121,12 @@ def test_a_crashed_parse_process_is_a_clear_error_and_stores_nothing(
     monkeypatch.setattr(parse_process, "available", lambda: True)  # even on one core
     caplog.set_level(logging.INFO, logger=parse_process.__name__)
     me = psutil.Process()
+    # What an earlier test of this worker left below it (a process it started, not yet reaped) is not the parser.
+    before = {p.pid for p in _descendants(me)}
 
     def crash() -> None:
         try:
-            children = _wait(lambda: _parsers(me), 30, "the parse process")
+            children = _wait(lambda: [p for p in _parsers(me) if p.pid not in before], 30, "the parse process")
         except AssertionError:
             return
         time.sleep(0.5)
