@@ -813,24 +813,54 @@ def fill_sqlite(url: str, layout: BigLayout) -> None:
     con.close()
 
 
-def fill_floor_sqlite(path: Path, layout: BigLayout) -> None:
-    """The floor script's tables (`ingest_floor.py`) holding as many results as the big store, on its tests:
-    raw executemany, a thousand runs a transaction."""
-    con = ingest_floor.connect(str(path))
-    con.execute("PRAGMA synchronous=OFF")
-    ids = [row[0] for row in layout.case_rows(None)]
-    con.execute("BEGIN")
-    con.executemany("INSERT OR IGNORE INTO cases VALUES (?, ?, ?, ?)", [(i, str(i), "name", "class") for i in ids])
-    con.execute("COMMIT")
+def floor_big_rows(layout: BigLayout) -> tuple[list[tuple[Any, ...]], Iterator[list[tuple[Any, ...]]]]:
+    """The floor script's rows for as many results as the big store holds, on its tests (keyed as the floor
+    keys them, so the runs measured after find their tests known, as the product's do): the cases, and the
+    results a thousand runs at a time."""
     pipelines = len(layout.pipelines)
-    for first in range(0, layout.runs, 1000):
+    identities = [f"{s.classname}::{s.name}" for s in layout.specs[: pipelines * PER_SUITE]]
+    ids = [ingest_floor.case_key(identity) for identity in identities]
+
+    def results() -> Iterator[list[tuple[Any, ...]]]:
+        for first in range(0, layout.runs, 1000):
+            yield [(r, i, ids[(r % pipelines) * PER_SUITE + i], "passed", 0.01, None, None, None)
+                   for r in range(first, min(first + 1000, layout.runs)) for i in range(PER_SUITE)]
+
+    return [(i, identity, "name", "class") for i, identity in zip(ids, identities, strict=True)], results()
+
+
+def fill_floor_sqlite(path: str, layout: BigLayout) -> None:
+    """The floor script's tables (`ingest_floor.py`) filled like the big store: raw executemany."""
+    con = ingest_floor.connect(path)
+    con.execute("PRAGMA synchronous=OFF")
+    cases, results = floor_big_rows(layout)
+    con.execute("BEGIN")
+    con.executemany("INSERT OR IGNORE INTO cases VALUES (?, ?, ?, ?)", cases)
+    con.execute("COMMIT")
+    for rows in results:
         con.execute("BEGIN")
-        con.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
-            (r, i, ids[(r % pipelines) * PER_SUITE + i], "passed", 0.01, None, None, None)
-            for r in range(first, min(first + 1000, layout.runs)) for i in range(PER_SUITE)])
+        con.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         con.execute("COMMIT")
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
+
+
+def fill_floor_postgresql(conninfo: str, layout: BigLayout) -> None:
+    """The floor script's tables on PostgreSQL filled like the big store: text COPY, then VACUUM ANALYZE."""
+    conn = ingest_floor.connect_pg(conninfo)
+    try:
+        cases, results = floor_big_rows(layout)
+        with conn.cursor() as cur:
+            copy_rows(cur, "cases", ("id", "identity", "name", "classname"), cases)
+            conn.commit()
+            for rows in results:
+                copy_rows(cur, "results", ("run", "idx", "case_id", "status", "duration", "message", "trace",
+                                           "stdout"), rows)
+                conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE")
+    finally:
+        conn.close()
 
 
 def fill_postgresql(conninfo: str, layout: BigLayout) -> None:
@@ -867,18 +897,25 @@ def big_store_rows(ctx: Context, backend: str) -> list[Row]:
         rows.append(Row("build the big store (raw rows, see --help)", backend, layout.runs * PER_SUITE, build_s))
         big_s = ingest_in_process(store, files, run_per_file=True)
         label = f"{layout.runs * PER_SUITE / 1e6:g}M"
-        beside = "~55k/s (5 indexes, one transaction per run)"
-        if backend == "sqlite":  # the floor's tables holding as many results, the same runs into them
-            floor_path = ctx.work / "floor_big.sqlite"
-            start = time.perf_counter()
-            fill_floor_sqlite(floor_path, layout)
-            log(f"sqlite floor big store: {layout.runs * PER_SUITE:,} rows in {time.perf_counter() - start:.0f}s")
-            floor_s = timed_runs(ingest_floor.connect(str(floor_path)), ingest_floor.ingest, files)
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{floor_path}{suffix}").unlink(missing_ok=True)
-            rows.append(Row(f"floor: the same {len(files)} runs into its tables holding {label} results", backend,
-                            cases, floor_s, None, None, None, per_run_ms(floor_s, len(files))))
-            beside = f"{per_run_ms(big_s, len(files))}, {floor_s / big_s:.2f}x of the floor"
+        # The floor's tables holding as many results (filled the same raw way), the same runs into them.
+        start = time.perf_counter()
+        floor_url = ctx.stores.fresh(backend, "floor_big")
+        try:
+            if backend == "sqlite":
+                floor_path = str(make_url(floor_url).database)
+                fill_floor_sqlite(floor_path, layout)
+                floor_s = timed_runs(ingest_floor.connect(floor_path), ingest_floor.ingest, files)
+            else:
+                conninfo = ctx.stores.conninfo(floor_url)
+                fill_floor_postgresql(conninfo, layout)
+                floor_s = timed_runs(ingest_floor.connect_pg(conninfo), ingest_floor.ingest_pg, files)
+        finally:
+            ctx.stores.discard(floor_url)
+        log(f"{backend} floor big store: {layout.runs * PER_SUITE:,} rows and its runs in "
+            f"{time.perf_counter() - start:.0f}s")
+        rows.append(Row(f"floor: the same {len(files)} runs into its tables holding {label} results", backend,
+                        cases, floor_s, None, None, None, per_run_ms(floor_s, len(files))))
+        beside = f"{per_run_ms(big_s, len(files))}, {floor_s / big_s:.2f}x of the floor"
         rows.append(Row(f"{len(files)} runs of one 100-case file each, store holding {label} results", backend, cases,
                         big_s, None, 40_000, None, beside))
         child = cli_ingest(ctx, url, files[-1:])

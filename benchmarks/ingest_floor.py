@@ -89,6 +89,11 @@ def ingest_pg(conn: Any, *reports: str) -> None:
                     copy.write_row(row)
 
 
+def case_key(identity: str) -> int:
+    """A test's key: a signed 64-bit hash of its identity (`classname::name`)."""
+    return int.from_bytes(hashlib.blake2b(identity.encode(), digest_size=8).digest(), "big", signed=True)
+
+
 def _batches(reports: tuple[str, ...], run: int) -> Iterator[tuple[list[tuple[object, ...]], list[tuple[object, ...]]]]:
     """The reports' case and result rows, at most BATCH at a time, numbered on across the reports."""
     cases: list[tuple[object, ...]] = []
@@ -96,7 +101,7 @@ def _batches(reports: tuple[str, ...], run: int) -> Iterator[tuple[list[tuple[ob
     testcases = (case for report in reports for _, case in etree.iterparse(report, tag="testcase"))
     for idx, case in enumerate(testcases):
         identity = f"{case.get('classname', '')}::{case.get('name', '')}"
-        key = int.from_bytes(hashlib.blake2b(identity.encode(), digest_size=8).digest(), "big", signed=True)
+        key = case_key(identity)
         status, message, trace, stdout = "passed", None, None, None
         for child in case:
             if child.tag in ("failure", "error"):
