@@ -150,15 +150,27 @@ def start_reported_run(
         number = found[1] if found is not None else next_run_number(db, workspace_id=workspace_id)
     else:
         workspace_id, number, pipeline_id, version = found[0], found[1], sql.uuid_out(found[2]), found[3]
-    now = utcnow()
-    values = new_run(
-        workspace_id=workspace_id, key=keys.run_key(workspace, now, number), now=now, pipeline_id=pipeline_id,
-        pipeline_version=version, started=True, environment=env, triggered_by=actor, trigger=trigger, parameters=None,
-        revision=revision, branch=branch, build_url=build_url, labels=labels, executor=executor,
+    values = _insert_run(
+        sql, workspace=workspace, workspace_id=workspace_id, number=number, pipeline_key=pipeline_key,
+        pipeline_id=pipeline_id, pipeline_version=version, started=True, environment=env, triggered_by=actor,
+        trigger=trigger, parameters=None, revision=revision, branch=branch, build_url=build_url, labels=labels,
+        executor=executor,
     )
-    sql.later(sql.insert_run, sql.run_row(values))  # goes with the next statement (PostgreSQL)
-    logger.info("run %s created (pipeline %s, %s, by %s)", values["key"], pipeline_key, env, actor)
     return RunRef(values["id"], values["key"], workspace_id, values["status"], values)
+
+
+def _insert_run(
+    sql: DriverSql, *, workspace: str, workspace_id: int, number: int, pipeline_key: str, pipeline_id: uuid.UUID,
+    pipeline_version: int, started: bool, **given: Any,
+) -> dict[str, Any]:
+    """The run's row, numbered `number` in its workspace; the insert goes with the next statement (PostgreSQL)."""
+    now = utcnow()
+    values = new_run(workspace_id=workspace_id, key=keys.run_key(workspace, now, number), now=now,
+                     pipeline_id=pipeline_id, pipeline_version=pipeline_version, started=started, **given)
+    sql.later(sql.insert_run, sql.run_row(values))
+    logger.info("run %s created (pipeline %s, %s, by %s)", values["key"], pipeline_key, values["environment"],
+                values["triggered_by"])
+    return values
 
 
 def complete_reported_run(db: Session | Connection, *, run: RunRef, counted: lifecycle.Totals) -> None:
@@ -203,14 +215,12 @@ def create_pending_run(
     found = sql.execute(sql.next_run, (workspace, pipeline_key, pipeline_key)).fetchone()
     if found is None or found[2] is None:  # deleted since the caller read it
         raise NotFound(f"pipeline '{pipeline_key}' not found in workspace {workspace}")
-    now = utcnow()
-    values = new_run(
-        workspace_id=found[0], key=keys.run_key(workspace, now, found[1]), now=now, pipeline_id=sql.uuid_out(found[2]),
-        pipeline_version=pipeline_version, started=False, environment=env, triggered_by=actor, trigger=trigger,
-        parameters=parameters, revision=revision, branch=branch, build_url=build_url,
+    values = _insert_run(
+        sql, workspace=workspace, workspace_id=found[0], number=found[1], pipeline_key=pipeline_key,
+        pipeline_id=sql.uuid_out(found[2]), pipeline_version=pipeline_version, started=False, environment=env,
+        triggered_by=actor, trigger=trigger, parameters=parameters, revision=revision, branch=branch,
+        build_url=build_url,
     )
-    sql.later(sql.insert_run, sql.run_row(values))
-    logger.info("run %s created (pipeline %s, %s, by %s)", values["key"], pipeline_key, env, actor)
     return str(values["key"])
 
 
