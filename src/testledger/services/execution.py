@@ -109,16 +109,18 @@ def create_pipeline_run(
     overrides: dict[str, str] | None = None,
     workdir: Path | None = None,
     parallelism: int | None = None,
+    stored: StoredVersion | None = None,
 ) -> ExecutionOut:
-    """A `pending` run of the pipeline's current version; secret parameters are stored as `***`.
-    Everything that would stop the run from starting (an unknown parameter, an unset variable, an
-    unreadable `from_file` under `workdir`, a bad `parallelism`) is refused before the run exists."""
+    """A `pending` run of the pipeline's current version (`stored`, when the caller read it in this
+    transaction); secret parameters are stored as `***`. Everything that would stop the run from
+    starting (an unknown parameter, an unset variable, an unreadable `from_file` under `workdir`, a bad
+    `parallelism`) is refused before the run exists."""
     from testledger.execute.plan import MAX_PARALLELISM, masked_parameters, resolve_parameters
 
     if parallelism is not None and not 1 <= parallelism <= MAX_PARALLELISM:
         raise Invalid(f"--parallel must be between 1 and {MAX_PARALLELISM}, got {parallelism}")
     conn = connection_of(db)
-    stored = stored_version(conn, workspace=workspace, key=pipeline_key)
+    stored = stored or stored_version(conn, workspace=workspace, key=pipeline_key)
     spec = PipelineSpec.from_stored(stored.document)
     if workdir is not None:
         resolve_parameters(spec, overrides or {}, workdir=workdir)

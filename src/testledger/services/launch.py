@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from testledger.errors import Invalid, NotFound
 from testledger.provenance import Provenance
 from testledger.schemas import LaunchedOut
-from testledger.services.execution import create_pipeline_run, stored_version
+from testledger.services.execution import StoredVersion, create_pipeline_run, stored_version
 
 if TYPE_CHECKING:  # a run is prepared on a Core connection: the ORM only applies a changed document
     from sqlalchemy.orm import Session
@@ -41,6 +41,7 @@ def prepare_run(
     A document's cases run in `workdir` (its file's directory), which is stored with the version; a
     stored pipeline's run in the directory its file was applied from (else `workdir`). Parameters
     and `parallelism` are checked first, so a run that could not start is never created."""
+    stored: StoredVersion | None
     if isinstance(pipeline, str):
         key = pipeline
         # Its cases are counted here, not built (they are read again, as the run's plan, by the executor).
@@ -49,25 +50,29 @@ def prepare_run(
         workdir = stored.directory or workdir
     else:
         key = pipeline.spec.key
-        if not _is_current(db, workspace=workspace, key=key, document=pipeline.spec.stored(workdir)):
+        stored = _current(db, workspace=workspace, key=key, document=pipeline.spec.stored(workdir))
+        if stored is None:
             _apply(db, workspace=workspace, document=pipeline, actor=provenance.actor, directory=workdir)
         cases = len(pipeline.spec.cases)  # the version just applied, or an equal one
-    run = create_pipeline_run(
+    run = create_pipeline_run(  # with the version read above, if any: not read again
         db, workspace=workspace, pipeline_key=key, provenance=provenance,
         allowed_environments=allowed_environments, environment=environment, overrides=overrides,
-        workdir=workdir, parallelism=parallelism,
+        workdir=workdir, parallelism=parallelism, stored=stored,
     )
     logger.info("run %s prepared: %d cases of pipeline %s in %s", run.execution_id, cases, key, workdir)
     return LaunchedOut(run_key=run.execution_id, workspace=workspace, cases=cases, workdir=workdir)
 
 
-def _is_current(db: Session | Connection, *, workspace: str, key: str, document: dict[str, Any]) -> bool:
-    """Whether `document` is the pipeline's current version already (a CI job runs the same file each time):
-    then nothing is applied, and the run needs no ORM."""
+def _current(
+    db: Session | Connection, *, workspace: str, key: str, document: dict[str, Any]
+) -> StoredVersion | None:
+    """The pipeline's current version when `document` is it already (a CI job runs the same file each time):
+    then nothing is applied, and the run needs no ORM. None when the document is to be applied."""
     try:
-        return stored_version(db, workspace=workspace, key=key).document == document
+        stored = stored_version(db, workspace=workspace, key=key)
     except (NotFound, Invalid):  # a new workspace or pipeline, or one only known from ingested reports
-        return False
+        return None
+    return stored if stored.document == document else None
 
 
 def _apply(db: Session | Connection, *, workspace: str, document: PipelineFile, actor: str, directory: Path) -> None:
